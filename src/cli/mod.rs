@@ -1,0 +1,4 @@
+//! The `otpgate` command.
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,527 @@
+//! The login decision: (record, answer, policy, now) -> outcome + new record.
+//! Pure: the caller owns locking, reading, writing and the clock.
+
+use std::fmt;
+
+use super::input::{Attempt, classify};
+use super::otp::Generator;
+use super::record::{Record, RecordError, clean_source};
+
+/// Module options that shape the decision (parsed in `config`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Accepted steps either side of now.
+    pub window: u32,
+    /// Consecutive failures that trigger a temporary lock.
+    pub deny: u32,
+    /// Seconds a temporary lock lasts.
+    pub unlock_time: u64,
+    /// Consecutive failures after which only `otpgate unlock` helps.
+    pub hard_deny: u32,
+    /// Whether recovery codes are accepted at the prompt.
+    pub recovery: bool,
+    /// Steps beyond the window searched only to diagnose clock drift.
+    pub drift_steps: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            window: 1,
+            deny: 10,
+            unlock_time: 600,
+            hard_deny: 100,
+            recovery: true,
+            drift_steps: 10,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Totp,
+    Recovery,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::Recovery => "recovery",
+        }
+    }
+}
+
+/// Why a login was refused; the names are the syslog `reason=` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    BadCode,
+    Replay,
+    Locked,
+    ClockDrift,
+    NotEnrolled,
+    StoreError,
+    ConfigError,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadCode => "bad_code",
+            Reason::Replay => "replay",
+            Reason::Locked => "locked",
+            Reason::ClockDrift => "clock_drift",
+            Reason::NotEnrolled => "not_enrolled",
+            Reason::StoreError => "store_error",
+            Reason::ConfigError => "config_error",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Success {
+    pub method: Method,
+    /// Matched step minus current step (TOTP only).
+    pub offset: Option<i64>,
+    pub recovery_left: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: Reason,
+    pub method: Option<Method>,
+    pub offset: Option<i64>,
+    /// Set when the second factor is locked after this attempt:
+    /// `Some(seconds)` for a temporary lock, `None` inside for a hard lock.
+    pub locked: Option<Lock>,
+}
+
+/// A lock on the second factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Until unix time `until`.
+    Until(u64),
+    /// Until an admin runs `otpgate unlock`.
+    UntilUnlocked,
+}
+
+impl Lock {
+    /// Seconds left, or `None` for a lock only an admin can lift.
+    pub fn seconds_left(self, now: u64) -> Option<u64> {
+        match self {
+            Lock::Until(t) => Some(t.saturating_sub(now)),
+            Lock::UntilUnlocked => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Decision {
+    pub result: Result<Success, Failure>,
+    /// The record to write back, when the attempt changed it.
+    pub new_record: Option<Record>,
+}
+
+/// The lock in force at `now`, if any.
+pub fn lock_state(record: &Record, policy: &Policy, now: u64) -> Option<Lock> {
+    if policy.hard_deny > 0 && record.failures >= policy.hard_deny {
+        Some(Lock::UntilUnlocked)
+    } else if record.locked_until > now {
+        Some(Lock::Until(record.locked_until))
+    } else {
+        None
+    }
+}
+
+/// Decides one login attempt. `source` is the remote host (or empty).
+pub fn decide_login(
+    record: &Record,
+    answer: &[u8],
+    policy: &Policy,
+    now: u64,
+    source: &str,
+) -> Result<Decision, RecordError> {
+    if let Some(lock) = lock_state(record, policy, now) {
+        // No code is checked and nothing is written while locked.
+        return Ok(refused(Reason::Locked, None, None, Some(lock), None));
+    }
+    match classify(answer, record.digits) {
+        Attempt::Totp(code) => decide_totp(record, &code, policy, now, source),
+        Attempt::Recovery(code) if policy.recovery => {
+            match record.recovery.find(&code).map_err(RecordError::Invalid)? {
+                Some(slot) => {
+                    let mut next = succeeded(record, now, source);
+                    next.recovery.hashes.remove(slot);
+                    Ok(Decision {
+                        result: Ok(Success {
+                            method: Method::Recovery,
+                            offset: None,
+                            recovery_left: next.recovery.remaining(),
+                        }),
+                        new_record: Some(next),
+                    })
+                }
+                None => Ok(failed(
+                    record,
+                    policy,
+                    now,
+                    Reason::BadCode,
+                    Some(Method::Recovery),
+                    None,
+                )),
+            }
+        }
+        Attempt::Recovery(_) => Ok(failed(
+            record,
+            policy,
+            now,
+            Reason::BadCode,
+            Some(Method::Recovery),
+            None,
+        )),
+        Attempt::Malformed => Ok(failed(record, policy, now, Reason::BadCode, None, None)),
+    }
+}
+
+fn decide_totp(
+    record: &Record,
+    code: &str,
+    policy: &Policy,
+    now: u64,
+    source: &str,
+) -> Result<Decision, RecordError> {
+    let secret = record.secret_bytes()?;
+    let generator = Generator::new(&secret, record.params());
+    let current = record.params().step_at(now);
+    let window = i64::from(policy.window);
+
+    let mut replayed_offset = None;
+    // Nearest steps first, so the usual case does one HMAC.
+    for offset in offsets(0, window) {
+        let Some(step) = current.checked_add_signed(offset) else {
+            continue;
+        };
+        if !generator.matches_step(code, step) {
+            continue;
+        }
+        if step > record.last_step {
+            let mut next = succeeded(record, now, source);
+            next.last_step = step;
+            next.last_drift = None;
+            return Ok(Decision {
+                result: Ok(Success {
+                    method: Method::Totp,
+                    offset: Some(offset),
+                    recovery_left: next.recovery.remaining(),
+                }),
+                new_record: Some(next),
+            });
+        }
+        replayed_offset.get_or_insert(offset);
+    }
+    if let Some(offset) = replayed_offset {
+        return Ok(failed(
+            record,
+            policy,
+            now,
+            Reason::Replay,
+            Some(Method::Totp),
+            Some(offset),
+        ));
+    }
+    // Outside the window: look further only to explain the failure.
+    let drift = i64::from(policy.drift_steps.max(policy.window));
+    for offset in offsets(window + 1, drift) {
+        let Some(step) = current.checked_add_signed(offset) else {
+            continue;
+        };
+        if generator.matches_step(code, step) {
+            let mut decision = failed(
+                record,
+                policy,
+                now,
+                Reason::ClockDrift,
+                Some(Method::Totp),
+                Some(offset),
+            );
+            if let Some(next) = decision.new_record.as_mut() {
+                next.last_drift = Some(offset);
+            }
+            return Ok(decision);
+        }
+    }
+    Ok(failed(
+        record,
+        policy,
+        now,
+        Reason::BadCode,
+        Some(Method::Totp),
+        None,
+    ))
+}
+
+/// 0, -1, +1, -2, +2, ... for magnitudes `from..=to`.
+fn offsets(from: i64, to: i64) -> impl Iterator<Item = i64> {
+    (from..=to).flat_map(|m| if m == 0 { vec![0] } else { vec![-m, m] })
+}
+
+fn succeeded(record: &Record, now: u64, source: &str) -> Record {
+    let mut next = record.clone();
+    next.failures = 0;
+    next.locked_until = 0;
+    next.last_login = now;
+    next.last_login_from = clean_source(source);
+    next
+}
+
+fn failed(
+    record: &Record,
+    policy: &Policy,
+    now: u64,
+    reason: Reason,
+    method: Option<Method>,
+    offset: Option<i64>,
+) -> Decision {
+    let mut next = record.clone();
+    next.failures = next.failures.saturating_add(1);
+    if policy.deny > 0 && next.failures % policy.deny == 0 {
+        next.locked_until = now.saturating_add(policy.unlock_time);
+    }
+    let lock = lock_state(&next, policy, now);
+    refused(reason, method, offset, lock, Some(next))
+}
+
+fn refused(
+    reason: Reason,
+    method: Option<Method>,
+    offset: Option<i64>,
+    locked: Option<Lock>,
+    new_record: Option<Record>,
+) -> Decision {
+    Decision {
+        result: Err(Failure {
+            reason,
+            method,
+            offset,
+            locked,
+        }),
+        new_record,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::otp::{Generator, OtpParams};
+    use crate::core::record::tests::{SECRET, sample};
+
+    const NOW: u64 = 1_700_000_015; // step 56_666_667, 15 s into it
+
+    fn code(offset: i64) -> String {
+        let g = Generator::new(SECRET, OtpParams::default());
+        let step = (NOW / 30).checked_add_signed(offset).unwrap();
+        g.code_at_step(step).to_string()
+    }
+
+    fn decide(r: &Record, answer: &str, p: &Policy, now: u64) -> Decision {
+        decide_login(r, answer.as_bytes(), p, now, "192.0.2.1").unwrap()
+    }
+
+    #[test]
+    fn current_code_is_accepted_and_recorded() {
+        let (r, _) = sample();
+        let d = decide(&r, &code(0), &Policy::default(), NOW);
+        let ok = d.result.unwrap();
+        assert_eq!((ok.method, ok.offset), (Method::Totp, Some(0)));
+        let next = d.new_record.unwrap();
+        assert_eq!(next.last_step, NOW / 30);
+        assert_eq!(next.last_login, NOW);
+        assert_eq!(next.last_login_from, "192.0.2.1");
+    }
+
+    #[test]
+    fn window_edges() {
+        let (r, _) = sample();
+        let p = Policy::default();
+        for off in [-1, 1] {
+            assert_eq!(
+                decide(&r, &code(off), &p, NOW).result.unwrap().offset,
+                Some(off)
+            );
+        }
+        for off in [-2, 2] {
+            let f = decide(&r, &code(off), &p, NOW).result.unwrap_err();
+            assert_eq!((f.reason, f.offset), (Reason::ClockDrift, Some(off)));
+        }
+        let wide = Policy {
+            window: 2,
+            ..Policy::default()
+        };
+        assert!(decide(&r, &code(2), &wide, NOW).result.is_ok());
+        let narrow = Policy {
+            window: 0,
+            ..Policy::default()
+        };
+        assert!(decide(&r, &code(1), &narrow, NOW).result.is_err());
+        // First and last second of the current step.
+        let start = NOW - NOW % 30;
+        assert!(decide(&r, &code(0), &narrow, start).result.is_ok());
+        assert!(decide(&r, &code(0), &narrow, start + 29).result.is_ok());
+        assert!(decide(&r, &code(0), &narrow, start + 30).result.is_err());
+    }
+
+    #[test]
+    fn a_code_works_once() {
+        let (r, _) = sample();
+        let p = Policy::default();
+        let after = decide(&r, &code(0), &p, NOW).new_record.unwrap();
+        let f = decide(&after, &code(0), &p, NOW).result.unwrap_err();
+        assert_eq!((f.reason, f.method), (Reason::Replay, Some(Method::Totp)));
+    }
+
+    #[test]
+    fn an_older_code_after_a_newer_one_is_a_replay() {
+        let (r, _) = sample();
+        let p = Policy::default();
+        let after = decide(&r, &code(1), &p, NOW).new_record.unwrap();
+        assert_eq!(
+            decide(&after, &code(0), &p, NOW).result.unwrap_err().reason,
+            Reason::Replay
+        );
+        assert_eq!(
+            decide(&after, &code(-1), &p, NOW)
+                .result
+                .unwrap_err()
+                .reason,
+            Reason::Replay
+        );
+        // The next step is still fine once it comes.
+        assert!(decide(&after, &code(2), &p, NOW + 30).result.is_ok());
+    }
+
+    #[test]
+    fn drift_is_diagnosed_but_never_grants() {
+        let (r, _) = sample();
+        let d = decide(&r, &code(7), &Policy::default(), NOW);
+        let f = d.result.unwrap_err();
+        assert_eq!((f.reason, f.offset), (Reason::ClockDrift, Some(7)));
+        let next = d.new_record.unwrap();
+        assert_eq!(next.last_drift, Some(7));
+        assert_eq!(next.last_step, 0, "the window never moves by itself");
+        assert_eq!(
+            decide(&r, &code(11), &Policy::default(), NOW)
+                .result
+                .unwrap_err()
+                .reason,
+            Reason::BadCode
+        );
+    }
+
+    #[test]
+    fn recovery_code_works_once_in_any_spelling() {
+        let (r, codes) = sample();
+        let p = Policy::default();
+        let shown = codes.display()[1].to_uppercase().replace('-', " ");
+        let d = decide(&r, &shown, &p, NOW);
+        let ok = d.result.unwrap();
+        assert_eq!((ok.method, ok.recovery_left), (Method::Recovery, 2));
+        let after = d.new_record.unwrap();
+        let f = decide(&after, &shown, &p, NOW).result.unwrap_err();
+        assert_eq!(
+            (f.reason, f.method),
+            (Reason::BadCode, Some(Method::Recovery))
+        );
+        // The other codes still work.
+        assert!(decide(&after, &codes.display()[0], &p, NOW).result.is_ok());
+    }
+
+    #[test]
+    fn no_recovery_refuses_recovery_codes() {
+        let (r, codes) = sample();
+        let p = Policy {
+            recovery: false,
+            ..Policy::default()
+        };
+        let f = decide(&r, &codes.display()[0], &p, NOW).result.unwrap_err();
+        assert_eq!(f.reason, Reason::BadCode);
+    }
+
+    #[test]
+    fn malformed_and_overlong_answers_fail_and_count() {
+        let (r, _) = sample();
+        for answer in ["", "12345", "hello", &"9".repeat(200)] {
+            let d = decide(&r, answer, &Policy::default(), NOW);
+            assert_eq!(d.result.unwrap_err().reason, Reason::BadCode);
+            assert_eq!(d.new_record.unwrap().failures, 1);
+        }
+    }
+
+    #[test]
+    fn deny_locks_and_lock_checks_nothing() {
+        let (mut r, _) = sample();
+        let p = Policy {
+            deny: 3,
+            unlock_time: 60,
+            ..Policy::default()
+        };
+        for i in 1..=3 {
+            let d = decide(&r, "000000", &p, NOW);
+            let f = d.result.unwrap_err();
+            r = d.new_record.unwrap();
+            assert_eq!(r.failures, i);
+            assert_eq!(f.locked.is_some(), i == 3);
+        }
+        assert_eq!(r.locked_until, NOW + 60);
+        // The right code is not even looked at while locked, and nothing changes.
+        let d = decide(&r, &code(0), &p, NOW + 59);
+        let f = d.result.unwrap_err();
+        assert_eq!(f.reason, Reason::Locked);
+        assert_eq!(f.locked.unwrap().seconds_left(NOW + 59), Some(1));
+        assert!(d.new_record.is_none());
+        // After the lock: a success resets the count.
+        let d = decide(&r, &code(2), &p, NOW + 60);
+        assert!(d.result.is_ok());
+        let r = d.new_record.unwrap();
+        assert_eq!((r.failures, r.locked_until), (0, 0));
+    }
+
+    #[test]
+    fn failures_keep_counting_across_locks_up_to_hard_deny() {
+        let (mut r, _) = sample();
+        let p = Policy {
+            deny: 2,
+            unlock_time: 10,
+            hard_deny: 5,
+            ..Policy::default()
+        };
+        let mut now = NOW;
+        for _ in 0..5 {
+            now += 100;
+            let d = decide(&r, "000000", &p, now);
+            r = d.new_record.unwrap();
+        }
+        assert_eq!(r.failures, 5);
+        let f = decide(&r, &code(0), &p, now + 1_000_000)
+            .result
+            .unwrap_err();
+        assert_eq!(
+            (f.reason, f.locked),
+            (Reason::Locked, Some(Lock::UntilUnlocked))
+        );
+    }
+
+    #[test]
+    fn replays_count_as_failures() {
+        let (r, _) = sample();
+        let p = Policy::default();
+        let after = decide(&r, &code(0), &p, NOW).new_record.unwrap();
+        let d = decide(&after, &code(0), &p, NOW);
+        assert_eq!(d.new_record.unwrap().failures, 1);
+    }
+}

@@ -1,0 +1,92 @@
+//! What the user typed at the prompt, classified before any secret is touched.
+
+use zeroize::Zeroizing;
+
+use super::recovery;
+
+/// Longer answers fail at once, before any hashing (DESIGN: overlong input).
+pub const MAX_INPUT_BYTES: usize = 128;
+
+/// The kind of answer, decided from its shape alone.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Exactly `digits` decimal digits once spaces and hyphens are removed.
+    Totp(Zeroizing<String>),
+    /// A recovery code in canonical form (lower case, no separators).
+    Recovery(Zeroizing<String>),
+    /// Neither: empty, overlong, wrong length or foreign characters.
+    Malformed,
+}
+
+/// Classifies `raw` for a record using `digits`-digit codes. Surrounding
+/// white space and inner spaces/hyphens are ignored; nothing else is.
+pub fn classify(raw: &[u8], digits: u8) -> Attempt {
+    if raw.len() > MAX_INPUT_BYTES {
+        return Attempt::Malformed;
+    }
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Attempt::Malformed;
+    };
+    let compact: Zeroizing<String> = Zeroizing::new(
+        text.trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect(),
+    );
+    if compact.is_empty() {
+        return Attempt::Malformed;
+    }
+    if compact.len() == usize::from(digits) && compact.bytes().all(|b| b.is_ascii_digit()) {
+        return Attempt::Totp(compact);
+    }
+    match recovery::canonical(&compact) {
+        Some(code) => Attempt::Recovery(code),
+        None => Attempt::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totp(s: &str) -> Attempt {
+        Attempt::Totp(Zeroizing::new(s.to_string()))
+    }
+
+    #[test]
+    fn spaces_and_hyphens_are_ignored_in_codes() {
+        assert_eq!(classify(b"123456", 6), totp("123456"));
+        assert_eq!(classify(b"  123 456\n", 6), totp("123456"));
+        assert_eq!(classify(b"123-456", 6), totp("123456"));
+        assert_eq!(classify(b"1234 5678", 8), totp("12345678"));
+    }
+
+    #[test]
+    fn wrong_length_or_characters_are_malformed() {
+        assert_eq!(classify(b"12345", 6), Attempt::Malformed);
+        assert_eq!(classify(b"1234567", 6), Attempt::Malformed);
+        assert_eq!(classify(b"123456", 8), Attempt::Malformed);
+        assert_eq!(classify(b"12_456", 6), Attempt::Malformed);
+        assert_eq!(classify(b"+12345", 6), Attempt::Malformed);
+        assert_eq!(classify(b"", 6), Attempt::Malformed);
+        assert_eq!(classify(b"   ", 6), Attempt::Malformed);
+        assert_eq!(classify(b"12\x00456", 6), Attempt::Malformed);
+        assert_eq!(classify(b"\xff\xfe", 6), Attempt::Malformed);
+    }
+
+    #[test]
+    fn overlong_input_is_refused_without_parsing() {
+        let long = vec![b'1'; MAX_INPUT_BYTES + 1];
+        assert_eq!(classify(&long, 6), Attempt::Malformed);
+        let spaced = format!("{}123456", " ".repeat(MAX_INPUT_BYTES));
+        assert_eq!(classify(spaced.as_bytes(), 6), Attempt::Malformed);
+    }
+
+    #[test]
+    fn recovery_codes_ignore_case_spaces_and_hyphens() {
+        let want = Attempt::Recovery(Zeroizing::new("k7qf3mzt9xwapd2h".to_string()));
+        assert_eq!(classify(b"k7qf-3mzt-9xwa-pd2h", 6), want);
+        assert_eq!(classify(b" K7QF 3MZT 9XWA PD2H ", 6), want);
+        assert_eq!(classify(b"k7qf3mzt9xwapd2h", 6), want);
+    }
+}

@@ -1,0 +1,264 @@
+//! RFC 6238 TOTP on top of totp-rs's HOTP math, with the matched step
+//! reported so the caller can enforce replay rules (RFC 6238 §5.2).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use subtle::ConstantTimeEq;
+use totp_rs::{Builder, Totp};
+use zeroize::Zeroizing;
+
+/// HMAC hash used by the code generator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Algorithm {
+    #[default]
+    #[serde(rename = "SHA1")]
+    Sha1,
+    #[serde(rename = "SHA256")]
+    Sha256,
+    #[serde(rename = "SHA512")]
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+            Algorithm::Sha512 => "SHA512",
+        }
+    }
+
+    fn to_totp_rs(self) -> totp_rs::Algorithm {
+        match self {
+            Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+            Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+            Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "SHA1" => Ok(Algorithm::Sha1),
+            "SHA256" => Ok(Algorithm::Sha256),
+            "SHA512" => Ok(Algorithm::Sha512),
+            _ => Err(format!("unknown algorithm {s:?} (sha1, sha256 or sha512)")),
+        }
+    }
+}
+
+pub const DIGITS_ALLOWED: [u8; 2] = [6, 8];
+pub const PERIOD_MIN: u32 = 15;
+pub const PERIOD_MAX: u32 = 120;
+pub const DEFAULT_PERIOD: u32 = 30;
+pub const DEFAULT_DIGITS: u8 = 6;
+/// Generated secrets: 160 bits, the HMAC-SHA1 block-size recommendation of RFC 4226.
+pub const SECRET_BYTES: usize = 20;
+/// Oldest apps and google-authenticator-libpam use 80-bit secrets; accept them on import.
+pub const SECRET_MIN_BYTES: usize = 10;
+pub const SECRET_MAX_BYTES: usize = 128;
+
+/// Parameters shared by the record, the QR code and the verifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OtpParams {
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u32,
+}
+
+impl Default for OtpParams {
+    fn default() -> Self {
+        OtpParams {
+            algorithm: Algorithm::Sha1,
+            digits: DEFAULT_DIGITS,
+            period: DEFAULT_PERIOD,
+        }
+    }
+}
+
+impl OtpParams {
+    pub fn validate(&self) -> Result<(), String> {
+        if !DIGITS_ALLOWED.contains(&self.digits) {
+            return Err(format!("digits must be 6 or 8, not {}", self.digits));
+        }
+        if !(PERIOD_MIN..=PERIOD_MAX).contains(&self.period) {
+            return Err(format!(
+                "period must be {PERIOD_MIN}..={PERIOD_MAX} seconds, not {}",
+                self.period
+            ));
+        }
+        Ok(())
+    }
+
+    /// The time step (RFC 6238 "T") that contains unix time `now`.
+    pub fn step_at(&self, now: u64) -> u64 {
+        now / u64::from(self.period)
+    }
+}
+
+/// Decodes a base32 secret the way people type it: any case, spaces,
+/// hyphens and `=` padding ignored. Returns `None` on anything else or on
+/// a length outside the accepted range.
+pub fn decode_secret(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        text.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '=' | '\t'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    let bytes = Zeroizing::new(base32::decode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        &cleaned,
+    )?);
+    if (SECRET_MIN_BYTES..=SECRET_MAX_BYTES).contains(&bytes.len()) {
+        Some(bytes)
+    } else {
+        None
+    }
+}
+
+/// Canonical form stored in records and shown to users: upper case, no padding.
+pub fn encode_secret(bytes: &[u8]) -> String {
+    base32::encode(base32::Alphabet::Rfc4648 { padding: false }, bytes)
+}
+
+/// A secret ready to compute codes. The key material is wiped on drop
+/// (totp-rs's `zeroize` feature).
+pub struct Generator {
+    totp: Totp,
+    params: OtpParams,
+}
+
+impl Generator {
+    pub fn new(secret: &[u8], params: OtpParams) -> Generator {
+        let totp = Builder::new()
+            .with_algorithm(params.algorithm.to_totp_rs())
+            .with_digits(params.digits)
+            .with_step_duration(u64::from(params.period))
+            .with_secret(secret)
+            .build_noncompliant();
+        Generator { totp, params }
+    }
+
+    /// The code for time step `step`, as the digits an app would show.
+    pub fn code_at_step(&self, step: u64) -> Zeroizing<String> {
+        Zeroizing::new(
+            self.totp
+                .generate(step.saturating_mul(u64::from(self.params.period)))
+                .to_string(),
+        )
+    }
+
+    /// Constant-time check of `code` (already normalised digits) against step `step`.
+    pub fn matches_step(&self, code: &str, step: u64) -> bool {
+        let expected = self.code_at_step(step);
+        expected.as_bytes().ct_eq(code.as_bytes()).into()
+    }
+
+    pub fn params(&self) -> OtpParams {
+        self.params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 6238 Appendix B: the seeds are the ASCII strings below, 8 digits, 30 s.
+    const SEED20: &[u8] = b"12345678901234567890";
+    const SEED32: &[u8] = b"12345678901234567890123456789012";
+    const SEED64: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+
+    const VECTORS: &[(u64, &str, &str, &str)] = &[
+        (59, "94287082", "46119246", "90693936"),
+        (1111111109, "07081804", "68084774", "25091201"),
+        (1111111111, "14050471", "67062674", "99943326"),
+        (1234567890, "89005924", "91819424", "93441116"),
+        (2000000000, "69279037", "90698825", "38618901"),
+        (20000000000, "65353130", "77737706", "47863826"),
+    ];
+
+    fn generator(seed: &[u8], algorithm: Algorithm) -> Generator {
+        Generator::new(
+            seed,
+            OtpParams {
+                algorithm,
+                digits: 8,
+                period: 30,
+            },
+        )
+    }
+
+    #[test]
+    fn rfc6238_appendix_b_all_algorithms() {
+        let sha1 = generator(SEED20, Algorithm::Sha1);
+        let sha256 = generator(SEED32, Algorithm::Sha256);
+        let sha512 = generator(SEED64, Algorithm::Sha512);
+        for &(time, c1, c256, c512) in VECTORS {
+            let step = time / 30;
+            assert_eq!(*sha1.code_at_step(step), c1, "SHA1 at {time}");
+            assert_eq!(*sha256.code_at_step(step), c256, "SHA256 at {time}");
+            assert_eq!(*sha512.code_at_step(step), c512, "SHA512 at {time}");
+            assert!(sha1.matches_step(c1, step));
+            assert!(!sha1.matches_step(c256, step));
+        }
+    }
+
+    #[test]
+    fn six_digit_codes_are_the_low_digits() {
+        let g = Generator::new(
+            SEED20,
+            OtpParams {
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: 30,
+            },
+        );
+        assert_eq!(*g.code_at_step(59 / 30), "287082");
+    }
+
+    #[test]
+    fn secret_decoding_is_forgiving_about_format_only() {
+        let canonical = encode_secret(SEED20);
+        let messy = format!(
+            " {}== ",
+            canonical
+                .to_lowercase()
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("-")
+        );
+        assert_eq!(
+            decode_secret(&messy).as_deref().map(|v| v.as_slice()),
+            Some(SEED20)
+        );
+        assert!(decode_secret("not base32 !").is_none());
+        assert!(decode_secret("AAAA").is_none(), "too short");
+    }
+
+    #[test]
+    fn params_are_bounded() {
+        let mut p = OtpParams::default();
+        assert!(p.validate().is_ok());
+        p.digits = 7;
+        assert!(p.validate().is_err());
+        p.digits = 8;
+        p.period = 14;
+        assert!(p.validate().is_err());
+        p.period = 121;
+        assert!(p.validate().is_err());
+        p.period = 120;
+        assert!(p.validate().is_ok());
+    }
+}

@@ -1,0 +1,295 @@
+//! One user's enrollment as stored on disk (TOML), with strict parsing:
+//! a record that does not parse, or parses to something out of range, is
+//! refused and never rewritten.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::otp::{self, Algorithm, OtpParams};
+use super::recovery::RecoveryHashes;
+
+pub const FORMAT_VERSION: u32 = 1;
+/// Records are small; anything larger is hostile or corrupt.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+const MAX_SOURCE_CHARS: usize = 255;
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub version: u32,
+    /// Base32 (RFC 4648, upper case, no padding).
+    pub secret: String,
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u32,
+    /// Unix time of enrollment.
+    pub created: u64,
+    /// Newest accepted time step; only newer steps are accepted (RFC 6238 §5.2).
+    #[serde(default)]
+    pub last_step: u64,
+    /// Consecutive failed attempts (reset by a success or `otpgate unlock`).
+    #[serde(default)]
+    pub failures: u32,
+    /// Unix time until which the second factor is locked (0: not locked).
+    #[serde(default)]
+    pub locked_until: u64,
+    /// Unix time of the last successful login (0: never).
+    #[serde(default)]
+    pub last_login: u64,
+    #[serde(default)]
+    pub last_login_from: String,
+    /// Step offset of the last code that matched outside the window (clock drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<i64>,
+    #[serde(default)]
+    pub recovery: RecoveryHashes,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("version", &self.version)
+            .field("secret", &"[redacted]")
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .field("last_step", &self.last_step)
+            .field("failures", &self.failures)
+            .field("locked_until", &self.locked_until)
+            .field("recovery_left", &self.recovery.remaining())
+            .finish()
+    }
+}
+
+/// Why a record was refused. Never contains record contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    TooLarge,
+    NotUtf8,
+    Syntax(String),
+    UnknownVersion(i64),
+    Invalid(String),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::TooLarge => write!(f, "record larger than {MAX_RECORD_BYTES} bytes"),
+            RecordError::NotUtf8 => f.write_str("record is not UTF-8"),
+            RecordError::Syntax(why) => write!(f, "record does not parse: {why}"),
+            RecordError::UnknownVersion(v) => write!(f, "unknown record version {v}"),
+            RecordError::Invalid(why) => write!(f, "record is invalid: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl Record {
+    /// A fresh enrollment with no login history.
+    pub fn new(secret: &[u8], params: OtpParams, recovery: RecoveryHashes, now: u64) -> Record {
+        Record {
+            version: FORMAT_VERSION,
+            secret: otp::encode_secret(secret),
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            created: now,
+            last_step: 0,
+            failures: 0,
+            locked_until: 0,
+            last_login: 0,
+            last_login_from: String::new(),
+            last_drift: None,
+            recovery,
+        }
+    }
+
+    pub fn params(&self) -> OtpParams {
+        OtpParams {
+            algorithm: self.algorithm,
+            digits: self.digits,
+            period: self.period,
+        }
+    }
+
+    pub fn secret_bytes(&self) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+        otp::decode_secret(&self.secret)
+            .ok_or_else(|| RecordError::Invalid("secret is not base32 of 10..=128 bytes".into()))
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Record, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| RecordError::NotUtf8)?;
+        // Read the version first so a newer format is reported as such,
+        // not as a pile of unknown fields.
+        let table: toml::Table = toml::from_str(text).map_err(|e| syntax(&e))?;
+        match table.get("version") {
+            Some(toml::Value::Integer(v)) if *v == i64::from(FORMAT_VERSION) => {}
+            Some(toml::Value::Integer(v)) => return Err(RecordError::UnknownVersion(*v)),
+            _ => {
+                return Err(RecordError::Invalid(
+                    "missing or non-integer version".into(),
+                ));
+            }
+        }
+        let record: Record = table.try_into().map_err(|e: toml::de::Error| syntax(&e))?;
+        record.validate()?;
+        Ok(record)
+    }
+
+    pub fn to_toml(&self) -> Result<Zeroizing<String>, RecordError> {
+        self.validate()?;
+        toml::to_string(self)
+            .map(Zeroizing::new)
+            .map_err(|e| RecordError::Invalid(format!("cannot serialise: {e}")))
+    }
+
+    pub fn validate(&self) -> Result<(), RecordError> {
+        if self.version != FORMAT_VERSION {
+            return Err(RecordError::UnknownVersion(i64::from(self.version)));
+        }
+        self.params().validate().map_err(RecordError::Invalid)?;
+        self.secret_bytes()?;
+        self.recovery.validate().map_err(RecordError::Invalid)?;
+        if self.last_login_from.chars().count() > MAX_SOURCE_CHARS
+            || self.last_login_from.chars().any(char::is_control)
+        {
+            return Err(RecordError::Invalid(
+                "last_login_from is too long or has control characters".into(),
+            ));
+        }
+        // TOML integers are i64: keep every time inside that range.
+        let limit = i64::MAX as u64;
+        if [
+            self.created,
+            self.last_step,
+            self.locked_until,
+            self.last_login,
+        ]
+        .iter()
+        .any(|&t| t > limit)
+        {
+            return Err(RecordError::Invalid("time value out of range".into()));
+        }
+        Ok(())
+    }
+}
+
+/// toml's messages quote the offending line, which may hold the secret:
+/// keep only the first line of its description, without the excerpt.
+fn syntax(e: &toml::de::Error) -> RecordError {
+    let msg = e
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("syntax error")
+        .to_string();
+    let at = e
+        .span()
+        .map(|s| format!(" at byte {}", s.start))
+        .unwrap_or_default();
+    RecordError::Syntax(format!("{msg}{at}"))
+}
+
+/// A safe single-line rendering of a login source (rhost) for the record.
+pub fn clean_source(source: &str) -> String {
+    source
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SOURCE_CHARS)
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::core::recovery::{RecoveryCodes, tests::TEST_KDF};
+
+    pub(crate) const SECRET: &[u8] = b"12345678901234567890";
+
+    pub(crate) fn sample() -> (Record, RecoveryCodes) {
+        let codes = RecoveryCodes::generate(3).unwrap();
+        let hashes = RecoveryHashes::create(&codes, TEST_KDF).unwrap();
+        (
+            Record::new(SECRET, OtpParams::default(), hashes, 1_700_000_000),
+            codes,
+        )
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let (mut r, _) = sample();
+        r.last_step = 56_666_666;
+        r.failures = 3;
+        r.locked_until = 1_700_000_600;
+        r.last_login = 1_700_000_100;
+        r.last_login_from = "192.0.2.7".into();
+        r.last_drift = Some(-4);
+        let text = r.to_toml().unwrap();
+        let back = Record::parse(text.as_bytes()).unwrap();
+        assert_eq!(back, r);
+        assert!(text.contains("version = 1"));
+    }
+
+    #[test]
+    fn unknown_version_and_fields_are_refused() {
+        let (r, _) = sample();
+        let text = r.to_toml().unwrap();
+        let v2 = text.replace("version = 1", "version = 2");
+        assert_eq!(
+            Record::parse(v2.as_bytes()),
+            Err(RecordError::UnknownVersion(2))
+        );
+        let extra = format!("{}\nsurprise = true\n", &*text);
+        assert!(matches!(
+            Record::parse(extra.as_bytes()),
+            Err(RecordError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn corrupt_records_are_refused_without_echoing_content() {
+        let (r, _) = sample();
+        let text = r.to_toml().unwrap();
+        let truncated = &text.as_bytes()[..text.len() / 2];
+        let err = Record::parse(truncated).unwrap_err();
+        assert!(!err.to_string().contains(&r.secret), "{err}");
+        assert!(Record::parse(b"\xff\xfe").is_err());
+        assert!(Record::parse(b"").is_err());
+        assert_eq!(
+            Record::parse(&vec![b' '; MAX_RECORD_BYTES + 1]),
+            Err(RecordError::TooLarge)
+        );
+        let bad_digits = text.replace("digits = 6", "digits = 7");
+        assert!(matches!(
+            Record::parse(bad_digits.as_bytes()),
+            Err(RecordError::Invalid(_))
+        ));
+        let bad_secret = text.replace(&r.secret, "!!!!");
+        let err = Record::parse(bad_secret.as_bytes()).unwrap_err();
+        assert!(matches!(err, RecordError::Invalid(_)));
+        // A syntax error on the secret's own line must not quote it.
+        let broken = text.replace(
+            &format!("secret = \"{}\"", r.secret),
+            &format!("secret = \"{} oops", r.secret),
+        );
+        let err = Record::parse(broken.as_bytes()).unwrap_err();
+        assert!(!err.to_string().contains(&r.secret[..8]), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let (r, _) = sample();
+        assert!(!format!("{r:?}").contains(&r.secret));
+    }
+}

@@ -1,0 +1,314 @@
+//! Single-use recovery codes: generation, canonical form and Argon2id hashes.
+//!
+//! All codes of one user share one random salt, so checking an attempt costs
+//! exactly one Argon2id hash whatever the number of codes; each code carries
+//! 80 bits from the OS RNG, so the shared salt gives an attacker nothing.
+
+use argon2::{Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Crockford's base32 alphabet: no i, l, o, u, so codes read aloud cleanly.
+pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// 16 symbols of 5 bits = 80 bits per code.
+pub const CODE_CHARS: usize = 16;
+pub const DEFAULT_COUNT: usize = 10;
+pub const MAX_COUNT: usize = 100;
+const SALT_BYTES: usize = 16;
+const HASH_BYTES: usize = 32;
+
+/// Argon2id cost parameters (memory KiB, passes, lanes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    pub m_cost: u32,
+    pub t_cost: u32,
+    pub p_cost: u32,
+}
+
+impl KdfParams {
+    /// OWASP's Argon2id recommendation (19 MiB, 2 passes, 1 lane).
+    pub const DEFAULT: KdfParams = KdfParams {
+        m_cost: 19 * 1024,
+        t_cost: 2,
+        p_cost: 1,
+    };
+    /// Bounds a record may claim; beyond them it is hostile, not slow.
+    const MAX_M_COST: u32 = 256 * 1024;
+    const MAX_T_COST: u32 = 16;
+    const MAX_P_COST: u32 = 8;
+
+    fn argon2(&self) -> Result<Argon2<'static>, String> {
+        let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_BYTES))
+            .map_err(|e| format!("argon2 parameters rejected: {e}"))?;
+        Ok(Argon2::new(
+            argon2::Algorithm::Argon2id,
+            Version::V0x13,
+            params,
+        ))
+    }
+}
+
+/// Freshly generated codes in canonical form; shown once, then dropped (and wiped).
+pub struct RecoveryCodes {
+    codes: Vec<Zeroizing<String>>,
+}
+
+impl RecoveryCodes {
+    pub fn generate(count: usize) -> Result<RecoveryCodes, String> {
+        let mut codes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut raw = Zeroizing::new([0u8; CODE_CHARS]);
+            getrandom::fill(raw.as_mut()).map_err(|e| format!("OS random generator: {e}"))?;
+            // Each byte keeps its low 5 bits: uniform over the 32 symbols.
+            let code: String = raw
+                .iter()
+                .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+                .collect();
+            codes.push(Zeroizing::new(code));
+        }
+        Ok(RecoveryCodes { codes })
+    }
+
+    /// Codes as people should write them down: `k7qf-3mzt-9xwa-pd2h`.
+    pub fn display(&self) -> Vec<Zeroizing<String>> {
+        self.codes.iter().map(|c| display_form(c)).collect()
+    }
+
+    pub fn canonical(&self) -> &[Zeroizing<String>] {
+        &self.codes
+    }
+
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+}
+
+fn display_form(code: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(CODE_CHARS + 3));
+    for (i, c) in code.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Canonical form of a typed recovery code (separators already removed):
+/// lower case, with Crockford's look-alikes (o→0, i/l→1) folded.
+pub fn canonical(compact: &str) -> Option<Zeroizing<String>> {
+    if compact.len() != CODE_CHARS {
+        return None;
+    }
+    let mut out = Zeroizing::new(String::with_capacity(CODE_CHARS));
+    for c in compact.chars() {
+        let c = match c.to_ascii_lowercase() {
+            'o' => '0',
+            'i' | 'l' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
+            return None;
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// The stored side: one salt, cost parameters, one hash per unused code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryHashes {
+    pub kdf: String,
+    pub m_cost: u32,
+    pub t_cost: u32,
+    pub p_cost: u32,
+    pub salt: String,
+    pub hashes: Vec<String>,
+}
+
+impl RecoveryHashes {
+    pub fn create(codes: &RecoveryCodes, kdf: KdfParams) -> Result<RecoveryHashes, String> {
+        let mut salt = [0u8; SALT_BYTES];
+        getrandom::fill(&mut salt).map_err(|e| format!("OS random generator: {e}"))?;
+        let argon = kdf.argon2()?;
+        let mut hashes = Vec::with_capacity(codes.len());
+        for code in codes.canonical() {
+            hashes.push(hex(&hash_one(&argon, code, &salt)?));
+        }
+        Ok(RecoveryHashes {
+            kdf: "argon2id".to_string(),
+            m_cost: kdf.m_cost,
+            t_cost: kdf.t_cost,
+            p_cost: kdf.p_cost,
+            salt: hex(&salt),
+            hashes,
+        })
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Checks the shape a parsed record must have; called on every load.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hashes.is_empty() && self.salt.is_empty() {
+            return Ok(());
+        }
+        if self.kdf != "argon2id" {
+            return Err(format!("unknown recovery kdf {:?}", self.kdf));
+        }
+        if self.m_cost > KdfParams::MAX_M_COST
+            || self.t_cost == 0
+            || self.t_cost > KdfParams::MAX_T_COST
+            || self.p_cost == 0
+            || self.p_cost > KdfParams::MAX_P_COST
+        {
+            return Err("recovery kdf parameters out of range".to_string());
+        }
+        self.kdf_params().argon2()?;
+        if unhex(&self.salt).is_none_or(|s| s.len() < 8) {
+            return Err("recovery salt is not valid hex of at least 8 bytes".to_string());
+        }
+        if self.hashes.len() > MAX_COUNT {
+            return Err("too many recovery hashes".to_string());
+        }
+        if self
+            .hashes
+            .iter()
+            .any(|h| unhex(h).is_none_or(|b| b.len() != HASH_BYTES))
+        {
+            return Err("recovery hash is not 32 bytes of hex".to_string());
+        }
+        Ok(())
+    }
+
+    fn kdf_params(&self) -> KdfParams {
+        KdfParams {
+            m_cost: self.m_cost,
+            t_cost: self.t_cost,
+            p_cost: self.p_cost,
+        }
+    }
+
+    /// Index of the stored hash matching `code` (canonical form), if any.
+    /// One Argon2id evaluation, then a constant-time comparison with every slot.
+    pub fn find(&self, code: &str) -> Result<Option<usize>, String> {
+        if self.hashes.is_empty() {
+            return Ok(None);
+        }
+        let salt = unhex(&self.salt).ok_or("recovery salt is not hex")?;
+        let candidate = hash_one(&self.kdf_params().argon2()?, code, &salt)?;
+        let mut found = None;
+        for (i, stored) in self.hashes.iter().enumerate() {
+            let stored = unhex(stored).ok_or("recovery hash is not hex")?;
+            if bool::from(stored.ct_eq(&candidate[..])) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn hash_one(argon: &Argon2<'_>, code: &str, salt: &[u8]) -> Result<[u8; HASH_BYTES], String> {
+    let mut out = [0u8; HASH_BYTES];
+    if let Err(e) = argon.hash_password_into(code.as_bytes(), salt, &mut out) {
+        out.zeroize();
+        return Err(format!("argon2: {e}"));
+    }
+    Ok(out)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Cheap parameters so unit tests stay fast; production uses DEFAULT.
+    pub(crate) const TEST_KDF: KdfParams = KdfParams {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    #[test]
+    fn generated_codes_have_80_bits_and_display_in_groups() {
+        let codes = RecoveryCodes::generate(DEFAULT_COUNT).unwrap();
+        assert_eq!(codes.len(), 10);
+        for (c, d) in codes.canonical().iter().zip(codes.display()) {
+            assert_eq!(c.len(), CODE_CHARS);
+            assert!(c.bytes().all(|b| ALPHABET.contains(&b)));
+            assert_eq!(d.len(), 19);
+            assert_eq!(d.matches('-').count(), 3);
+            assert_eq!(
+                canonical(&d.replace('-', "").to_uppercase()).as_deref(),
+                Some(&**c)
+            );
+        }
+        let all: std::collections::HashSet<_> =
+            codes.canonical().iter().map(|c| c.to_string()).collect();
+        assert_eq!(all.len(), 10, "codes are distinct");
+    }
+
+    #[test]
+    fn each_code_finds_its_own_slot_and_nothing_else_matches() {
+        let codes = RecoveryCodes::generate(3).unwrap();
+        let hashes = RecoveryHashes::create(&codes, TEST_KDF).unwrap();
+        hashes.validate().unwrap();
+        for (i, c) in codes.canonical().iter().enumerate() {
+            assert_eq!(hashes.find(c).unwrap(), Some(i));
+        }
+        assert_eq!(hashes.find("0000000000000000").unwrap(), None);
+        assert!(
+            !hashes
+                .hashes
+                .iter()
+                .any(|h| codes.canonical().iter().any(|c| h.contains(&**c)))
+        );
+    }
+
+    #[test]
+    fn look_alike_letters_fold() {
+        assert_eq!(
+            canonical("OIL0000000000000").as_deref().map(String::as_str),
+            Some("0110000000000000")
+        );
+        assert!(canonical("u000000000000000").is_none());
+        assert!(canonical("000").is_none());
+    }
+
+    #[test]
+    fn hostile_parameters_are_refused() {
+        let codes = RecoveryCodes::generate(1).unwrap();
+        let mut h = RecoveryHashes::create(&codes, TEST_KDF).unwrap();
+        h.m_cost = u32::MAX;
+        assert!(h.validate().is_err());
+        let mut h2 = RecoveryHashes::create(&codes, TEST_KDF).unwrap();
+        h2.hashes[0] = "zz".into();
+        assert!(h2.validate().is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! otpgate: a one-time-code second factor for PAM logins.
+//!
+//! Module map:
+//! - [`core`]: pure logic — OTP math, recovery codes, records, the login
+//!   decision. No I/O and no clock.
+//! - [`store`]: the protected per-user record files (checks, locking,
+//!   atomic durable writes).
+//! - [`pam`]: the PAM module hooks and the application-side client used by
+//!   tests; the only place with `unsafe`.
+//! - [`cli`]: the `otpgate` command.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    unsafe_op_in_unsafe_fn
+)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod login;
+pub mod pam;
+pub mod store;

@@ -1,0 +1,364 @@
+//! One login as the module runs it, generic over a [`PamHandler`] so that
+//! every prompt, message and log line is pinned by tests without libpam.
+//!
+//! Order: options -> user -> store -> look at the record -> ask -> read the
+//! clock once -> locked transaction (read, decide, write, fsync) -> tell.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::config::{ConfigError, ModuleOptions, SITE_CONFIG, SiteConfig, TokenSource};
+use crate::core::decide::Lock;
+use crate::core::input::Attempt;
+use crate::core::{Failure, Method, Reason, Success, classify, decide_login};
+use crate::store::{Change, Store, StoreError, validate_user};
+
+/// Recovery codes left at or below this number turn the notice into a warning.
+pub const LOW_RECOVERY_CODES: usize = 2;
+
+/// What the host application (via libpam) provides to the module.
+pub trait PamHandler {
+    /// PAM_USER (may prompt for it).
+    fn user(&mut self) -> Option<String>;
+    fn service(&self) -> String;
+    fn rhost(&self) -> String;
+    /// PAM_AUTHTOK set by an earlier module.
+    fn authtok(&self) -> Option<Zeroizing<Vec<u8>>>;
+    fn set_authtok(&mut self, token: &[u8]) -> bool;
+    /// Asks the user; `None` when the conversation failed.
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<Vec<u8>>>;
+    fn info(&mut self, text: &str);
+    fn error(&mut self, text: &str);
+    /// One syslog line (LOG_AUTHPRIV). `notice` for results, `err` for faults.
+    fn log(&mut self, level: LogLevel, line: &str);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Err,
+    Notice,
+    Debug,
+}
+
+/// The module's answer, mapped to a PAM code in one place (`src/pam`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    Failure,
+    Ignore,
+    ConversationError,
+}
+
+/// Everything a login needs from outside besides the handler.
+pub struct LoginEnv<'a> {
+    pub site_config: &'a Path,
+    /// PAM_SILENT: no informational messages.
+    pub silent: bool,
+}
+
+impl Default for LoginEnv<'_> {
+    fn default() -> Self {
+        LoginEnv {
+            site_config: Path::new(SITE_CONFIG),
+            silent: false,
+        }
+    }
+}
+
+/// Fields of the one log line written per attempt.
+struct Attempted<'a> {
+    user: &'a str,
+    service: String,
+    rhost: String,
+}
+
+impl Attempted<'_> {
+    fn line(
+        &self,
+        result: &str,
+        method: Option<Method>,
+        reason: Option<Reason>,
+        offset: Option<i64>,
+        detail: Option<&str>,
+    ) -> String {
+        let mut s = String::from("otpgate:");
+        let _ = write!(
+            s,
+            " user={} service={} rhost={} result={result}",
+            escape(self.user),
+            escape(&self.service),
+            escape(&self.rhost)
+        );
+        if let Some(m) = method {
+            let _ = write!(s, " method={}", m.as_str());
+        }
+        if let Some(r) = reason {
+            let _ = write!(s, " reason={r}");
+        }
+        if let Some(o) = offset {
+            let _ = write!(s, " offset={o:+}");
+        }
+        if let Some(d) = detail {
+            let _ = write!(
+                s,
+                " detail=\"{}\"",
+                d.replace(['"', '\\'], "'")
+                    .replace(|c: char| c.is_control(), "?")
+            );
+        }
+        s
+    }
+}
+
+/// Makes a value safe for a space-separated log line.
+pub fn escape(value: &str) -> String {
+    if value.is_empty() {
+        return "-".to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() || "@._+:-".contains(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out
+}
+
+/// Runs one `pam_sm_authenticate`. `clock` is read once, after the answer.
+pub fn authenticate(
+    h: &mut impl PamHandler,
+    args: Result<ModuleOptions, ConfigError>,
+    env: &LoginEnv<'_>,
+    clock: impl FnOnce() -> u64,
+) -> Verdict {
+    let user = h.user().unwrap_or_default();
+    let who = Attempted {
+        user: &user,
+        service: h.service(),
+        rhost: h.rhost(),
+    };
+    let fault = |h: &mut dyn PamHandlerLog, reason: Reason, detail: &str| {
+        h.log_line(
+            LogLevel::Err,
+            &who.line("fail", None, Some(reason), None, Some(detail)),
+        );
+        Verdict::Failure
+    };
+    let opts = match args {
+        Ok(o) => o,
+        Err(e) => return fault(h, Reason::ConfigError, &e.to_string()),
+    };
+    if let Err(e) = validate_user(&user) {
+        return fault(h, Reason::StoreError, &e.to_string());
+    }
+    let dir = match &opts.store {
+        Some(d) => d.clone(),
+        None => match SiteConfig::load(env.site_config) {
+            Ok(c) => c.store_dir(),
+            Err(e) => return fault(h, Reason::ConfigError, &e.to_string()),
+        },
+    };
+    let store = match Store::open(&dir) {
+        Ok(s) => s,
+        Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
+    };
+    // A first look, unlocked, so a broken record or a missing enrollment is
+    // found before the user is asked anything.
+    let digits = match store.load(&user) {
+        Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
+        Ok(Some(record)) => record.digits,
+        Ok(None) if opts.nullok => {
+            h.log(
+                LogLevel::Notice,
+                &who.line("ignore", None, Some(Reason::NotEnrolled), None, None),
+            );
+            return Verdict::Ignore;
+        }
+        Ok(None) => {
+            // Ask anyway, so the prompt does not reveal who is enrolled.
+            if opts.token != TokenSource::UseFirstPass {
+                let _ = h.prompt(&opts.prompt, opts.echo);
+            }
+            h.log(
+                LogLevel::Notice,
+                &who.line("fail", None, Some(Reason::NotEnrolled), None, None),
+            );
+            return Verdict::Failure;
+        }
+    };
+
+    // An answer from an earlier module first, when the options say so.
+    let mut pending = match opts.token {
+        TokenSource::UseFirstPass => match h.authtok() {
+            Some(t) => Some(t),
+            None => {
+                h.log(
+                    LogLevel::Notice,
+                    &who.line(
+                        "fail",
+                        None,
+                        Some(Reason::BadCode),
+                        None,
+                        Some("use_first_pass without PAM_AUTHTOK"),
+                    ),
+                );
+                return Verdict::Failure;
+            }
+        },
+        // A password that does not even look like a code is not an attempt.
+        TokenSource::TryFirstPass => h
+            .authtok()
+            .filter(|t| classify(t, digits) != Attempt::Malformed),
+        TokenSource::Prompt | TokenSource::ForwardPass => None,
+    };
+    let may_prompt = opts.token != TokenSource::UseFirstPass;
+    let mut clock = Some(clock);
+    let mut now = 0;
+    loop {
+        let from_prompt = pending.is_none();
+        let answer = match pending.take() {
+            Some(a) => a,
+            None => {
+                let Some(raw) = h.prompt(&opts.prompt, opts.echo) else {
+                    h.log(
+                        LogLevel::Notice,
+                        &who.line("fail", None, None, None, Some("conversation failed")),
+                    );
+                    return Verdict::ConversationError;
+                };
+                if opts.token == TokenSource::ForwardPass {
+                    let (password, code) = split_forward(&raw, digits);
+                    if !h.set_authtok(&password) {
+                        return fault(h, Reason::ConfigError, "cannot set PAM_AUTHTOK");
+                    }
+                    code
+                } else {
+                    raw
+                }
+            }
+        };
+        if let Some(c) = clock.take() {
+            now = c();
+        }
+        let outcome = store.update(&user, |current| {
+            let current = current.ok_or(None)?;
+            let decision =
+                decide_login(current, &answer, &opts.policy, now, &who.rhost).map_err(Some)?;
+            let change = decision.new_record.map_or(Change::Keep, Change::Put);
+            Ok((change, decision.result))
+        });
+        drop(answer);
+        let failure = match outcome {
+            Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
+            Ok(Err(None)) => {
+                h.log(
+                    LogLevel::Notice,
+                    &who.line(
+                        "fail",
+                        None,
+                        Some(Reason::NotEnrolled),
+                        None,
+                        Some("record removed during login"),
+                    ),
+                );
+                return Verdict::Failure;
+            }
+            Ok(Err(Some(e))) => {
+                let e = StoreError::Corrupt {
+                    path: store.record_path(&user),
+                    err: e,
+                };
+                return fault(h, Reason::StoreError, &e.to_string());
+            }
+            Ok(Ok(Ok(success))) => {
+                h.log(
+                    LogLevel::Notice,
+                    &who.line("success", Some(success.method), None, success.offset, None),
+                );
+                tell_success(h, &success, env.silent);
+                return Verdict::Success;
+            }
+            Ok(Ok(Err(failure))) => failure,
+        };
+        h.log(
+            LogLevel::Notice,
+            &who.line(
+                "fail",
+                failure.method,
+                Some(failure.reason),
+                failure.offset,
+                None,
+            ),
+        );
+        tell_failure(h, &failure, now);
+        // try_first_pass: a failed token from the stack earns one prompt.
+        if from_prompt || !may_prompt || failure.locked.is_some() {
+            return Verdict::Failure;
+        }
+    }
+}
+
+/// Object-safe logging, so the fault helper can take any handler.
+trait PamHandlerLog {
+    fn log_line(&mut self, level: LogLevel, line: &str);
+}
+
+impl<T: PamHandler> PamHandlerLog for T {
+    fn log_line(&mut self, level: LogLevel, line: &str) {
+        self.log(level, line);
+    }
+}
+
+/// `forward_pass`: the trailing `digits` digits are the code, the rest the password.
+fn split_forward(raw: &[u8], digits: u8) -> (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>) {
+    let n = usize::from(digits);
+    if raw.len() >= n && raw[raw.len() - n..].iter().all(u8::is_ascii_digit) {
+        let (p, c) = raw.split_at(raw.len() - n);
+        (Zeroizing::new(p.to_vec()), Zeroizing::new(c.to_vec()))
+    } else {
+        // No code at the end: pass everything on and let the check fail.
+        (Zeroizing::new(raw.to_vec()), Zeroizing::new(Vec::new()))
+    }
+}
+
+fn tell_success(h: &mut impl PamHandler, success: &Success, silent: bool) {
+    if success.method != Method::Recovery {
+        return;
+    }
+    let left = success.recovery_left;
+    let text = format!(
+        "Recovery code accepted. {left} recovery code{} left; make new ones with: sudo otpgate recovery",
+        if left == 1 { "" } else { "s" }
+    );
+    if left <= LOW_RECOVERY_CODES {
+        // A warning gets through even PAM_SILENT: running out locks the user out.
+        h.error(&format!("Warning: {text}"));
+    } else if !silent {
+        h.info(&text);
+    }
+}
+
+fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64) {
+    // Only the lock is named; a wrong code, a replay and a missing enrollment
+    // look the same to the person at the prompt.
+    match failure.locked {
+        Some(Lock::Until(t)) => h.error(&format!(
+            "Too many failed attempts: verification locked, retry in {} s.",
+            t.saturating_sub(now)
+        )),
+        Some(Lock::UntilUnlocked) => h.error(
+            "Too many failed attempts: verification locked until an administrator unlocks it.",
+        ),
+        None => {}
+    }
+    if failure.reason == Reason::ClockDrift {
+        h.error("That code was for a different time. Check that your phone's clock is set automatically.");
+    }
+}

@@ -1,0 +1,8 @@
+//! Everything that touches libpam: the module's hooks and the
+//! application-side client used by tests. The only place with `unsafe`.
+
+pub mod client;
+mod ffi;
+mod module;
+
+pub use module::verdict_code;

@@ -1,0 +1,143 @@
+//! The module's hooks: gather what libpam offers, run [`crate::login`],
+//! map the verdict to a PAM code. Panics are caught by pam-bindings'
+//! hook wrapper (`catch_unwind`) and become PAM_ABORT, never a crash.
+
+use libc::c_int;
+use pam_bindings::constants::{
+    PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT, PAM_TEXT_INFO, PamFlag,
+    PamResultCode,
+};
+use pam_bindings::conv::Conv;
+use pam_bindings::items::{AuthTok, RHost, Service};
+use pam_bindings::module::{PamHandle, PamHooks};
+use std::ffi::CStr;
+use zeroize::Zeroizing;
+
+use super::ffi;
+use crate::config::ModuleOptions;
+use crate::login::{self, LogLevel, LoginEnv, PamHandler, Verdict};
+
+struct OtpGate;
+pam_bindings::pam_hooks!(OtpGate);
+
+/// The one place a verdict becomes a PAM return code.
+pub fn verdict_code(v: Verdict) -> PamResultCode {
+    match v {
+        Verdict::Success => PamResultCode::PAM_SUCCESS,
+        Verdict::Failure => PamResultCode::PAM_AUTH_ERR,
+        Verdict::Ignore => PamResultCode::PAM_IGNORE,
+        Verdict::ConversationError => PamResultCode::PAM_CONV_ERR,
+    }
+}
+
+impl PamHooks for OtpGate {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let options = ModuleOptions::from_pam_args(&args);
+        let debug = options.as_ref().is_ok_and(|o| o.debug);
+        let env = LoginEnv {
+            silent: flags & PAM_SILENT != 0,
+            ..LoginEnv::default()
+        };
+        let mut handler = Handler { pamh, debug };
+        verdict_code(login::authenticate(&mut handler, options, &env, unix_now))
+    }
+
+    fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// The login's single clock read.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct Handler<'a> {
+    pamh: &'a mut PamHandle,
+    debug: bool,
+}
+
+impl Handler<'_> {
+    fn send(&mut self, style: c_int, text: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let conv = self.pamh.get_item::<Conv>().ok()??;
+        match conv.send(style, text) {
+            Ok(Some(reply)) => Some(Zeroizing::new(reply.as_bytes().to_vec())),
+            Ok(None) => Some(Zeroizing::new(Vec::new())),
+            Err(_) => None,
+        }
+    }
+
+    fn item_string(&self, f: impl FnOnce(&PamHandle) -> Option<String>) -> String {
+        f(self.pamh).unwrap_or_default()
+    }
+}
+
+impl PamHandler for Handler<'_> {
+    fn user(&mut self) -> Option<String> {
+        self.pamh.get_user(None).ok()
+    }
+
+    fn service(&self) -> String {
+        self.item_string(|p| {
+            Some(
+                p.get_item::<Service>()
+                    .ok()??
+                    .0
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        })
+    }
+
+    fn rhost(&self) -> String {
+        self.item_string(|p| {
+            Some(
+                p.get_item::<RHost>()
+                    .ok()??
+                    .0
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        })
+    }
+
+    fn authtok(&self) -> Option<Zeroizing<Vec<u8>>> {
+        let tok = self.pamh.get_item::<AuthTok>().ok()??;
+        Some(Zeroizing::new(tok.as_bytes().to_vec()))
+    }
+
+    fn set_authtok(&mut self, token: &[u8]) -> bool {
+        ffi::set_authtok(self.pamh, token)
+    }
+
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<Vec<u8>>> {
+        let style = if echo {
+            PAM_PROMPT_ECHO_ON
+        } else {
+            PAM_PROMPT_ECHO_OFF
+        };
+        self.send(style, text)
+    }
+
+    fn info(&mut self, text: &str) {
+        let _ = self.send(PAM_TEXT_INFO, text);
+    }
+
+    fn error(&mut self, text: &str) {
+        let _ = self.send(PAM_ERROR_MSG, text);
+    }
+
+    fn log(&mut self, level: LogLevel, line: &str) {
+        let priority = match level {
+            LogLevel::Err => libc::LOG_ERR,
+            LogLevel::Notice => libc::LOG_NOTICE,
+            LogLevel::Debug if self.debug => libc::LOG_DEBUG,
+            LogLevel::Debug => return,
+        };
+        ffi::syslog(self.pamh, priority, line);
+    }
+}
