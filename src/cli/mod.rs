@@ -1,4 +1,214 @@
-//! The `otpgate` command.
+//! The `otpgate` command: enrollment and administration. The only place
+//! that prints; errors go to stderr as `otpgate: <what> (<why>)`.
+
+mod admin;
+mod enroll;
+pub mod qr;
+pub mod text;
+
+use clap::{Parser, Subcommand};
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, SiteConfig};
+use crate::core::otp::Algorithm;
+use crate::store::{Store, StoreError, validate_user};
+
+/// Exit codes (DESIGN.md): 0 ok, 1 refused/failed, 2 usage or environment error.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_REFUSED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "otpgate",
+    version,
+    about = "Enroll users for one-time-code logins and manage their second factor"
+)]
+struct Cli {
+    /// Store directory (default: `store` in the site config, else /var/lib/otpgate).
+    #[arg(long, global = true, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// Site configuration file.
+    #[arg(long, global = true, value_name = "PATH", default_value = config::SITE_CONFIG, hide_default_value = false)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a secret, show it as a QR code, verify a first code, save, print recovery codes.
+    Enroll(enroll::EnrollArgs),
+    /// Make new recovery codes; all earlier ones stop working.
+    Recovery {
+        /// User (default: $SUDO_USER, else you).
+        user: Option<String>,
+        /// Number of codes.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user's enrollment, or every enrolled user.
+    Status {
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear failed attempts and any lock.
+    Unlock { user: String },
+    /// Remove a user's enrollment (their codes and recovery codes stop working).
+    Disable {
+        user: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// A command failure with its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub what: String,
+    pub why: String,
+}
+
+impl CliError {
+    pub fn refused(what: impl Into<String>, why: impl Into<String>) -> CliError {
+        CliError {
+            code: EXIT_REFUSED,
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+    pub fn usage(what: impl Into<String>, why: impl Into<String>) -> CliError {
+        CliError {
+            code: EXIT_USAGE,
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "otpgate: {} ({})", self.what, self.why)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> CliError {
+        match e {
+            StoreError::BadUser(why) => CliError::usage("invalid user name", why),
+            other => CliError::usage("store refused", other.to_string()),
+        }
+    }
+}
+
+pub type CliResult = Result<i32, CliError>;
+
+/// Shared context: where the store is and the site defaults.
+pub struct Context {
+    pub store_dir: PathBuf,
+    pub site: SiteConfig,
+}
+
+impl Context {
+    pub fn open_store(&self) -> Result<Store, CliError> {
+        Store::open(&self.store_dir).map_err(CliError::from)
+    }
+}
+
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.code
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult {
+    if !nix::unistd::geteuid().is_root() && cli.store.is_none() {
+        return Err(CliError::usage(
+            "must run as root",
+            "the store is readable by root only; try: sudo otpgate ...",
+        ));
+    }
+    let site = SiteConfig::load(&cli.config)
+        .map_err(|e| CliError::usage("site configuration refused", e.to_string()))?;
+    let store_dir = cli.store.clone().unwrap_or_else(|| site.store_dir());
+    let ctx = Context { store_dir, site };
+    match cli.command {
+        Command::Enroll(args) => enroll::run(&ctx, args),
+        Command::Recovery { user, count, json } => {
+            admin::recovery(&ctx, &resolve_user(user)?, count, json)
+        }
+        Command::Status { user, json } => admin::status(&ctx, user.as_deref(), json),
+        Command::Unlock { user } => admin::unlock(&ctx, &checked(user)?),
+        Command::Disable { user, yes } => admin::disable(&ctx, &checked(user)?, yes),
+    }
+}
+
+fn checked(user: String) -> Result<String, CliError> {
+    validate_user(&user)?;
+    Ok(user)
+}
+
+/// USER, else $SUDO_USER, else the invoking user.
+pub fn resolve_user(user: Option<String>) -> Result<String, CliError> {
+    let name = match user {
+        Some(u) => u,
+        None => match std::env::var("SUDO_USER") {
+            Ok(u) if !u.is_empty() => u,
+            _ => nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .ok_or_else(|| {
+                    CliError::usage("no user given", "cannot find the invoking user; name one")
+                })?,
+        },
+    };
+    checked(name)
+}
+
+/// Current unix time, read once per command.
+#[allow(clippy::disallowed_methods)]
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Reads one line from stdin after printing `prompt` on stderr. `None` at end of input.
+pub fn ask(prompt: &str) -> Option<String> {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+    }
+}
+
+pub fn algorithm_name(a: Algorithm) -> &'static str {
+    a.as_str()
+}
+
+pub fn store_path_display(p: &Path) -> String {
+    p.display().to_string()
 }

@@ -167,6 +167,16 @@ impl Generator {
     pub fn params(&self) -> OtpParams {
         self.params
     }
+
+    /// The step within `window` of `now` whose code is `code`, nearest first.
+    /// Used to check a first code at enrollment.
+    pub fn find_step(&self, code: &str, now: u64, window: u32) -> Option<u64> {
+        let current = self.params.step_at(now);
+        (0..=i64::from(window))
+            .flat_map(|m| if m == 0 { vec![0] } else { vec![-m, m] })
+            .filter_map(|o| current.checked_add_signed(o))
+            .find(|&step| self.matches_step(code, step))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,222 @@
+//! Shared fixtures: a private store and PAM service directory per test,
+//! records written through the library, codes computed by `oathtool`.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use otpgate::core::Record;
+use otpgate::core::otp::{self, Algorithm, OtpParams};
+use otpgate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
+use otpgate::pam::client::{self, Login, Style, Transcript};
+use otpgate::store::{Change, Store};
+
+/// Recovery hashes in tests use small Argon2 costs; the parameters live in
+/// the record, so the module runs exactly the production code path.
+pub const TEST_KDF: KdfParams = KdfParams {
+    m_cost: 256,
+    t_cost: 1,
+    p_cost: 1,
+};
+
+/// The freshly built module: cargo puts the cdylib next to the test binaries.
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let so = deps.join("libotpgate.so");
+    assert!(so.exists(), "module not built at {}", so.display());
+    so
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A code for `time` from oathtool, an implementation independent of ours.
+pub fn oathtool(secret_b32: &str, params: OtpParams, time: u64) -> String {
+    let alg = match params.algorithm {
+        Algorithm::Sha1 => "sha1",
+        Algorithm::Sha256 => "sha256",
+        Algorithm::Sha512 => "sha512",
+    };
+    let out = Command::new("oathtool")
+        .arg(format!("--totp={alg}"))
+        .args([
+            "-d",
+            &params.digits.to_string(),
+            "-s",
+            &params.period.to_string(),
+        ])
+        .arg("-N")
+        .arg(format!("@{time}"))
+        .args(["-b", secret_b32])
+        .output()
+        .expect("oathtool is installed by scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "oathtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub struct Enrolled {
+    pub secret: String,
+    pub params: OtpParams,
+    pub recovery: Vec<String>,
+}
+
+impl Enrolled {
+    /// The code an app would show `offset` steps from now.
+    pub fn code(&self, offset: i64) -> String {
+        let t = unix_now() as i64 + offset * i64::from(self.params.period);
+        oathtool(&self.secret, self.params, t as u64)
+    }
+}
+
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub store: PathBuf,
+    pub confdir: PathBuf,
+    pub service: String,
+}
+
+impl Fixture {
+    /// A store and a service `otpgate-test-NAME` running the module with `options`.
+    pub fn new(name: &str, options: &str) -> Fixture {
+        let tmp = tempfile::Builder::new()
+            .prefix("otpgate-test-")
+            .tempdir()
+            .unwrap();
+        let store = tmp.path().join("store");
+        fs::create_dir(&store).unwrap();
+        fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+        let confdir = tmp.path().join("pam.d");
+        fs::create_dir(&confdir).unwrap();
+        let f = Fixture {
+            tmp,
+            store,
+            confdir,
+            service: format!("otpgate-test-{name}"),
+        };
+        f.set_stack(&format!(
+            "auth required {} store={} {options}",
+            module_path().display(),
+            f.store.display()
+        ));
+        f
+    }
+
+    /// Replaces the whole service file.
+    pub fn set_stack(&self, text: &str) {
+        fs::write(self.confdir.join(&self.service), format!("{text}\n")).unwrap();
+    }
+
+    pub fn record_path(&self, user: &str) -> PathBuf {
+        self.store.join(format!("{user}.toml"))
+    }
+
+    pub fn enroll(&self, user: &str, params: OtpParams, codes: usize) -> Enrolled {
+        let secret = [
+            0x5au8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        ];
+        let mut secret = secret.to_vec();
+        secret[0] = user.len() as u8; // distinct per user name length, still deterministic
+        let rc = RecoveryCodes::generate(codes).unwrap();
+        let hashes = RecoveryHashes::create(&rc, TEST_KDF).unwrap();
+        let record = Record::new(&secret, params, hashes, unix_now());
+        let store = Store::open(&self.store).unwrap();
+        store
+            .update(user, |_| Ok::<_, ()>((Change::Put(record), ())))
+            .unwrap()
+            .unwrap();
+        Enrolled {
+            secret: otp::encode_secret(&secret),
+            params,
+            recovery: rc.display().iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    pub fn record(&self, user: &str) -> Record {
+        Store::open(&self.store)
+            .unwrap()
+            .load(user)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// One in-process login through real libpam, answering each prompt in turn.
+    pub fn login_with(&self, user: &str, answers: &[&str], flags: i32) -> Transcript {
+        let mut queue: Vec<String> = answers.iter().rev().map(|s| s.to_string()).collect();
+        let mut responder =
+            |style: Style, _: &str| if style.is_prompt() { queue.pop() } else { None };
+        let login = Login {
+            confdir: &self.confdir,
+            service: &self.service,
+            user,
+            rhost: Some("192.0.2.10"),
+            flags,
+        };
+        client::authenticate(&login, &mut responder).unwrap()
+    }
+
+    pub fn login(&self, user: &str, answer: &str) -> Transcript {
+        self.login_with(user, &[answer], 0)
+    }
+
+    /// `pamtester` in its own process, through libpam-wrapper so the
+    /// service comes from our directory and pam_syslog lines reach stderr.
+    pub fn pamtester(&self, user: &str) -> Command {
+        let mut c = Command::new("pamtester");
+        c.args([&self.service, user, "authenticate"])
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &self.confdir)
+            .env("PAM_WRAPPER_DEBUGLEVEL", "2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs pamtester with `input` on stdin; returns (success, syslog lines).
+    pub fn pamtester_login(&self, user: &str, input: &[u8]) -> (bool, Vec<String>) {
+        use std::io::Write;
+        let mut child = self
+            .pamtester(user)
+            .spawn()
+            .expect("pamtester is installed by scripts/test.sh");
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), syslog_lines(&out))
+    }
+}
+
+/// The module's own syslog lines from libpam-wrapper's stderr.
+pub fn syslog_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
+        .filter_map(|l| l.split_once("): ").map(|(_, msg)| msg.to_string()))
+        .filter(|l| l.starts_with("otpgate:"))
+        .collect()
+}
+
+pub fn prompts(t: &Transcript) -> Vec<String> {
+    t.messages
+        .iter()
+        .filter(|(s, _)| s.is_prompt())
+        .map(|(_, m)| m.clone())
+        .collect()
+}
+
+pub fn read_bytes(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap()
+}
