@@ -155,12 +155,12 @@ impl SiteConfig {
                 e.message().lines().next().unwrap_or("")
             ))
         })?;
-        if let Some(s) = &c.store {
-            if !s.is_absolute() {
-                return Err(ConfigError(format!(
-                    "{SITE_CONFIG}: store must be an absolute path"
-                )));
-            }
+        if let Some(s) = &c.store
+            && !s.is_absolute()
+        {
+            return Err(ConfigError(format!(
+                "{SITE_CONFIG}: store must be an absolute path"
+            )));
         }
         c.otp_params()
             .validate()

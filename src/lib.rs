@@ -17,6 +17,7 @@
     unsafe_op_in_unsafe_fn
 )]
 #![warn(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
 pub mod config;

@@ -145,8 +145,8 @@ fn all(store: &Store, json: bool, now: u64) -> CliResult {
         println!("No users are enrolled.");
     } else {
         println!(
-            "{:<24} {:<20} {:>8} {:>9}  {}",
-            "USER", "LAST LOGIN", "FAILURES", "RECOVERY", "LOCKED"
+            "{:<24} {:<20} {:>8} {:>9}  LOCKED",
+            "USER", "LAST LOGIN", "FAILURES", "RECOVERY"
         );
         for (u, r) in &rows {
             match r {

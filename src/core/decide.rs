@@ -290,7 +290,7 @@ fn failed(
 ) -> Decision {
     let mut next = record.clone();
     next.failures = next.failures.saturating_add(1);
-    if policy.deny > 0 && next.failures % policy.deny == 0 {
+    if policy.deny > 0 && next.failures.is_multiple_of(policy.deny) {
         next.locked_until = now.saturating_add(policy.unlock_time);
     }
     let lock = lock_state(&next, policy, now);

@@ -414,10 +414,10 @@ impl Store {
             let entry = entry.map_err(io_err(&self.dir, "list"))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(user) = name.strip_suffix(RECORD_SUFFIX) {
-                if validate_user(user).is_ok() {
-                    users.push(user.to_string());
-                }
+            if let Some(user) = name.strip_suffix(RECORD_SUFFIX)
+                && validate_user(user).is_ok()
+            {
+                users.push(user.to_string());
             }
         }
         users.sort();
