@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds otpgate in release mode and installs it (Debian/Ubuntu, as root):
+#   module  -> <the directory holding pam_unix.so>/pam_otpgate.so
+#   command -> /usr/local/sbin/otpgate
+#   store   -> /var/lib/otpgate (root:root 0700), kept on --uninstall
+#   stacks  -> /usr/local/share/otpgate/pam.d (examples; /etc/pam.d is never edited)
+# Idempotent: run it again after pulling a new version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SBIN=/usr/local/sbin
+SHARE=/usr/local/share/otpgate
+STORE=/var/lib/otpgate
+
+die() { echo "install.sh: $*" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo scripts/install.sh)"
+
+module_dir() {
+    local d
+    for d in /lib/*/security /usr/lib/*/security /lib/security /usr/lib/security /lib64/security /usr/lib64/security; do
+        if [ -e "$d/pam_unix.so" ]; then echo "$d"; return 0; fi
+    done
+    return 1
+}
+MODDIR=$(module_dir) || die "cannot find the PAM module directory (no pam_unix.so)"
+
+if [ "${1:-}" = "--uninstall" ]; then
+    rm -f "$MODDIR/pam_otpgate.so" "$SBIN/otpgate"
+    rm -rf "$SHARE"
+    echo "Removed pam_otpgate.so and otpgate. Kept $STORE (enrollments); remove it by hand if wanted."
+    if grep -lr "pam_otpgate" /etc/pam.d 2>/dev/null; then
+        echo "WARNING: the PAM services listed above still name pam_otpgate.so: edit them now or logins through them fail." >&2
+    fi
+    exit 0
+fi
+[ $# -eq 0 ] || die "usage: install.sh [--uninstall]"
+
+if command -v apt-get >/dev/null && ! dpkg-query -W -f='${Status}' libpam0g-dev 2>/dev/null | grep -q "install ok installed"; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends libpam0g-dev
+fi
+command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+
+cargo build --release --locked
+install -D -o root -g root -m 0644 target/release/libotpgate.so "$MODDIR/pam_otpgate.so"
+install -D -o root -g root -m 0755 target/release/otpgate "$SBIN/otpgate"
+install -d -o root -g root -m 0700 "$STORE"
+chown root:root "$STORE"; chmod 0700 "$STORE"
+install -d -m 0755 "$SHARE/pam.d"
+install -m 0644 pam.d/* "$SHARE/pam.d/"
+
+echo "Installed $MODDIR/pam_otpgate.so and $SBIN/otpgate; store $STORE."
+echo "Next: sudo otpgate enroll USER, then wire a service (see README, 'Wiring sshd and sudo')."
