@@ -297,7 +297,7 @@ pub fn authenticate(
                 None,
             ),
         );
-        tell_failure(h, &failure, now);
+        tell_failure(h, &failure, now, env.silent);
         // try_first_pass: a failed token from the stack earns one prompt.
         if from_prompt || !may_prompt || failure.locked.is_some() {
             return Verdict::Failure;
@@ -345,7 +345,7 @@ fn tell_success(h: &mut impl PamHandler, success: &Success, silent: bool) {
     }
 }
 
-fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64) {
+fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64, silent: bool) {
     // Only the lock is named; a wrong code, a replay and a missing enrollment
     // look the same to the person at the prompt.
     match failure.locked {
@@ -358,7 +358,7 @@ fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64) {
         ),
         None => {}
     }
-    if failure.reason == Reason::ClockDrift {
-        h.error("That code was for a different time. Check that your phone's clock is set automatically.");
+    if failure.reason == Reason::ClockDrift && !silent {
+        h.info("That code was for a different time. Check that your phone's clock is set automatically.");
     }
 }

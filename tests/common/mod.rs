@@ -187,17 +187,48 @@ impl Fixture {
 
     /// Runs pamtester with `input` on stdin; returns (success, syslog lines).
     pub fn pamtester_login(&self, user: &str, input: &[u8]) -> (bool, Vec<String>) {
+        let (ok, logs, _) = self.pamtester_run(self.pamtester(user), input);
+        (ok, logs)
+    }
+
+    /// pamtester with the process clock frozen at unix time `at` (libfaketime).
+    pub fn pamtester_at(&self, user: &str, at: u64) -> Command {
+        let mut c = self.pamtester(user);
+        c.env("LD_PRELOAD", format!("libpam_wrapper.so {FAKETIME_LIB}"))
+            .env("TZ", "UTC")
+            .env("FAKETIME", utc_string(at))
+            .env("DONT_FAKE_MONOTONIC", "1");
+        c
+    }
+
+    /// Runs a prepared pamtester; returns (success, syslog lines, everything printed).
+    pub fn pamtester_run(&self, mut cmd: Command, input: &[u8]) -> (bool, Vec<String>, String) {
         use std::io::Write;
-        let mut child = self
-            .pamtester(user)
+        let mut child = cmd
             .spawn()
             .expect("pamtester is installed by scripts/test.sh");
         let mut stdin = child.stdin.take().unwrap();
         let _ = stdin.write_all(input);
         drop(stdin);
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), syslog_lines(&out))
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), syslog_lines(&out), text)
     }
+}
+
+pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, libfaketime's absolute (frozen) format.
+pub fn utc_string(t: u64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%d %H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// The module's own syslog lines from libpam-wrapper's stderr.
@@ -220,4 +251,40 @@ pub fn prompts(t: &Transcript) -> Vec<String> {
 
 pub fn read_bytes(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap()
+}
+
+/// A real system user `otpgate-t*` with a password, removed on drop.
+pub struct TestUser {
+    pub name: String,
+}
+
+impl TestUser {
+    pub fn create(name: &str, password: &str) -> TestUser {
+        assert!(name.starts_with("otpgate-t"));
+        let _ = Command::new("userdel").arg(name).output();
+        let ok = Command::new("useradd")
+            .args(["-M", "-s", "/bin/sh", name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "useradd {name}");
+        let user = TestUser {
+            name: name.to_string(),
+        };
+        let mut c = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            writeln!(c.stdin.take().unwrap(), "{name}:{password}").unwrap();
+        }
+        assert!(c.wait().unwrap().success(), "chpasswd");
+        user
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg("-f").arg(&self.name).output();
+    }
 }

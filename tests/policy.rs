@@ -1,0 +1,289 @@
+//! Login policy through real libpam: lockout with a frozen clock
+//! (libfaketime), concurrent failures, stacking options with tokens set by
+//! earlier modules, forward_pass into pam_unix, and every message a user sees.
+
+mod common;
+
+use common::*;
+use otpgate::core::otp::OtpParams;
+use otpgate::pam::client::{PAM_AUTH_ERR, PAM_SILENT, PAM_SUCCESS, Style};
+use std::io::Write;
+use std::process::Child;
+
+/// A time at the start of a 30 s step, so offsets are exact.
+const T0: u64 = 1_800_000_000 - 1_800_000_000 % 30;
+const SET_ITEMS: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so";
+
+fn line(f: &Fixture, options: &str) -> String {
+    format!(
+        "auth required {} store={} {options}",
+        module_path().display(),
+        f.store.display()
+    )
+}
+
+fn wrong(right: &str) -> &'static str {
+    if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+#[test]
+fn deny_locks_for_unlock_time_then_the_right_code_works() {
+    let f = Fixture::new("lockout", "deny=3 unlock_time=60");
+    let user = "otpgate-t1";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let at = |t: u64, answer: &str| {
+        f.pamtester_run(f.pamtester_at(user, t), format!("{answer}\n").as_bytes())
+    };
+    let code = |t: u64| oathtool(&e.secret, e.params, t);
+    for i in 1..=3 {
+        let (ok, logs, text) = at(T0, wrong(&code(T0)));
+        assert!(!ok);
+        assert!(logs[0].contains("reason=bad_code"), "{logs:?}");
+        assert_eq!(
+            text.contains("verification locked, retry in 60 s"),
+            i == 3,
+            "{text}"
+        );
+    }
+    // Locked: the right code is not checked, and the user is told how long to wait.
+    let (ok, logs, text) = at(T0 + 30, &code(T0 + 30));
+    assert!(!ok);
+    assert!(logs[0].ends_with("result=fail reason=locked"), "{logs:?}");
+    assert!(
+        text.contains("Too many failed attempts: verification locked, retry in 30 s."),
+        "{text}"
+    );
+    assert_eq!(
+        f.record(user).failures,
+        3,
+        "locked attempts are not counted"
+    );
+    // After unlock_time: works, and the count is reset.
+    let (ok, logs, _) = at(T0 + 60, &code(T0 + 60));
+    assert!(ok, "{logs:?}");
+    assert_eq!(f.record(user).failures, 0);
+}
+
+#[test]
+fn hard_deny_holds_until_otpgate_unlock() {
+    let f = Fixture::new("harddeny", "deny=2 unlock_time=10 hard_deny=4");
+    let user = "otpgate-t2";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let code = |t: u64| oathtool(&e.secret, e.params, t);
+    let mut t = T0;
+    for _ in 0..4 {
+        t += 30;
+        f.pamtester_run(
+            f.pamtester_at(user, t),
+            format!("{}\n", wrong(&code(t))).as_bytes(),
+        );
+    }
+    t += 3600;
+    let (ok, logs, text) =
+        f.pamtester_run(f.pamtester_at(user, t), format!("{}\n", code(t)).as_bytes());
+    assert!(!ok, "{logs:?}");
+    assert!(
+        text.contains("locked until an administrator unlocks it"),
+        "{text}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_otpgate"))
+        .args(["--store", f.store.to_str().unwrap(), "unlock", user])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (ok, _, _) = f.pamtester_run(
+        f.pamtester_at(user, t + 30),
+        format!("{}\n", code(t + 30)).as_bytes(),
+    );
+    assert!(ok);
+}
+
+#[test]
+fn twenty_concurrent_wrong_codes_get_at_most_deny_checks() {
+    let f = Fixture::new("deny-race", "deny=5 unlock_time=600");
+    let user = "otpgate-t3";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let bad = wrong(&e.code(0));
+    let mut children: Vec<Child> = (0..20)
+        .map(|_| f.pamtester(user).spawn().unwrap())
+        .collect();
+    for c in &mut children {
+        let _ = writeln!(c.stdin.take().unwrap(), "{bad}");
+    }
+    let logs: Vec<String> = children
+        .into_iter()
+        .flat_map(|c| syslog_lines(&c.wait_with_output().unwrap()))
+        .collect();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.contains("reason=bad_code"))
+            .count(),
+        5,
+        "{logs:#?}"
+    );
+    assert_eq!(
+        logs.iter().filter(|l| l.contains("reason=locked")).count(),
+        15
+    );
+    assert_eq!(f.record(user).failures, 5);
+    assert_eq!(f.login(user, &e.code(0)).code, PAM_AUTH_ERR, "locked");
+}
+
+#[test]
+fn use_first_pass_takes_the_token_and_never_prompts() {
+    let f = Fixture::new("ufp", "");
+    f.set_stack(&format!(
+        "auth required {SET_ITEMS}\n{}",
+        line(&f, "use_first_pass")
+    ));
+    let user = "otpgate-t4";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let mut cmd = f.pamtester(user);
+    cmd.env("PAM_AUTHTOK", e.code(0));
+    let (ok, logs, text) = f.pamtester_run(cmd, b"");
+    assert!(ok, "{logs:?} {text}");
+    assert!(!text.contains("Verification code"), "{text}");
+    // No token from the stack: refused without asking.
+    let (ok, logs, text) = f.pamtester_run(f.pamtester(user), b"");
+    assert!(!ok);
+    assert!(!text.contains("Verification code"), "{text}");
+    assert!(
+        logs[0].contains("use_first_pass without PAM_AUTHTOK"),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn try_first_pass_uses_a_code_shaped_token_else_prompts() {
+    let f = Fixture::new("tfp", "");
+    f.set_stack(&format!(
+        "auth required {SET_ITEMS}\n{}",
+        line(&f, "try_first_pass window=2")
+    ));
+    let user = "otpgate-t5";
+    let e = f.enroll(
+        user,
+        OtpParams {
+            period: 60,
+            ..OtpParams::default()
+        },
+        1,
+    );
+    // A password is not a code: not counted, the user is asked.
+    let mut cmd = f.pamtester(user);
+    cmd.env("PAM_AUTHTOK", "hunter2 is my password");
+    let (ok, _, text) = f.pamtester_run(cmd, format!("{}\n", e.code(0)).as_bytes());
+    assert!(ok, "{text}");
+    assert!(text.contains("Verification code: "));
+    assert_eq!(f.record(user).failures, 0);
+    // A right code as the token: no prompt.
+    let mut cmd = f.pamtester(user);
+    cmd.env("PAM_AUTHTOK", e.code(1));
+    let (ok, _, text) = f.pamtester_run(cmd, b"");
+    assert!(ok, "{text}");
+    assert!(!text.contains("Verification code"), "{text}");
+    // A wrong code as the token: counted, then one prompt.
+    let mut cmd = f.pamtester(user);
+    cmd.env("PAM_AUTHTOK", wrong(&e.code(2)));
+    let (ok, logs, text) = f.pamtester_run(cmd, format!("{}\n", e.code(2)).as_bytes());
+    assert!(ok, "{logs:?} {text}");
+    assert_eq!(logs.len(), 2);
+    assert_eq!(f.record(user).failures, 0, "reset by the success");
+}
+
+#[test]
+fn forward_pass_hands_the_password_to_pam_unix() {
+    let user = TestUser::create("otpgate-t6", "Corr3ct-horse!");
+    let f = Fixture::new("forward", "");
+    f.set_stack(&format!(
+        "{}\nauth required pam_unix.so use_first_pass",
+        line(&f, "forward_pass")
+    ));
+    let e = f.enroll(&user.name, OtpParams::default(), 1);
+    let t = f.login(&user.name, &format!("Corr3ct-horse!{}", e.code(0)));
+    assert_eq!(t.code, PAM_SUCCESS, "{t:?}");
+    assert_eq!(
+        t.messages,
+        vec![(
+            Style::PromptEchoOff,
+            "Password & verification code: ".to_string()
+        )]
+    );
+    // Wrong password, right (fresh) code: pam_unix refuses.
+    assert_eq!(
+        f.login(&user.name, &format!("wrong{}", e.code(1))).code,
+        PAM_AUTH_ERR
+    );
+    // Right password, wrong code: we refuse.
+    assert_eq!(
+        f.login(&user.name, &format!("Corr3ct-horse!{}", wrong(&e.code(0))))
+            .code,
+        PAM_AUTH_ERR
+    );
+}
+
+#[test]
+fn no_recovery_refuses_recovery_codes_at_that_service() {
+    let f = Fixture::new("norecovery", "no_recovery");
+    let e = f.enroll("otpgate-t7", OtpParams::default(), 3);
+    assert_eq!(f.login("otpgate-t7", &e.recovery[0]).code, PAM_AUTH_ERR);
+    assert_eq!(f.record("otpgate-t7").recovery.remaining(), 3);
+}
+
+#[test]
+fn silent_keeps_only_errors() {
+    let f = Fixture::new("silent", "deny=1");
+    let e = f.enroll("otpgate-t8", OtpParams::default(), 5);
+    let t = f.login_with("otpgate-t8", &[&e.recovery[0]], PAM_SILENT);
+    assert_eq!(t.code, PAM_SUCCESS);
+    assert_eq!(
+        t.messages,
+        vec![(Style::PromptEchoOff, "Verification code: ".to_string())]
+    );
+    let t = f.login_with("otpgate-t8", &["000000x"], PAM_SILENT);
+    assert_eq!(t.code, PAM_AUTH_ERR);
+    assert_eq!(t.messages.len(), 2);
+    assert_eq!(t.messages[1].0, Style::ErrorMsg);
+    assert!(
+        t.messages[1]
+            .1
+            .starts_with("Too many failed attempts: verification locked, retry in 600 s"),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn clock_drift_is_refused_logged_shown_and_hinted() {
+    let f = Fixture::new("drift", "");
+    let user = "otpgate-t9";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let phone = oathtool(&e.secret, e.params, T0 + 5 * 30);
+    let (ok, logs, text) =
+        f.pamtester_run(f.pamtester_at(user, T0), format!("{phone}\n").as_bytes());
+    assert!(!ok);
+    assert!(
+        logs[0].ends_with("result=fail method=totp reason=clock_drift offset=+5"),
+        "{logs:?}"
+    );
+    assert!(
+        text.contains("Check that your phone's clock is set automatically."),
+        "{text}"
+    );
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_otpgate"))
+        .args([
+            "--store",
+            f.store.to_str().unwrap(),
+            "status",
+            user,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["last_clock_drift_steps"], 5);
+    assert_eq!(f.record(user).last_step, 0, "drift never moves the window");
+}
