@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::Child;
 
 /// A time at the start of a 30 s step, so offsets are exact.
-const T0: u64 = 1_800_000_000 - 1_800_000_000 % 30;
+const T0: u64 = 1_800_000_000; // a multiple of 30
 const SET_ITEMS: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so";
 
 fn line(f: &Fixture, options: &str) -> String {
