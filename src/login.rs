@@ -10,7 +10,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, ModuleOptions, SITE_CONFIG, SiteConfig, TokenSource};
-use crate::core::decide::Lock;
+use crate::core::decide::{Lock, lock_state};
 use crate::core::input::Attempt;
 use crate::core::{Failure, Method, Reason, Success, classify, decide_login};
 use crate::store::{Change, Store, StoreError, validate_user};
@@ -131,12 +131,16 @@ pub fn escape(value: &str) -> String {
     out
 }
 
-/// Runs one `pam_sm_authenticate`. `clock` is read once, after the answer.
+/// Runs one `pam_sm_authenticate`. The decision uses one clock reading,
+/// taken after the answer (a user may sit at the prompt for a while). Only
+/// a record that carries a lock end is also checked against the clock before
+/// the prompt, so the user learns of the lock where every client shows it:
+/// with the prompt (sshd drops messages sent after the last prompt).
 pub fn authenticate(
     h: &mut impl PamHandler,
     args: Result<ModuleOptions, ConfigError>,
     env: &LoginEnv<'_>,
-    clock: impl FnOnce() -> u64,
+    mut clock: impl FnMut() -> u64,
 ) -> Verdict {
     let user = h.user().unwrap_or_default();
     let who = Attempted {
@@ -169,11 +173,25 @@ pub fn authenticate(
         Ok(s) => s,
         Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
     };
+    let mut lock_told = false;
     // A first look, unlocked, so a broken record or a missing enrollment is
     // found before the user is asked anything.
     let digits = match store.load(&user) {
         Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
-        Ok(Some(record)) => record.digits,
+        Ok(Some(record)) => {
+            // A hard lock needs no clock; a lock end does.
+            let lock = if record.locked_until == 0 {
+                lock_state(&record, &opts.policy, 0).map(|l| (l, 0))
+            } else {
+                let t = clock();
+                lock_state(&record, &opts.policy, t).map(|l| (l, t))
+            };
+            if let Some((l, t)) = lock {
+                tell_lock(h, l, t);
+                lock_told = true;
+            }
+            record.digits
+        }
         Ok(None) if opts.nullok => {
             h.log(
                 LogLevel::Notice,
@@ -219,8 +237,7 @@ pub fn authenticate(
         TokenSource::Prompt | TokenSource::ForwardPass => None,
     };
     let may_prompt = opts.token != TokenSource::UseFirstPass;
-    let mut clock = Some(clock);
-    let mut now = 0;
+    let mut now = None;
     loop {
         let from_prompt = pending.is_none();
         let answer = match pending.take() {
@@ -244,9 +261,7 @@ pub fn authenticate(
                 }
             }
         };
-        if let Some(c) = clock.take() {
-            now = c();
-        }
+        let now = *now.get_or_insert_with(&mut clock);
         let outcome = store.update(&user, |current| {
             let current = current.ok_or(None)?;
             let decision =
@@ -297,7 +312,9 @@ pub fn authenticate(
                 None,
             ),
         );
-        tell_failure(h, &failure, now, env.silent);
+        if !(lock_told && failure.reason == Reason::Locked) {
+            tell_failure(h, &failure, now, env.silent);
+        }
         // try_first_pass: a failed token from the stack earns one prompt.
         if from_prompt || !may_prompt || failure.locked.is_some() {
             return Verdict::Failure;
@@ -342,6 +359,18 @@ fn tell_success(h: &mut impl PamHandler, success: &Success, silent: bool) {
         h.error(&format!("Warning: {text}"));
     } else if !silent {
         h.info(&text);
+    }
+}
+
+fn tell_lock(h: &mut impl PamHandler, lock: Lock, now: u64) {
+    match lock {
+        Lock::Until(t) => h.error(&format!(
+            "Too many failed attempts: verification locked, retry in {} s.",
+            t.saturating_sub(now)
+        )),
+        Lock::UntilUnlocked => h.error(
+            "Too many failed attempts: verification locked until an administrator unlocks it.",
+        ),
     }
 }
 

@@ -288,3 +288,5 @@ impl Drop for TestUser {
         let _ = Command::new("userdel").arg("-f").arg(&self.name).output();
     }
 }
+
+pub mod system;

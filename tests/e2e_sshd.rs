@@ -1,0 +1,197 @@
+//! A real OpenSSH server on 127.0.0.1 with keyboard-interactive, a real
+//! `ssh` client driven by `expect`: key + code, then password + code.
+
+mod common;
+
+use common::system::*;
+use common::*;
+use otpgate::core::otp::OtpParams;
+
+fn ssh_argv(port: u16, key: &std::path::Path, user: &str, methods: &str) -> Vec<String> {
+    vec![
+        "ssh".into(),
+        "-F".into(),
+        "/dev/null".into(),
+        "-p".into(),
+        port.to_string(),
+        "-i".into(),
+        key.display().to_string(),
+        "-o".into(),
+        "IdentitiesOnly=yes".into(),
+        "-o".into(),
+        "StrictHostKeyChecking=no".into(),
+        "-o".into(),
+        "UserKnownHostsFile=/dev/null".into(),
+        "-o".into(),
+        "NumberOfPasswordPrompts=1".into(),
+        "-o".into(),
+        format!("PreferredAuthentications={methods}"),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+        format!("{user}@127.0.0.1"),
+        "echo".into(),
+        "logged-in-as-$(id -un)".into(),
+    ]
+}
+
+fn login(
+    f: &Fixture,
+    port: u16,
+    key: &std::path::Path,
+    user: &str,
+    methods: &str,
+    answers: &[&str],
+) -> (bool, String) {
+    let argv = ssh_argv(port, key, user, methods);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (code, text) = expect_run(f.tmp.path(), answers, &argv);
+    let shell = text.contains(&format!("logged-in-as-{user}"));
+    assert_eq!(code == 0, shell, "exit {code} vs output: {text}");
+    (shell, text)
+}
+
+#[test]
+fn ssh_key_and_code() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let user = TestUser::create("otpgate-t-ssh1", "Unused-pw-1");
+    let f = Fixture::new("sshd-key", "");
+    let mut cleanup = Cleanup::default();
+    let service = format!("otpgate-test-sshd-key-{}", std::process::id());
+    let stack = format!(
+        "auth required {} store={} deny=3 unlock_time=600\naccount required pam_unix.so\nsession required pam_permit.so\n",
+        module_path().display(),
+        f.store.display()
+    );
+    let sshd = Sshd::start(
+        &mut cleanup,
+        f.tmp.path(),
+        &service,
+        &stack,
+        "publickey,keyboard-interactive",
+    );
+    let (key, public) = client_key(f.tmp.path());
+    Sshd::authorize(f.tmp.path(), &user.name, &public);
+    let e = f.enroll(
+        &user.name,
+        OtpParams {
+            period: 60,
+            ..OtpParams::default()
+        },
+        3,
+    );
+    let methods = "publickey,keyboard-interactive";
+
+    let code = e.code(0);
+    let (ok, text) = login(&f, sshd.port, &key, &user.name, methods, &[&code]);
+    assert!(ok, "key + right code: {text}");
+    assert!(text.contains("Verification code: "), "{text}");
+
+    let (ok, text) = login(&f, sshd.port, &key, &user.name, methods, &[&code]);
+    assert!(!ok, "replayed code: {text}");
+
+    // sshd shows PAM messages that follow the last prompt (the "codes left"
+    // notice) with the banner of an interactive terminal session only.
+    let mut argv = ssh_argv(sshd.port, &key, &user.name, methods);
+    argv.truncate(argv.len() - 2);
+    argv.insert(1, "-tt".into());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (rc, text) = expect_shell(
+        f.tmp.path(),
+        &[&e.recovery[0]],
+        &argv,
+        "echo shell-of-$(id -un)",
+    );
+    assert_eq!(rc, 0, "recovery code: {text}");
+    assert!(text.contains(&format!("shell-of-{}", user.name)), "{text}");
+    assert!(
+        text.contains("2 recovery codes left"),
+        "the client sees how many are left: {text}"
+    );
+    let (ok, _) = login(&f, sshd.port, &key, &user.name, methods, &[&e.recovery[0]]);
+    assert!(!ok, "a recovery code works once");
+
+    let wrong = if e.code(1) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (ok, _) = login(&f, sshd.port, &key, &user.name, methods, &[wrong]);
+    assert!(!ok, "wrong code");
+    let (ok, _) = login(&f, sshd.port, &key, &user.name, methods, &[wrong]);
+    assert!(!ok, "wrong code");
+    // The recovery login reset the count; reused recovery code + 2 wrong = deny.
+    assert_eq!(f.record(&user.name).failures, 3);
+    let (ok, text) = login(&f, sshd.port, &key, &user.name, methods, &[&e.code(1)]);
+    assert!(!ok, "locked account: {text}");
+    assert!(text.contains("verification locked"), "{text}");
+}
+
+#[test]
+fn ssh_password_and_code() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let user = TestUser::create("otpgate-t-ssh2", "Sw0rdfish-ssh!");
+    let f = Fixture::new("sshd-pass", "");
+    let mut cleanup = Cleanup::default();
+    let service = format!("otpgate-test-sshd-pass-{}", std::process::id());
+    let stack = format!(
+        "auth required pam_unix.so\nauth required {} store={}\naccount required pam_unix.so\nsession required pam_permit.so\n",
+        module_path().display(),
+        f.store.display()
+    );
+    let sshd = Sshd::start(
+        &mut cleanup,
+        f.tmp.path(),
+        &service,
+        &stack,
+        "keyboard-interactive",
+    );
+    let (key, _) = client_key(f.tmp.path());
+    let e = f.enroll(
+        &user.name,
+        OtpParams {
+            period: 60,
+            ..OtpParams::default()
+        },
+        1,
+    );
+    let m = "keyboard-interactive";
+
+    let (ok, text) = login(
+        &f,
+        sshd.port,
+        &key,
+        &user.name,
+        m,
+        &["Sw0rdfish-ssh!", &e.code(0)],
+    );
+    assert!(ok, "password + code: {text}");
+    let wrong = if e.code(1) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (ok, _) = login(
+        &f,
+        sshd.port,
+        &key,
+        &user.name,
+        m,
+        &["Sw0rdfish-ssh!", wrong],
+    );
+    assert!(!ok, "password + wrong code");
+    let (ok, _) = login(
+        &f,
+        sshd.port,
+        &key,
+        &user.name,
+        m,
+        &["not-the-password", &e.code(1)],
+    );
+    assert!(!ok, "wrong password + right code");
+}
