@@ -32,6 +32,20 @@ impl Cleanup {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
     }
 
+    /// Installs a sudoers drop-in after `visudo -c` accepted it, so a
+    /// mistake here can never break sudo for the machine.
+    pub fn sudoers(&mut self, dir: &Path, name: &str, text: &str) {
+        let draft = dir.join("sudoers.draft");
+        fs::write(&draft, text).unwrap();
+        let ok = Command::new("visudo")
+            .arg("-cqf")
+            .arg(&draft)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "sudoers draft rejected by visudo: {text}");
+        self.write(&Path::new("/etc/sudoers.d").join(name), text, 0o440);
+    }
+
     pub fn child(&mut self, c: Child) {
         self.children.push(c);
     }
