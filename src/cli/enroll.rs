@@ -7,9 +7,9 @@ use zeroize::Zeroizing;
 use super::qr::{self, QrStyle};
 use super::text::{group, percent_encode};
 use super::{CliError, CliResult, Context, EXIT_OK, ask, resolve_user, unix_now};
-use crate::core::Record;
 use crate::core::otp::{self, Algorithm, Generator, OtpParams};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
+use crate::core::{Policy, Reason, Record, decide_login};
 use crate::store::{Change, Store};
 
 /// Tries allowed for the first code.
@@ -19,6 +19,10 @@ const VERIFY_TRIES: usize = 3;
 pub struct EnrollArgs {
     /// User to enroll (default: $SUDO_USER, else you).
     user: Option<String>,
+    /// Self-service through sudo: enroll $SUDO_USER only; replacing an
+    /// existing enrollment first needs a current code or a recovery code.
+    #[arg(long = "self", conflicts_with_all = ["user", "secret", "no_verify", "force", "code"])]
+    self_service: bool,
     /// Name shown in the app (default: site config, else this host's name).
     #[arg(long)]
     issuer: Option<String>,
@@ -81,7 +85,11 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret_b32: &str, params: OtpPar
 }
 
 pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
-    let user = resolve_user(args.user.clone())?;
+    let user = if args.self_service {
+        sudo_user(ctx)?
+    } else {
+        resolve_user(args.user.clone())?
+    };
     let site = &ctx.site;
     let mut params = site.otp_params();
     if let Some(a) = &args.algorithm {
@@ -122,8 +130,17 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         ));
     }
 
-    let store = Store::create(&ctx.store_dir)?;
-    if !args.force && store.is_enrolled(&user)? {
+    let store = if args.self_service {
+        Store::open(&ctx.store_dir)?
+    } else {
+        Store::create(&ctx.store_dir)?
+    };
+    let mut force = args.force;
+    if args.self_service && store.is_enrolled(&user)? {
+        prove_current_factor(&store, &user)?;
+        force = true;
+    }
+    if !force && store.is_enrolled(&user)? {
         return Err(CliError::refused(
             format!("{user} is already enrolled"),
             "use --force to replace it; the old device then stops working",
@@ -207,7 +224,6 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         .map_err(|e| CliError::usage("hashing failed", e))?;
     let mut record = Record::new(&secret, params, hashes, unix_now());
     record.last_step = verified_step;
-    let force = args.force;
     let saved = store.update(&user, |existing| {
         if existing.is_some() && !force {
             return Err(());
@@ -238,6 +254,82 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         print_recovery_codes(&codes);
     }
     Ok(EXIT_OK)
+}
+
+/// `--self` acts only on the user sudo says ran it, never on a name given.
+fn sudo_user(ctx: &Context) -> Result<String, CliError> {
+    let not_sudo = || {
+        CliError::usage(
+            "--self works through sudo only",
+            "run: sudo otpgate enroll --self",
+        )
+    };
+    if !nix::unistd::getuid().is_root() {
+        return Err(not_sudo());
+    }
+    let user = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")
+        .ok_or_else(not_sudo)?;
+    crate::store::validate_user(&user)?;
+    if ctx.store_given {
+        // A store named on the command line must already be a real store
+        // (root, 0700), so a loose sudoers rule cannot aim writes elsewhere.
+        let meta = std::fs::symlink_metadata(&ctx.store_dir)
+            .map_err(|e| CliError::usage("store refused", e.to_string()))?;
+        use std::os::unix::fs::MetadataExt;
+        if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o777 != 0o700 {
+            return Err(CliError::usage(
+                "store refused",
+                "with --self, --store must be an existing root-owned 0700 directory",
+            ));
+        }
+    }
+    Ok(user)
+}
+
+/// Replacing an enrollment by self-service needs the current factor: a code
+/// from the current app or a recovery code, checked (and used up) exactly as
+/// at login, failures and locks included.
+fn prove_current_factor(store: &Store, user: &str) -> Result<(), CliError> {
+    eprintln!("{user} is already enrolled. To replace it, prove you hold the current factor.");
+    let answer = Zeroizing::new(
+        ask("Code from your current app, or a recovery code: ")
+            .ok_or_else(|| CliError::refused("no code entered", "nothing was changed"))?,
+    );
+    let now = unix_now();
+    let policy = Policy::default();
+    let outcome = store.update(user, |current| {
+        let current = current.ok_or(None)?;
+        let d = decide_login(
+            current,
+            answer.as_bytes(),
+            &policy,
+            now,
+            "otpgate enroll --self",
+        )
+        .map_err(Some)?;
+        Ok::<_, Option<crate::core::RecordError>>((
+            d.new_record.map_or(Change::Keep, Change::Put),
+            d.result,
+        ))
+    })?;
+    match outcome {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(f)) if f.reason == Reason::Locked => Err(CliError::refused(
+            "verification is locked",
+            "too many failed attempts; ask an administrator",
+        )),
+        Ok(Err(_)) => Err(CliError::refused(
+            "that code does not match",
+            "nothing was changed",
+        )),
+        Err(None) => Err(CliError::refused(
+            format!("{user} is not enrolled any more"),
+            "run it again",
+        )),
+        Err(Some(e)) => Err(CliError::usage("store refused", e.to_string())),
+    }
 }
 
 fn check_code(generator: &Generator, code: &str, now: u64) -> Option<u64> {

@@ -115,6 +115,8 @@ pub type CliResult = Result<i32, CliError>;
 pub struct Context {
     pub store_dir: PathBuf,
     pub site: SiteConfig,
+    /// `--store` was given on the command line.
+    pub store_given: bool,
 }
 
 impl Context {
@@ -150,7 +152,11 @@ fn run(cli: Cli) -> CliResult {
     let site = SiteConfig::load(&cli.config)
         .map_err(|e| CliError::usage("site configuration refused", e.to_string()))?;
     let store_dir = cli.store.clone().unwrap_or_else(|| site.store_dir());
-    let ctx = Context { store_dir, site };
+    let ctx = Context {
+        store_dir,
+        site,
+        store_given: cli.store.is_some(),
+    };
     match cli.command {
         Command::Enroll(args) => enroll::run(&ctx, args),
         Command::Recovery { user, count, json } => {
