@@ -485,3 +485,131 @@ fn without_root_it_explains_sudo() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
+    let f = Fixture::new("cli-doctor", "");
+    otpgate(&f, &["enroll", "otpgate-t1", "--no-verify", "--json"], "");
+    let pam = f.tmp.path().join("etc-pam.d");
+    let modules = f.tmp.path().join("security");
+    fs::create_dir_all(&pam).unwrap();
+    fs::create_dir_all(&modules).unwrap();
+    fs::copy(module_path(), modules.join("pam_otpgate.so")).unwrap();
+    fs::set_permissions(
+        modules.join("pam_otpgate.so"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    fs::write(pam.join("common-auth"), "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n").unwrap();
+    fs::write(
+        pam.join("sudo"),
+        "@include common-auth\nauth required pam_otpgate.so\n",
+    )
+    .unwrap();
+    let dirs = [
+        "--pam-dir",
+        pam.to_str().unwrap(),
+        "--module-dir",
+        modules.to_str().unwrap(),
+    ];
+    let doctor = |extra: &[&str]| {
+        let mut args = vec!["doctor", "--json", "--check", "module,store,pam"];
+        args.extend_from_slice(&dirs);
+        args.extend_from_slice(extra);
+        let o = otpgate(&f, &args, "");
+        (o.status.code(), json(&o))
+    };
+    let (rc, v) = doctor(&[]);
+    assert_eq!(rc, Some(0), "{v:#}");
+    assert_eq!(v["healthy"], true);
+
+    // auth optional, a sufficient module before the code, a loose record.
+    fs::write(
+        pam.join("sudo"),
+        "@include common-auth\nauth optional pam_otpgate.so\n",
+    )
+    .unwrap();
+    fs::write(
+        pam.join("login"),
+        "auth sufficient pam_permit.so\nauth required pam_otpgate.so\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        f.record_path("otpgate-t1"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let (rc, v) = doctor(&[]);
+    assert_eq!(rc, Some(1));
+    let errors: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["level"] == "error")
+        .map(|x| {
+            (
+                x["message"].as_str().unwrap().to_string(),
+                x["fix"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors
+            .iter()
+            .any(|(m, fix)| m.contains("sudo: sudo line 2: `auth optional`")
+                && fix.contains("auth required"))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(m, _)| m.contains("pam_permit.so `sufficient` comes before the code"))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(m, fix)| m.contains("mode 0640") && fix.contains("chmod 0600"))
+    );
+
+    // sshd settings, evaluated by the real `sshd -T`.
+    let hostkey = f.tmp.path().join("hostkey");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&hostkey)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let conf = f.tmp.path().join("sshd_config");
+    let write_conf = |methods: &str, password: &str| {
+        fs::write(&conf, format!("HostKey {}\nUsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\nPasswordAuthentication {password}\n", hostkey.display())).unwrap();
+    };
+    write_conf("publickey,keyboard-interactive", "no");
+    let sshd = |()| {
+        let o = otpgate(
+            &f,
+            &[
+                "doctor",
+                "--json",
+                "--check",
+                "sshd",
+                "--sshd-config",
+                conf.to_str().unwrap(),
+            ],
+            "",
+        );
+        (o.status.code(), json(&o))
+    };
+    let (rc, v) = sshd(());
+    assert_eq!(rc, Some(0), "{v:#}");
+    write_conf("any", "yes");
+    let (rc, v) = sshd(());
+    assert_eq!(rc, Some(1));
+    let text = v.to_string();
+    assert!(
+        text.contains("a key alone logs in without a code")
+            && text.contains("PasswordAuthentication no"),
+        "{text}"
+    );
+}

@@ -2,6 +2,7 @@
 //! that prints; errors go to stderr as `otpgate: <what> (<why>)`.
 
 mod admin;
+pub mod doctor;
 mod enroll;
 pub mod qr;
 pub mod text;
@@ -9,10 +10,9 @@ pub mod text;
 use clap::{Parser, Subcommand};
 use std::fmt;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::{self, SiteConfig};
-use crate::core::otp::Algorithm;
 use crate::store::{Store, StoreError, validate_user};
 
 /// Exit codes (DESIGN.md): 0 ok, 1 refused/failed, 2 usage or environment error.
@@ -60,6 +60,8 @@ enum Command {
     },
     /// Clear failed attempts and any lock.
     Unlock { user: String },
+    /// Check the installation, store, PAM stacks, sshd settings and clock.
+    Doctor(doctor::DoctorArgs),
     /// Remove a user's enrollment (their codes and recovery codes stop working).
     Disable {
         user: String,
@@ -165,6 +167,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Status { user, json } => admin::status(&ctx, user.as_deref(), json),
         Command::Unlock { user } => admin::unlock(&ctx, &checked(user)?),
         Command::Disable { user, yes } => admin::disable(&ctx, &checked(user)?, yes),
+        Command::Doctor(args) => doctor::run(&ctx, args),
     }
 }
 
@@ -209,12 +212,4 @@ pub fn ask(prompt: &str) -> Option<String> {
         Ok(0) | Err(_) => None,
         Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
     }
-}
-
-pub fn algorithm_name(a: Algorithm) -> &'static str {
-    a.as_str()
-}
-
-pub fn store_path_display(p: &Path) -> String {
-    p.display().to_string()
 }

@@ -4,5 +4,6 @@
 pub mod client;
 mod ffi;
 mod module;
+pub mod sys;
 
 pub use module::verdict_code;

@@ -1,0 +1,29 @@
+//! The one system call the command needs that has no safe wrapper in our
+//! dependencies: reading the kernel clock discipline for `otpgate doctor`.
+
+/// Kernel clock discipline as `adjtimex(2)` reports it (read-only query).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockState {
+    /// The return value: TIME_OK (0) .. TIME_ERROR (5).
+    pub state: i32,
+    /// `timex.status` bits (STA_UNSYNC = 0x40).
+    pub status: i32,
+    /// Estimated error in microseconds.
+    pub esterror: i64,
+}
+
+pub fn clock_state() -> Option<ClockState> {
+    // SAFETY: an all-zero timex is a valid argument; modes = 0 makes the
+    // call read-only, and the kernel only writes into our local struct.
+    let mut t: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a valid, exclusively borrowed timex for the call.
+    let rc = unsafe { libc::adjtimex(&mut t) };
+    if rc < 0 {
+        return None;
+    }
+    Some(ClockState {
+        state: rc,
+        status: t.status,
+        esterror: t.esterror,
+    })
+}
