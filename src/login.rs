@@ -169,6 +169,24 @@ pub fn authenticate(
             Err(e) => return fault(h, Reason::ConfigError, &e.to_string()),
         },
     };
+    if opts.debug {
+        let p = &opts.policy;
+        h.log(
+            LogLevel::Debug,
+            &format!(
+                "otpgate: debug: user={} store={} window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
+                escape(&user),
+                escape(&dir.display().to_string()),
+                p.window,
+                p.deny,
+                p.unlock_time,
+                p.hard_deny,
+                p.recovery,
+                opts.token,
+                opts.nullok
+            ),
+        );
+    }
     let store = match Store::open(&dir) {
         Ok(s) => s,
         Err(e) => return fault(h, Reason::StoreError, &e.to_string()),

@@ -61,7 +61,8 @@ fn sudo_asks_password_then_code() {
         )
     };
 
-    let (rc, text) = sudo(&["Sudo-pass-42", &e.code(0)]);
+    let code = e.code(0);
+    let (rc, text) = sudo(&["Sudo-pass-42", &code]);
     assert_eq!(rc, 0, "{text}");
     assert!(text.contains("password for otpgate-t-sudo"), "{text}");
     assert!(text.contains("Verification code: "), "{text}");
@@ -76,7 +77,7 @@ fn sudo_asks_password_then_code() {
     assert_ne!(rc, 0, "{text}");
     assert!(!text.contains("root-is-0"), "{text}");
 
-    let (rc, text) = sudo(&["Sudo-pass-42", &e.code(0)]);
+    let (rc, text) = sudo(&["Sudo-pass-42", &code]);
     assert!(
         rc != 0 && !text.contains("root-is-0"),
         "replayed code: {text}"

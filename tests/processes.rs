@@ -269,22 +269,135 @@ fn hostile_answers_are_refused_and_the_host_survives() {
 #[test]
 fn log_lines_name_user_service_rhost_result_method_reason() {
     let f = Fixture::new("logs", "");
-    let e = f.enroll("otpgate-t6", OtpParams::default(), 1);
-    let (ok, logs) = f.pamtester_login("otpgate-t6", format!("{}\n", e.code(0)).as_bytes());
+    let user = "otpgate-t6";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    // A frozen clock (libfaketime) makes the matched offset exact.
+    let t0: u64 = 1_800_000_000;
+    let run = |t: u64, answer: &str| {
+        let (ok, logs, _) =
+            f.pamtester_run(f.pamtester_at(user, t), format!("{answer}\n").as_bytes());
+        (ok, logs)
+    };
+    let code = oathtool(&e.secret, e.params, t0);
+    let (ok, logs) = run(t0, &code);
     assert!(ok);
     assert_eq!(
         logs,
         vec![format!(
-            "otpgate: user=otpgate-t6 service={} rhost=- result=success method=totp offset=+0",
+            "otpgate: user={user} service={} rhost=- result=success method=totp offset=+0",
             f.service
         )]
     );
-    let (ok, logs) = f.pamtester_login("otpgate-t6", format!("{}\n", e.code(0)).as_bytes());
+    let (ok, logs) = run(t0 + 30, &code);
     assert!(!ok);
+    assert_eq!(
+        logs,
+        vec![format!(
+            "otpgate: user={user} service={} rhost=- result=fail method=totp reason=replay offset=-1",
+            f.service
+        )]
+    );
+    let (_, logs) = run(t0 + 60, &oathtool(&e.secret, e.params, t0 + 90));
     assert!(
-        logs[0].ends_with("result=fail method=totp reason=replay offset=+0"),
+        logs[0].ends_with("result=success method=totp offset=+1"),
         "{logs:?}"
     );
-    let (_, logs) = f.pamtester_login("otpgate-t6", b"not-a-code\n");
+    let (_, logs) = run(t0 + 60, "not-a-code");
     assert!(logs[0].ends_with("result=fail reason=bad_code"), "{logs:?}");
+}
+
+#[test]
+fn debug_adds_settings_but_never_codes() {
+    let f = Fixture::new("debug", "debug window=2");
+    let e = f.enroll("otpgate-t7", OtpParams::default(), 1);
+    let code = e.code(0);
+    let (ok, logs) = f.pamtester_login("otpgate-t7", format!("{code}\n").as_bytes());
+    assert!(ok);
+    assert!(
+        logs[0].starts_with("otpgate: debug: user=otpgate-t7 store=")
+            && logs[0].contains("window=2"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .all(|l| !l.contains(&code) && !l.contains(&e.secret)),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_full_disk_denies_the_login_and_loses_nothing() {
+    use std::process::Command;
+    if !nix::unistd::geteuid().is_root() {
+        return; // mounting a tmpfs needs root; CI runs as root
+    }
+    let f = Fixture::new("fulldisk", "");
+    let user = "otpgate-t8";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let before = fs::read(f.record_path(user)).unwrap();
+    // Move the store onto a tiny filesystem, then fill it up.
+    let small = f.tmp.path().join("small");
+    fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+        .arg(&small)
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(small.clone());
+    let store = small.join("store");
+    fs::create_dir(&store).unwrap();
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(store.join(format!("{user}.toml")), &before).unwrap();
+    fs::set_permissions(
+        store.join(format!("{user}.toml")),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // Create the lock file while there is room, then fill every byte left.
+    fs::write(store.join(format!(".{user}.lock")), b"").unwrap();
+    fs::set_permissions(
+        store.join(format!(".{user}.lock")),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let filler = small.join("filler");
+    let mut fill = fs::File::create(&filler).unwrap();
+    while fill.write_all(&[0u8; 4096]).is_ok() {}
+    drop(fill);
+    f.set_stack(&format!(
+        "auth required {} store={}",
+        module_path().display(),
+        store.display()
+    ));
+
+    let code = e.code(0);
+    let (ok, logs) = f.pamtester_login(user, format!("{code}\n").as_bytes());
+    assert!(!ok, "a login whose state cannot be saved is refused");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("reason=store_error") && l.contains("No space left")),
+        "{logs:?}"
+    );
+    assert_eq!(
+        fs::read(store.join(format!("{user}.toml"))).unwrap(),
+        before,
+        "the record is intact"
+    );
+    assert!(
+        !store.join(format!(".{user}.toml.tmp")).exists(),
+        "no temp file left behind"
+    );
+    // With room again, the same code works: it was never used up.
+    fs::remove_file(&filler).unwrap();
+    let (ok, logs) = f.pamtester_login(user, format!("{code}\n").as_bytes());
+    assert!(ok, "{logs:?}");
 }
