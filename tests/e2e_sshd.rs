@@ -50,29 +50,72 @@ fn login(
     (shell, text)
 }
 
-#[test]
-fn ssh_key_and_code() {
+/// A test user, an enrolled record and a private sshd whose PAM stack is
+/// `auth_before` then the module with `options`. Dropped in field order:
+/// sshd and its service file first, the user last.
+struct Server {
+    cleanup: Cleanup,
+    f: Fixture,
+    user: TestUser,
+    port: u16,
+    key: std::path::PathBuf,
+    public: String,
+}
+
+fn server(
+    kind: &str,
+    user: &str,
+    password: &str,
+    auth_before: &str,
+    options: &str,
+    methods: &str,
+) -> Option<Server> {
     if !is_root() {
         eprintln!("skipped: needs root (CI runs as root)");
-        return;
+        return None;
     }
-    let user = TestUser::create("otpgate-t-ssh1", "Unused-pw-1");
-    let f = Fixture::new("sshd-key", "");
+    let user = TestUser::create(user, password);
+    let f = Fixture::new(kind, "");
     let mut cleanup = Cleanup::default();
-    let service = format!("otpgate-test-sshd-key-{}", std::process::id());
+    let service = format!("otpgate-test-{kind}-{}", std::process::id());
     let stack = format!(
-        "auth required {} store={} deny=3 unlock_time=600\naccount required pam_unix.so\nsession required pam_permit.so\n",
+        "{auth_before}auth required {} store={} {options}\naccount required pam_unix.so\nsession required pam_permit.so\n",
         module_path().display(),
         f.store.display()
     );
-    let sshd = Sshd::start(
-        &mut cleanup,
-        f.tmp.path(),
-        &service,
-        &stack,
-        "publickey,keyboard-interactive",
-    );
+    let sshd = Sshd::start(&mut cleanup, f.tmp.path(), &service, &stack, methods);
     let (key, public) = client_key(f.tmp.path());
+    Some(Server {
+        cleanup,
+        f,
+        user,
+        port: sshd.port,
+        key,
+        public,
+    })
+}
+
+#[test]
+fn ssh_key_and_code() {
+    let methods = "publickey,keyboard-interactive";
+    let Some(Server {
+        cleanup: _cleanup,
+        f,
+        user,
+        port,
+        key,
+        public,
+    }) = server(
+        "sshd-key",
+        "otpgate-t-ssh1",
+        "Unused-pw-1",
+        "",
+        "deny=3 unlock_time=600",
+        methods,
+    )
+    else {
+        return;
+    };
     Sshd::authorize(f.tmp.path(), &user.name, &public);
     let e = f.enroll(
         &user.name,
@@ -82,19 +125,18 @@ fn ssh_key_and_code() {
         },
         3,
     );
-    let methods = "publickey,keyboard-interactive";
 
     let code = e.code(0);
-    let (ok, text) = login(&f, sshd.port, &key, &user.name, methods, &[&code]);
+    let (ok, text) = login(&f, port, &key, &user.name, methods, &[&code]);
     assert!(ok, "key + right code: {text}");
     assert!(text.contains("Verification code: "), "{text}");
 
-    let (ok, text) = login(&f, sshd.port, &key, &user.name, methods, &[&code]);
+    let (ok, text) = login(&f, port, &key, &user.name, methods, &[&code]);
     assert!(!ok, "replayed code: {text}");
 
     // sshd shows PAM messages that follow the last prompt (the "codes left"
     // notice) with the banner of an interactive terminal session only.
-    let mut argv = ssh_argv(sshd.port, &key, &user.name, methods);
+    let mut argv = ssh_argv(port, &key, &user.name, methods);
     argv.truncate(argv.len() - 2);
     argv.insert(1, "-tt".into());
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -110,7 +152,7 @@ fn ssh_key_and_code() {
         text.contains("2 recovery codes left"),
         "the client sees how many are left: {text}"
     );
-    let (ok, _) = login(&f, sshd.port, &key, &user.name, methods, &[&e.recovery[0]]);
+    let (ok, _) = login(&f, port, &key, &user.name, methods, &[&e.recovery[0]]);
     assert!(!ok, "a recovery code works once");
 
     let wrong = if e.code(1) == "000000" {
@@ -118,40 +160,37 @@ fn ssh_key_and_code() {
     } else {
         "000000"
     };
-    let (ok, _) = login(&f, sshd.port, &key, &user.name, methods, &[wrong]);
+    let (ok, _) = login(&f, port, &key, &user.name, methods, &[wrong]);
     assert!(!ok, "wrong code");
-    let (ok, _) = login(&f, sshd.port, &key, &user.name, methods, &[wrong]);
+    let (ok, _) = login(&f, port, &key, &user.name, methods, &[wrong]);
     assert!(!ok, "wrong code");
     // The recovery login reset the count; reused recovery code + 2 wrong = deny.
     assert_eq!(f.record(&user.name).failures, 3);
-    let (ok, text) = login(&f, sshd.port, &key, &user.name, methods, &[&e.code(1)]);
+    let (ok, text) = login(&f, port, &key, &user.name, methods, &[&e.code(1)]);
     assert!(!ok, "locked account: {text}");
     assert!(text.contains("verification locked"), "{text}");
 }
 
 #[test]
 fn ssh_password_and_code() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
-        return;
-    }
-    let user = TestUser::create("otpgate-t-ssh2", "Sw0rdfish-ssh!");
-    let f = Fixture::new("sshd-pass", "");
-    let mut cleanup = Cleanup::default();
-    let service = format!("otpgate-test-sshd-pass-{}", std::process::id());
-    let stack = format!(
-        "auth required pam_unix.so\nauth required {} store={}\naccount required pam_unix.so\nsession required pam_permit.so\n",
-        module_path().display(),
-        f.store.display()
-    );
-    let sshd = Sshd::start(
-        &mut cleanup,
-        f.tmp.path(),
-        &service,
-        &stack,
+    let Some(Server {
+        cleanup: _cleanup,
+        f,
+        user,
+        port,
+        key,
+        ..
+    }) = server(
+        "sshd-pass",
+        "otpgate-t-ssh2",
+        "Sw0rdfish-ssh!",
+        "auth required pam_unix.so\n",
+        "",
         "keyboard-interactive",
-    );
-    let (key, _) = client_key(f.tmp.path());
+    )
+    else {
+        return;
+    };
     let e = f.enroll(
         &user.name,
         OtpParams {
@@ -164,7 +203,7 @@ fn ssh_password_and_code() {
 
     let (ok, text) = login(
         &f,
-        sshd.port,
+        port,
         &key,
         &user.name,
         m,
@@ -176,18 +215,11 @@ fn ssh_password_and_code() {
     } else {
         "000000"
     };
-    let (ok, _) = login(
-        &f,
-        sshd.port,
-        &key,
-        &user.name,
-        m,
-        &["Sw0rdfish-ssh!", wrong],
-    );
+    let (ok, _) = login(&f, port, &key, &user.name, m, &["Sw0rdfish-ssh!", wrong]);
     assert!(!ok, "password + wrong code");
     let (ok, _) = login(
         &f,
-        sshd.port,
+        port,
         &key,
         &user.name,
         m,

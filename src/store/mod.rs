@@ -94,25 +94,42 @@ fn mode_str(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
-/// A protected file: regular, single link, trusted owner, no group/other access.
-fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
-    if !meta.file_type().is_file() {
-        return Err(unsafe_path(path, "not a regular file"));
-    }
+/// The one ownership rule: a trusted owner, and none of the `forbidden`
+/// mode bits (0o077: no group/other access; 0o022: no group/other write).
+fn check_owner_mode(
+    path: &Path,
+    meta: &fs::Metadata,
+    subject: &str,
+    forbidden: u32,
+    want: &str,
+) -> Result<(), StoreError> {
     if !trusted_owner(meta.uid()) {
         return Err(unsafe_path(
             path,
-            format!("owned by uid {}, not root", meta.uid()),
+            format!("{subject}owned by uid {}, not root", meta.uid()),
         ));
     }
-    if meta.mode() & 0o077 != 0 {
+    if meta.mode() & forbidden != 0 {
+        let problem = if forbidden & 0o044 != 0 {
+            "gives group/other access"
+        } else {
+            "is writable by group/other"
+        };
         return Err(unsafe_path(
             path,
             format!(
-                "mode {} gives group/other access (want 0600)",
+                "{subject}mode {} {problem} (want {want})",
                 mode_str(meta.mode())
             ),
         ));
+    }
+    Ok(())
+}
+
+/// A regular file with a single link.
+fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+    if !meta.file_type().is_file() {
+        return Err(unsafe_path(path, "not a regular file"));
     }
     if meta.nlink() != 1 {
         return Err(unsafe_path(
@@ -121,6 +138,12 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError
         ));
     }
     Ok(())
+}
+
+/// A protected file: regular, single link, trusted owner, no group/other access.
+fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+    check_regular(path, meta)?;
+    check_owner_mode(path, meta, "", 0o077, "0600")
 }
 
 /// Opens an existing file without following symlinks or blocking on FIFOs.
@@ -153,21 +176,8 @@ pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, Sto
         return Ok(None);
     };
     let meta = file.metadata().map_err(io_err(path, "stat"))?;
-    if !meta.file_type().is_file() {
-        return Err(unsafe_path(path, "not a regular file"));
-    }
-    if !trusted_owner(meta.uid()) {
-        return Err(unsafe_path(
-            path,
-            format!("owned by uid {}, not root", meta.uid()),
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(unsafe_path(
-            path,
-            format!("mode {} is writable by group/other", mode_str(meta.mode())),
-        ));
-    }
+    check_regular(path, &meta)?;
+    check_owner_mode(path, &meta, "", 0o022, "0644")?;
     let mut bytes = Vec::new();
     file.take(max as u64 + 1)
         .read_to_end(&mut bytes)
@@ -202,21 +212,7 @@ impl Store {
         if !meta.is_dir() {
             return Err(unsafe_path(dir, "store is not a directory"));
         }
-        if !trusted_owner(meta.uid()) {
-            return Err(unsafe_path(
-                dir,
-                format!("store directory owned by uid {}, not root", meta.uid()),
-            ));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(unsafe_path(
-                dir,
-                format!(
-                    "store directory mode {} is writable by group/other (want 0700)",
-                    mode_str(meta.mode())
-                ),
-            ));
-        }
+        check_owner_mode(dir, &meta, "store directory ", 0o022, "0700")?;
         Ok(Store {
             dir: dir.to_path_buf(),
         })
