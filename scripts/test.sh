@@ -37,4 +37,5 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --all-targets
+# Benchmarks are run by scripts/bench.sh, not here.
+cargo test --locked --lib --bins --tests
