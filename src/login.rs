@@ -211,6 +211,16 @@ pub fn authenticate(
             record.digits
         }
         Ok(None) if opts.nullok => {
+            // forward_pass: someone not yet enrolled types only the password;
+            // pass it on whole so the next module can check it.
+            if opts.token == TokenSource::ForwardPass {
+                let Some(raw) = h.prompt(&opts.prompt, opts.echo) else {
+                    return Verdict::ConversationError;
+                };
+                if !h.set_authtok(&raw) {
+                    return fault(h, Reason::ConfigError, "cannot set PAM_AUTHTOK");
+                }
+            }
             h.log(
                 LogLevel::Notice,
                 &who.line("ignore", None, Some(Reason::NotEnrolled), None, None),

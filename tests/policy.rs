@@ -200,7 +200,7 @@ fn forward_pass_hands_the_password_to_pam_unix() {
     let user = TestUser::create("otpgate-t6", "Corr3ct-horse!");
     let f = Fixture::new("forward", "");
     f.set_stack(&format!(
-        "{}\nauth required pam_unix.so use_first_pass",
+        "{}\nauth required pam_unix.so use_first_pass nodelay",
         line(&f, "forward_pass")
     ));
     let e = f.enroll(&user.name, OtpParams::default(), 1);
@@ -224,6 +224,26 @@ fn forward_pass_hands_the_password_to_pam_unix() {
             .code,
         PAM_AUTH_ERR
     );
+}
+
+#[test]
+fn forward_pass_with_nullok_passes_a_not_enrolled_users_password_on() {
+    let user = TestUser::create("otpgate-t6b", "Plain-pass-9");
+    let f = Fixture::new("forward-nullok", "");
+    f.set_stack(&format!(
+        "{}\nauth required pam_unix.so use_first_pass nodelay",
+        line(&f, "forward_pass nullok")
+    ));
+    let t = f.login(&user.name, "Plain-pass-9");
+    assert_eq!(t.code, PAM_SUCCESS, "{t:?}");
+    assert_eq!(
+        t.messages,
+        vec![(
+            Style::PromptEchoOff,
+            "Password & verification code: ".to_string()
+        )]
+    );
+    assert_eq!(f.login(&user.name, "wrong-pass").code, PAM_AUTH_ERR);
 }
 
 #[test]
