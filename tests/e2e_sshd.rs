@@ -201,15 +201,33 @@ fn ssh_password_and_code() {
     );
     let m = "keyboard-interactive";
 
+    let code = e.code(0);
+    let (ok, text) = login(&f, port, &key, &user.name, m, &["Sw0rdfish-ssh!", &code]);
+    assert!(ok, "password + code: {text}");
+    assert!(
+        text.contains("Password: ") && text.contains("Verification code: "),
+        "{text}"
+    );
+    let (ok, _) = login(&f, port, &key, &user.name, m, &["Sw0rdfish-ssh!", &code]);
+    assert!(!ok, "password + replayed code");
     let (ok, text) = login(
         &f,
         port,
         &key,
         &user.name,
         m,
-        &["Sw0rdfish-ssh!", &e.code(0)],
+        &["Sw0rdfish-ssh!", &e.recovery[0]],
     );
-    assert!(ok, "password + code: {text}");
+    assert!(ok, "password + recovery code: {text}");
+    let (ok, _) = login(
+        &f,
+        port,
+        &key,
+        &user.name,
+        m,
+        &["Sw0rdfish-ssh!", &e.recovery[0]],
+    );
+    assert!(!ok, "a recovery code works once");
     let wrong = if e.code(1) == "000000" {
         "111111"
     } else {
