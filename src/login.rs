@@ -419,3 +419,237 @@ fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64, silent: bo
         h.info("That code was for a different time. Check that your phone's clock is set automatically.");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Record;
+    use crate::core::otp::{Generator, OtpParams};
+    use crate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
+    use std::collections::VecDeque;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// What the module is expected to do next, in order.
+    #[derive(Debug)]
+    enum Step {
+        Prompt(&'static str, String),
+        Info(String),
+        Error(String),
+    }
+
+    /// A handler that plays a script and checks, on drop, that all of it ran.
+    struct Scripted {
+        steps: VecDeque<Step>,
+        logs: Vec<String>,
+    }
+
+    impl Scripted {
+        fn new(steps: Vec<Step>) -> Scripted {
+            Scripted {
+                steps: steps.into(),
+                logs: Vec::new(),
+            }
+        }
+    }
+
+    impl Drop for Scripted {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                assert!(self.steps.is_empty(), "never happened: {:?}", self.steps);
+            }
+        }
+    }
+
+    impl PamHandler for Scripted {
+        fn user(&mut self) -> Option<String> {
+            Some("alice".into())
+        }
+        fn service(&self) -> String {
+            "sshd".into()
+        }
+        fn rhost(&self) -> String {
+            "192.0.2.4".into()
+        }
+        fn authtok(&self) -> Option<Zeroizing<Vec<u8>>> {
+            None
+        }
+        fn set_authtok(&mut self, _: &[u8]) -> bool {
+            true
+        }
+        fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<Vec<u8>>> {
+            match self.steps.pop_front() {
+                Some(Step::Prompt(want, answer)) if want == text && !echo => {
+                    Some(Zeroizing::new(answer.into_bytes()))
+                }
+                other => panic!("prompt {text:?} (echo {echo}) but expected {other:?}"),
+            }
+        }
+        fn info(&mut self, text: &str) {
+            match self.steps.pop_front() {
+                Some(Step::Info(want)) if want == text => {}
+                other => panic!("info {text:?} but expected {other:?}"),
+            }
+        }
+        fn error(&mut self, text: &str) {
+            match self.steps.pop_front() {
+                Some(Step::Error(want)) if want == text => {}
+                other => panic!("error {text:?} but expected {other:?}"),
+            }
+        }
+        fn log(&mut self, _: LogLevel, line: &str) {
+            self.logs.push(line.to_string());
+        }
+    }
+
+    const NOW: u64 = 1_700_000_010;
+    const SECRET: &[u8] = b"12345678901234567890";
+
+    fn store_with_alice(codes: usize) -> (tempfile::TempDir, RecoveryCodes) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let rc = RecoveryCodes::generate(codes).unwrap();
+        let cheap = KdfParams {
+            m_cost: 64,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let record = Record::new(
+            SECRET,
+            OtpParams::default(),
+            RecoveryHashes::create(&rc, cheap).unwrap(),
+            NOW,
+        );
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .update("alice", |_| Ok::<_, ()>((Change::Put(record), ())))
+            .unwrap()
+            .unwrap();
+        (dir, rc)
+    }
+
+    fn options(dir: &Path, extra: &[&str]) -> Result<ModuleOptions, ConfigError> {
+        let mut args = vec![format!("store={}", dir.display())];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        ModuleOptions::parse(&args)
+    }
+
+    fn code(offset: i64) -> String {
+        let step = (NOW / 30).checked_add_signed(offset).unwrap();
+        Generator::new(SECRET, OtpParams::default())
+            .code_at_step(step)
+            .to_string()
+    }
+
+    #[test]
+    fn a_login_prompts_once_reads_the_clock_once_and_logs_once() {
+        let (dir, _) = store_with_alice(3);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        let mut reads = 0;
+        let v = authenticate(
+            &mut h,
+            options(dir.path(), &[]),
+            &LoginEnv::default(),
+            || {
+                reads += 1;
+                NOW
+            },
+        );
+        assert_eq!(v, Verdict::Success);
+        assert_eq!(reads, 1);
+        assert_eq!(
+            h.logs,
+            [
+                "otpgate: user=alice service=sshd rhost=192.0.2.4 result=success method=totp offset=+0"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lock_is_announced_before_the_prompt_and_not_repeated() {
+        let (dir, _) = store_with_alice(3);
+        let opts = || options(dir.path(), &["deny=1", "unlock_time=90"]);
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", "000000x".into()),
+            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+        ]);
+        assert_eq!(
+            authenticate(&mut h, opts(), &LoginEnv::default(), || NOW),
+            Verdict::Failure
+        );
+        let mut h = Scripted::new(vec![
+            Step::Error("Too many failed attempts: verification locked, retry in 60 s.".into()),
+            Step::Prompt("Verification code: ", code(1)),
+        ]);
+        assert_eq!(
+            authenticate(&mut h, opts(), &LoginEnv::default(), || NOW + 30),
+            Verdict::Failure
+        );
+        assert!(
+            h.logs[0].ends_with("result=fail reason=locked"),
+            "{:?}",
+            h.logs
+        );
+    }
+
+    #[test]
+    fn recovery_and_drift_messages() {
+        let (dir, rc) = store_with_alice(4);
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", rc.display()[0].to_string()),
+            Step::Info("Recovery code accepted. 3 recovery codes left; make new ones with: sudo otpgate recovery".into()),
+        ]);
+        assert_eq!(
+            authenticate(
+                &mut h,
+                options(dir.path(), &[]),
+                &LoginEnv::default(),
+                || NOW
+            ),
+            Verdict::Success
+        );
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", code(4)),
+            Step::Info("That code was for a different time. Check that your phone's clock is set automatically.".into()),
+        ]);
+        assert_eq!(
+            authenticate(
+                &mut h,
+                options(dir.path(), &[]),
+                &LoginEnv::default(),
+                || NOW
+            ),
+            Verdict::Failure
+        );
+        assert!(
+            h.logs[0].ends_with("result=fail method=totp reason=clock_drift offset=+4"),
+            "{:?}",
+            h.logs
+        );
+    }
+
+    #[test]
+    fn config_errors_fail_closed_without_asking() {
+        let (dir, _) = store_with_alice(1);
+        let mut h = Scripted::new(vec![]);
+        let v = authenticate(
+            &mut h,
+            options(dir.path(), &["bogus"]),
+            &LoginEnv::default(),
+            || NOW,
+        );
+        assert_eq!(v, Verdict::Failure);
+        assert!(
+            h.logs[0].contains("reason=config_error detail=\"unknown or malformed option"),
+            "{:?}",
+            h.logs
+        );
+    }
+
+    #[test]
+    fn log_values_are_escaped() {
+        assert_eq!(escape("alice@example.com"), "alice@example.com");
+        assert_eq!(escape("a b=c"), "a\\x20b\\x3dc");
+        assert_eq!(escape(""), "-");
+        assert_eq!(escape("é"), "\\xc3\\xa9");
+    }
+}

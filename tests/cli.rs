@@ -408,6 +408,21 @@ fn status_unlock_and_disable() {
         .collect();
     assert_eq!(users, ["otpgate-t1", "otpgate-t2"]);
     let text = stdout(&otpgate(&f, &["status"], ""));
+    // A broken record shows up in the list, and the list exits 1.
+    fs::write(f.record_path("otpgate-t3"), "version = 1\nsecret = ").unwrap();
+    fs::set_permissions(
+        f.record_path("otpgate-t3"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let broken = otpgate(&f, &["status"], "");
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        stdout(&broken).contains("otpgate-t3") && stdout(&broken).contains("ERROR: "),
+        "{}",
+        stdout(&broken)
+    );
+    fs::remove_file(f.record_path("otpgate-t3")).unwrap();
     assert!(
         text.contains("otpgate-t1") && text.contains("otpgate-t2"),
         "{text}"
