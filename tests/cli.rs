@@ -628,3 +628,62 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn admin_changes_leave_an_audit_line_in_syslog() {
+    use std::os::unix::net::UnixDatagram;
+    if !nix::unistd::geteuid().is_root() {
+        return; // a private mount namespace needs root; CI runs as root
+    }
+    let f = Fixture::new("cli-audit", "");
+    // The command runs in its own mount namespace where /dev/log is our socket.
+    let sock_path = f.tmp.path().join("log.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let run = |args: &str| {
+        let script = format!(
+            "mount -t tmpfs none /dev && touch /dev/log && mount --bind {} /dev/log && exec {BIN} --store {} --config /nonexistent {args}",
+            sock_path.display(),
+            f.store.display()
+        );
+        let o = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run("enroll otpgate-t1 --no-verify --json --recovery-codes 2");
+    run("unlock otpgate-t1");
+    run("disable otpgate-t1 --yes");
+    sock.set_nonblocking(true).unwrap();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    // <85> = LOG_AUTHPRIV | LOG_NOTICE.
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("<85>") && l.contains("otpgate[")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[0].contains("otpgate: action=enroll user=otpgate-t1 by=root store="),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with(
+            "replaced=false verified=false algorithm=SHA1 digits=6 period=30 recovery_codes=2"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("action=unlock user=otpgate-t1"));
+    assert!(lines[2].contains("action=disable user=otpgate-t1"));
+}

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use super::enroll::print_recovery_codes;
 use super::text::utc;
-use super::{CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, unix_now};
+use super::{CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, unix_now};
 use crate::core::Policy;
 use crate::core::Record;
 use crate::core::decide::{Lock, lock_state};
@@ -39,6 +39,7 @@ pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> 
         Ok((Change::Put(next), ()))
     })?;
     done.map_err(|()| not_enrolled(user))?;
+    audit(ctx, "recovery", user, &format!("count={count}"));
     if json {
         let list: Vec<String> = codes.display().iter().map(|c| c.to_string()).collect();
         println!("{}", json!({ "user": user, "recovery_codes": list }));
@@ -184,6 +185,7 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         Ok((Change::Put(next), ()))
     })?;
     done.map_err(|()| not_enrolled(user))?;
+    audit(ctx, "unlock", user, "");
     println!("{user}: failed attempts cleared, second factor unlocked.");
     Ok(EXIT_OK)
 }
@@ -212,6 +214,7 @@ pub fn disable(ctx: &Context, user: &str, yes: bool) -> CliResult {
         Ok((Change::Remove, ()))
     })?;
     done.map_err(|()| not_enrolled(user))?;
+    audit(ctx, "disable", user, "");
     println!("{user}: enrollment removed.");
     Ok(EXIT_OK)
 }

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::qr::{self, QrStyle};
 use super::text::{group, percent_encode};
-use super::{CliError, CliResult, Context, EXIT_OK, ask, resolve_user, unix_now};
+use super::{CliError, CliResult, Context, EXIT_OK, ask, audit, resolve_user, unix_now};
 use crate::core::otp::{self, Algorithm, Generator, OtpParams};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
 use crate::core::{Policy, Reason, Record, decide_login};
@@ -236,6 +236,19 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
             "use --force to replace it",
         ));
     }
+    audit(
+        ctx,
+        if args.self_service {
+            "enroll-self"
+        } else {
+            "enroll"
+        },
+        &user,
+        &format!(
+            "replaced={force} verified={} algorithm={} digits={} period={} recovery_codes={count}",
+            !args.no_verify, params.algorithm, params.digits, params.period
+        ),
+    );
 
     if args.json {
         let out = serde_json::json!({

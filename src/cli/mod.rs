@@ -171,6 +171,31 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// Audit line for a change an admin (or a user via `--self`) made, to
+/// syslog LOG_AUTHPRIV: `otpgate: action=... user=... by=... store=...`.
+pub fn audit(ctx: &Context, action: &str, user: &str, detail: &str) {
+    use crate::login::escape;
+    let uid = nix::unistd::getuid();
+    let invoker = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid{uid}"), |u| u.name);
+    let by = match std::env::var("SUDO_USER") {
+        Ok(s) if !s.is_empty() => format!("{}(sudo:{})", escape(&invoker), escape(&s)),
+        _ => escape(&invoker),
+    };
+    let mut line = format!(
+        "otpgate: action={action} user={} by={by} store={}",
+        escape(user),
+        escape(&ctx.store_dir.display().to_string())
+    );
+    if !detail.is_empty() {
+        line.push(' ');
+        line.push_str(detail);
+    }
+    crate::pam::sys::audit_syslog(&line);
+}
+
 fn checked(user: String) -> Result<String, CliError> {
     validate_user(&user)?;
     Ok(user)

@@ -27,3 +27,24 @@ pub fn clock_state() -> Option<ClockState> {
         esterror: t.esterror,
     })
 }
+
+/// One line to the system log as `otpgate[pid]`, facility LOG_AUTHPRIV, for
+/// the command's audit trail (the module logs through `pam_syslog`). With no
+/// syslog daemon the line is dropped; nothing waits or fails.
+pub fn audit_syslog(line: &str) {
+    let Ok(msg) = std::ffi::CString::new(line) else {
+        return;
+    };
+    // SAFETY: the ident is a static NUL-terminated string (openlog keeps the
+    // pointer); the format is a constant "%s" whose one argument is a valid
+    // NUL-terminated string living across the call.
+    unsafe {
+        libc::openlog(c"otpgate".as_ptr(), libc::LOG_PID, libc::LOG_AUTHPRIV);
+        libc::syslog(
+            libc::LOG_AUTHPRIV | libc::LOG_NOTICE,
+            c"%s".as_ptr(),
+            msg.as_ptr(),
+        );
+        libc::closelog();
+    }
+}
