@@ -155,11 +155,7 @@ fn ssh_key_and_code() {
     let (ok, _) = login(&f, port, &key, &user.name, methods, &[&e.recovery[0]]);
     assert!(!ok, "a recovery code works once");
 
-    let wrong = if e.code(1) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = wrong_code(&e.code(1));
     let (ok, _) = login(&f, port, &key, &user.name, methods, &[wrong]);
     assert!(!ok, "wrong code");
     let (ok, _) = login(&f, port, &key, &user.name, methods, &[wrong]);
@@ -228,11 +224,7 @@ fn ssh_password_and_code() {
         &["Sw0rdfish-ssh!", &e.recovery[0]],
     );
     assert!(!ok, "a recovery code works once");
-    let wrong = if e.code(1) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = wrong_code(&e.code(1));
     let (ok, _) = login(&f, port, &key, &user.name, m, &["Sw0rdfish-ssh!", wrong]);
     assert!(!ok, "password + wrong code");
     let (ok, _) = login(

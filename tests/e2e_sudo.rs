@@ -68,11 +68,7 @@ fn sudo_asks_password_then_code() {
     assert!(text.contains("Verification code: "), "{text}");
     assert!(text.contains("root-is-0"), "{text}");
 
-    let wrong = if e.code(1) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = wrong_code(&e.code(1));
     let (rc, text) = sudo(&["Sudo-pass-42", wrong]);
     assert_ne!(rc, 0, "{text}");
     assert!(!text.contains("root-is-0"), "{text}");

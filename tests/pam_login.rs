@@ -27,11 +27,7 @@ fn wrong_code_is_refused_without_a_hint() {
     let f = Fixture::new("wrong", "");
     let e = f.enroll("alice", OtpParams::default(), 3);
     let right = e.code(0);
-    let wrong = if right == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = wrong_code(&right);
     let t = f.login("alice", wrong);
     assert_eq!(t.code, PAM_AUTH_ERR);
     assert_eq!(t.messages.len(), 1, "only the prompt: {t:?}");

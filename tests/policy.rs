@@ -22,14 +22,6 @@ fn line(f: &Fixture, options: &str) -> String {
     )
 }
 
-fn wrong(right: &str) -> &'static str {
-    if right == "000000" {
-        "111111"
-    } else {
-        "000000"
-    }
-}
-
 #[test]
 fn deny_locks_for_unlock_time_then_the_right_code_works() {
     let f = Fixture::new("lockout", "deny=3 unlock_time=60");
@@ -40,7 +32,7 @@ fn deny_locks_for_unlock_time_then_the_right_code_works() {
     };
     let code = |t: u64| oathtool(&e.secret, e.params, t);
     for i in 1..=3 {
-        let (ok, logs, text) = at(T0, wrong(&code(T0)));
+        let (ok, logs, text) = at(T0, wrong_code(&code(T0)));
         assert!(!ok);
         assert!(logs[0].contains("reason=bad_code"), "{logs:?}");
         assert_eq!(
@@ -79,7 +71,7 @@ fn hard_deny_holds_until_otpgate_unlock() {
         t += 30;
         f.pamtester_run(
             f.pamtester_at(user, t),
-            format!("{}\n", wrong(&code(t))).as_bytes(),
+            format!("{}\n", wrong_code(&code(t))).as_bytes(),
         );
     }
     t += 3600;
@@ -107,7 +99,7 @@ fn twenty_concurrent_wrong_codes_get_at_most_deny_checks() {
     let f = Fixture::new("deny-race", "deny=5 unlock_time=600");
     let user = "otpgate-t3";
     let e = f.enroll(user, OtpParams::default(), 1);
-    let bad = wrong(&e.code(0));
+    let bad = wrong_code(&e.code(0));
     let mut children: Vec<Child> = (0..20)
         .map(|_| f.pamtester(user).spawn().unwrap())
         .collect();
@@ -188,7 +180,7 @@ fn try_first_pass_uses_a_code_shaped_token_else_prompts() {
     assert!(!text.contains("Verification code"), "{text}");
     // A wrong code as the token: counted, then one prompt.
     let mut cmd = f.pamtester(user);
-    cmd.env("PAM_AUTHTOK", wrong(&e.code(2)));
+    cmd.env("PAM_AUTHTOK", wrong_code(&e.code(2)));
     let (ok, logs, text) = f.pamtester_run(cmd, format!("{}\n", e.code(2)).as_bytes());
     assert!(ok, "{logs:?} {text}");
     assert_eq!(logs.len(), 2);
@@ -220,8 +212,11 @@ fn forward_pass_hands_the_password_to_pam_unix() {
     );
     // Right password, wrong code: we refuse.
     assert_eq!(
-        f.login(&user.name, &format!("Corr3ct-horse!{}", wrong(&e.code(0))))
-            .code,
+        f.login(
+            &user.name,
+            &format!("Corr3ct-horse!{}", wrong_code(&e.code(0)))
+        )
+        .code,
         PAM_AUTH_ERR
     );
 }

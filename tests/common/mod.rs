@@ -66,6 +66,15 @@ pub fn oathtool(secret_b32: &str, params: OtpParams, time: u64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A 6-digit code that is not `right`.
+pub fn wrong_code(right: &str) -> &'static str {
+    if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
 pub struct Enrolled {
     pub secret: String,
     pub params: OtpParams,
