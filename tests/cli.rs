@@ -255,11 +255,11 @@ fn re_enroll_needs_force_and_force_replaces_the_secret() {
             "--json",
             "--force",
             "--secret",
-            SECRET,
+            "-",
         ],
-        "",
+        &format!("{}\n", SECRET.to_lowercase()),
     );
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(json(&o)["secret"], SECRET);
 }
 

@@ -33,7 +33,8 @@ pub struct EnrollArgs {
     /// Seconds per code (15-120).
     #[arg(long)]
     period: Option<u32>,
-    /// Use this base32 secret instead of a new random one (migration).
+    /// Use this base32 secret instead of a new random one (migration);
+    /// `-` reads it from stdin so it never shows in the process list.
     #[arg(long, value_name = "BASE32")]
     secret: Option<String>,
     /// Replace an existing enrollment (the old device stops working).
@@ -150,7 +151,16 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         eprintln!("otpgate: note: {user} is not in the passwd database (enrolling anyway)");
     }
 
-    let secret: Zeroizing<Vec<u8>> = match &args.secret {
+    // `--secret -` reads it from stdin, out of sight of `ps`.
+    let typed = match args.secret.as_deref() {
+        Some("-") => Some(Zeroizing::new(
+            ask("Secret (base32): ")
+                .ok_or_else(|| CliError::usage("bad --secret", "nothing on stdin"))?,
+        )),
+        Some(s) => Some(Zeroizing::new(s.to_string())),
+        None => None,
+    };
+    let secret: Zeroizing<Vec<u8>> = match &typed {
         Some(s) => otp::decode_secret(s).ok_or_else(|| {
             CliError::usage(
                 "bad --secret",
