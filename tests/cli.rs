@@ -374,6 +374,14 @@ fn recovery_replaces_every_earlier_code() {
         "{}",
         stderr(&o)
     );
+    assert_eq!(
+        otpgate(&f, &["unlock", "otpgate-t9"], "").status.code(),
+        Some(1)
+    );
+    assert!(
+        !f.store.join(".otpgate-t9.lock").exists(),
+        "no lock file for a name that is not enrolled"
+    );
 }
 
 #[test]

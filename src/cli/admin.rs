@@ -30,6 +30,9 @@ pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> 
         ));
     }
     let store = ctx.open_store()?;
+    if !store.is_enrolled(user)? {
+        return Err(not_enrolled(user));
+    }
     let codes = RecoveryCodes::generate(count).map_err(|e| CliError::usage("no randomness", e))?;
     let hashes = RecoveryHashes::create(&codes, KdfParams::DEFAULT)
         .map_err(|e| CliError::usage("hashing failed", e))?;
@@ -178,6 +181,9 @@ fn all(store: &Store, json: bool, now: u64) -> CliResult {
 
 pub fn unlock(ctx: &Context, user: &str) -> CliResult {
     let store = ctx.open_store()?;
+    if !store.is_enrolled(user)? {
+        return Err(not_enrolled(user));
+    }
     let done = store.update(user, |current| {
         let mut next = current.ok_or(())?.clone();
         next.failures = 0;
