@@ -86,6 +86,20 @@ fn run(confdir: &Path, service: &str, users: usize, answer: impl Fn(usize) -> St
     stats
 }
 
+/// Writes user `i`'s record; returns one of its recovery codes.
+fn enroll(store: &Store, i: usize, kdf: KdfParams) -> String {
+    let codes = RecoveryCodes::generate(10).unwrap();
+    let hashes = RecoveryHashes::create(&codes, kdf).unwrap();
+    let record = Record::new(&secret_for(i), OtpParams::default(), hashes, now());
+    store
+        .update(&format!("otpgate-tb{i}"), |_| {
+            Ok::<_, ()>((Change::Put(record), ()))
+        })
+        .unwrap()
+        .unwrap();
+    codes.display()[9].to_string()
+}
+
 fn service(dir: &Path, name: &str, line: &str) {
     fs::write(dir.join(name), format!("{line}\n")).unwrap();
 }
@@ -127,19 +141,7 @@ fn main() {
         p_cost: 1,
     };
     for i in 0..users {
-        let codes = RecoveryCodes::generate(10).unwrap();
-        let r = Record::new(
-            &secret_for(i),
-            OtpParams::default(),
-            RecoveryHashes::create(&codes, cheap).unwrap(),
-            now(),
-        );
-        store
-            .update(&format!("otpgate-tb{i}"), |_| {
-                Ok::<_, ()>((Change::Put(r), ()))
-            })
-            .unwrap()
-            .unwrap();
+        enroll(&store, i, cheap);
     }
     let so = module_so();
     service(
@@ -158,20 +160,7 @@ fn main() {
     let rec_users = users.min(20);
     let mut rec_codes = Vec::new();
     for i in 0..rec_users {
-        let codes = RecoveryCodes::generate(10).unwrap();
-        let r = Record::new(
-            &secret_for(i),
-            OtpParams::default(),
-            RecoveryHashes::create(&codes, KdfParams::DEFAULT).unwrap(),
-            now(),
-        );
-        rec_codes.push(codes.display()[9].to_string());
-        store
-            .update(&format!("otpgate-tb{i}"), |_| {
-                Ok::<_, ()>((Change::Put(r), ()))
-            })
-            .unwrap()
-            .unwrap();
+        rec_codes.push(enroll(&store, i, KdfParams::DEFAULT));
     }
     lines.push(
         run(&confdir, "otpgate", rec_users, |i| rec_codes[i].clone())

@@ -148,25 +148,18 @@ pub fn authenticate(
         service: h.service(),
         rhost: h.rhost(),
     };
-    let fault = |h: &mut dyn PamHandlerLog, reason: Reason, detail: &str| {
-        h.log_line(
-            LogLevel::Err,
-            &who.line("fail", None, Some(reason), None, Some(detail)),
-        );
-        Verdict::Failure
-    };
     let opts = match args {
         Ok(o) => o,
-        Err(e) => return fault(h, Reason::ConfigError, &e.to_string()),
+        Err(e) => return fault(h, &who, Reason::ConfigError, &e.to_string()),
     };
     if let Err(e) = validate_user(&user) {
-        return fault(h, Reason::StoreError, &e.to_string());
+        return fault(h, &who, Reason::StoreError, &e.to_string());
     }
     let dir = match &opts.store {
         Some(d) => d.clone(),
         None => match SiteConfig::load(env.site_config) {
             Ok(c) => c.store_dir(),
-            Err(e) => return fault(h, Reason::ConfigError, &e.to_string()),
+            Err(e) => return fault(h, &who, Reason::ConfigError, &e.to_string()),
         },
     };
     if opts.debug {
@@ -189,13 +182,13 @@ pub fn authenticate(
     }
     let store = match Store::open(&dir) {
         Ok(s) => s,
-        Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
+        Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
     };
     let mut lock_told = false;
     // A first look, unlocked, so a broken record or a missing enrollment is
     // found before the user is asked anything.
     let digits = match store.load(&user) {
-        Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
+        Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
         Ok(Some(record)) => {
             // A hard lock needs no clock; a lock end does.
             let lock = if record.locked_until == 0 {
@@ -218,7 +211,7 @@ pub fn authenticate(
                     return Verdict::ConversationError;
                 };
                 if !h.set_authtok(&raw) {
-                    return fault(h, Reason::ConfigError, "cannot set PAM_AUTHTOK");
+                    return fault(h, &who, Reason::ConfigError, "cannot set PAM_AUTHTOK");
                 }
             }
             h.log(
@@ -281,7 +274,7 @@ pub fn authenticate(
                 if opts.token == TokenSource::ForwardPass {
                     let (password, code) = split_forward(&raw, digits);
                     if !h.set_authtok(&password) {
-                        return fault(h, Reason::ConfigError, "cannot set PAM_AUTHTOK");
+                        return fault(h, &who, Reason::ConfigError, "cannot set PAM_AUTHTOK");
                     }
                     code
                 } else {
@@ -299,7 +292,7 @@ pub fn authenticate(
         });
         drop(answer);
         let failure = match outcome {
-            Err(e) => return fault(h, Reason::StoreError, &e.to_string()),
+            Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
             Ok(Err(None)) => {
                 h.log(
                     LogLevel::Notice,
@@ -318,7 +311,7 @@ pub fn authenticate(
                     path: store.record_path(&user),
                     err: e,
                 };
-                return fault(h, Reason::StoreError, &e.to_string());
+                return fault(h, &who, Reason::StoreError, &e.to_string());
             }
             Ok(Ok(Ok(success))) => {
                 h.log(
@@ -350,15 +343,13 @@ pub fn authenticate(
     }
 }
 
-/// Object-safe logging, so the fault helper can take any handler.
-trait PamHandlerLog {
-    fn log_line(&mut self, level: LogLevel, line: &str);
-}
-
-impl<T: PamHandler> PamHandlerLog for T {
-    fn log_line(&mut self, level: LogLevel, line: &str) {
-        self.log(level, line);
-    }
+/// Logs a fault (configuration, store) and fails closed.
+fn fault(h: &mut impl PamHandler, who: &Attempted<'_>, reason: Reason, detail: &str) -> Verdict {
+    h.log(
+        LogLevel::Err,
+        &who.line("fail", None, Some(reason), None, Some(detail)),
+    );
+    Verdict::Failure
 }
 
 /// `forward_pass`: the trailing `digits` digits are the code, the rest the password.
@@ -533,6 +524,10 @@ mod tests {
         ModuleOptions::parse(&args)
     }
 
+    fn login(h: &mut Scripted, opts: Result<ModuleOptions, ConfigError>, now: u64) -> Verdict {
+        authenticate(h, opts, &LoginEnv::default(), || now)
+    }
+
     fn code(offset: i64) -> String {
         let step = (NOW / 30).checked_add_signed(offset).unwrap();
         Generator::new(SECRET, OtpParams::default())
@@ -572,18 +567,12 @@ mod tests {
             Step::Prompt("Verification code: ", "000000x".into()),
             Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
         ]);
-        assert_eq!(
-            authenticate(&mut h, opts(), &LoginEnv::default(), || NOW),
-            Verdict::Failure
-        );
+        assert_eq!(login(&mut h, opts(), NOW), Verdict::Failure);
         let mut h = Scripted::new(vec![
             Step::Error("Too many failed attempts: verification locked, retry in 60 s.".into()),
             Step::Prompt("Verification code: ", code(1)),
         ]);
-        assert_eq!(
-            authenticate(&mut h, opts(), &LoginEnv::default(), || NOW + 30),
-            Verdict::Failure
-        );
+        assert_eq!(login(&mut h, opts(), NOW + 30), Verdict::Failure);
         assert!(
             h.logs[0].ends_with("result=fail reason=locked"),
             "{:?}",
@@ -599,12 +588,7 @@ mod tests {
             Step::Info("Recovery code accepted. 3 recovery codes left; make new ones with: sudo otpgate recovery".into()),
         ]);
         assert_eq!(
-            authenticate(
-                &mut h,
-                options(dir.path(), &[]),
-                &LoginEnv::default(),
-                || NOW
-            ),
+            login(&mut h, options(dir.path(), &[]), NOW),
             Verdict::Success
         );
         let mut h = Scripted::new(vec![
@@ -612,12 +596,7 @@ mod tests {
             Step::Info("That code was for a different time. Check that your phone's clock is set automatically.".into()),
         ]);
         assert_eq!(
-            authenticate(
-                &mut h,
-                options(dir.path(), &[]),
-                &LoginEnv::default(),
-                || NOW
-            ),
+            login(&mut h, options(dir.path(), &[]), NOW),
             Verdict::Failure
         );
         assert!(
@@ -631,12 +610,7 @@ mod tests {
     fn config_errors_fail_closed_without_asking() {
         let (dir, _) = store_with_alice(1);
         let mut h = Scripted::new(vec![]);
-        let v = authenticate(
-            &mut h,
-            options(dir.path(), &["bogus"]),
-            &LoginEnv::default(),
-            || NOW,
-        );
+        let v = login(&mut h, options(dir.path(), &["bogus"]), NOW);
         assert_eq!(v, Verdict::Failure);
         assert!(
             h.logs[0].contains("reason=config_error detail=\"unknown or malformed option"),

@@ -596,14 +596,7 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
 
     // sshd settings, evaluated by the real `sshd -T`.
     let hostkey = f.tmp.path().join("hostkey");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&hostkey)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::system::ssh_keygen(&hostkey);
     let conf = f.tmp.path().join("sshd_config");
     let write_conf = |methods: &str, password: &str| {
         fs::write(&conf, format!("HostKey {}\nUsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\nPasswordAuthentication {password}\n", hostkey.display())).unwrap();

@@ -142,14 +142,7 @@ impl Sshd {
     ) -> Sshd {
         fs::create_dir_all("/run/sshd").unwrap();
         let hostkey = dir.join("hostkey");
-        if !hostkey.exists() {
-            let ok = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(&hostkey)
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
+        ssh_keygen(&hostkey);
         cleanup.write(&Path::new("/etc/pam.d").join(service), pam_stack, 0o644);
         let program = dir.join(service);
         let _ = fs::remove_file(&program);
@@ -208,14 +201,20 @@ impl Sshd {
 /// A client key pair in `dir`; returns (private key path, public key text).
 pub fn client_key(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("id_ed25519");
-    if !key.exists() {
-        let ok = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    ssh_keygen(&key);
     let public = fs::read_to_string(dir.join("id_ed25519.pub")).unwrap();
     (key, public)
+}
+
+/// An ed25519 key pair at `path` (and `path.pub`), made once.
+pub fn ssh_keygen(path: &Path) {
+    if path.exists() {
+        return;
+    }
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ssh-keygen {}", path.display());
 }
