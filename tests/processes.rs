@@ -267,6 +267,21 @@ fn hostile_answers_are_refused_and_the_host_survives() {
 }
 
 #[test]
+fn hostile_answers_through_a_real_application_are_logged() {
+    let f = Fixture::new("answers-logged", "");
+    let e = f.enroll("otpgate-t5b", OtpParams::default(), 1);
+    let long = format!("{}\n", "9".repeat(1 << 20));
+    let control = format!("\x01\x1b[2J{}\x07\n", e.code(0));
+    for input in [long.as_str(), control.as_str()] {
+        let (ok, logs) = f.pamtester_login("otpgate-t5b", input.as_bytes());
+        assert!(!ok);
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(logs[0].ends_with("result=fail reason=bad_code"), "{logs:?}");
+        assert!(!logs[0].contains(&e.code(0)));
+    }
+}
+
+#[test]
 fn log_lines_name_user_service_rhost_result_method_reason() {
     let f = Fixture::new("logs", "");
     let user = "otpgate-t6";
