@@ -7,8 +7,6 @@ mod common;
 use common::*;
 use otpgate::core::otp::OtpParams;
 use otpgate::pam::client::{PAM_AUTH_ERR, PAM_SILENT, PAM_SUCCESS, Style};
-use std::io::Write;
-use std::process::Child;
 
 /// A time at the start of a 30 s step, so offsets are exact.
 const T0: u64 = 1_800_000_000; // a multiple of 30
@@ -100,16 +98,22 @@ fn twenty_concurrent_wrong_codes_get_at_most_deny_checks() {
     let user = "otpgate-t3";
     let e = f.enroll(user, OtpParams::default(), 1);
     let bad = wrong_code(&e.code(0));
-    let mut children: Vec<Child> = (0..20)
-        .map(|_| f.pamtester(user).spawn().unwrap())
+    // One at a time up to the prompt (libpam-wrapper's start-up is not
+    // safe to run concurrently), then all twenty answers at once.
+    let mut children: Vec<AtPrompt> = (0..20)
+        .map(|_| AtPrompt::start(f.pamtester(user), "Verification code: "))
         .collect();
     for c in &mut children {
-        let _ = writeln!(c.stdin.take().unwrap(), "{bad}");
+        c.answer(bad);
     }
-    let logs: Vec<String> = children
-        .into_iter()
-        .flat_map(|c| syslog_lines(&c.wait_with_output().unwrap()))
-        .collect();
+    let mut logs = Vec::new();
+    for c in children {
+        let done = c.finish();
+        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+        let lines = done.logs();
+        assert_eq!(lines.len(), 1, "one log line per login: {}", done.stderr);
+        logs.extend(lines);
+    }
     assert_eq!(
         logs.iter()
             .filter(|l| l.contains("reason=bad_code"))

@@ -11,30 +11,37 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::process::Child;
 
-fn spawn_login(f: &Fixture, user: &str) -> Child {
-    f.pamtester(user)
-        .spawn()
-        .expect("pamtester is installed by scripts/test.sh")
-}
-
-fn answer(child: &mut Child, text: &str) {
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = writeln!(stdin, "{text}");
-}
-
-/// Starts `n` logins, lets them all reach the prompt, then answers all at once.
+/// Starts `n` logins one after another, each up to its prompt, then answers
+/// all at once. Every child must end with exactly one module log line: a
+/// success, or a refusal as a replay, bad code or lock (the default
+/// deny=10 locks after ten), never a start-up failure.
 fn race(f: &Fixture, user: &str, text: &str, n: usize) -> usize {
-    let mut children: Vec<Child> = (0..n).map(|_| spawn_login(f, user)).collect();
+    let mut children: Vec<AtPrompt> = (0..n)
+        .map(|_| AtPrompt::start(f.pamtester(user), "Verification code: "))
+        .collect();
     for c in &mut children {
-        answer(c, text);
+        c.answer(text);
     }
-    children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .filter(|o| o.status.success())
-        .count()
+    let mut wins = 0;
+    for c in children {
+        let done = c.finish();
+        let logs = done.logs();
+        assert_eq!(logs.len(), 1, "{}{}", done.stdout, done.stderr);
+        if done.success() {
+            assert!(logs[0].contains("result=success"), "{logs:?}");
+            wins += 1;
+        } else {
+            assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+            assert!(
+                ["reason=replay", "reason=bad_code", "reason=locked"]
+                    .iter()
+                    .any(|r| logs[0].contains(r)),
+                "{logs:?}"
+            );
+        }
+    }
+    wins
 }
 
 #[test]
@@ -57,10 +64,13 @@ fn sigkill_during_logins_loses_nothing_and_reuses_nothing() {
     let f = Fixture::new("crash", "deny=1000 hard_deny=0");
     let user = "otpgate-t3";
     let e = f.enroll(user, OtpParams::default(), 40);
-    // The last 5 codes are never used during the storm: they must work after.
+    // The last 5 codes are never used during the storm: they must all work after.
     let (storm, reserve) = e.recovery.split_at(35);
+    // Every accepted answer, with how often it was accepted.
     let mut successes: HashMap<String, usize> = HashMap::new();
-    let mut in_flight: Vec<(Child, String)> = Vec::new();
+    // Answers whose login ended unseen (killed): they may or may not be used.
+    let mut unknown: Vec<String> = Vec::new();
+    let mut in_flight: Vec<(AtPrompt, String)> = Vec::new();
     let mut killed = 0;
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..300u32 {
@@ -72,52 +82,112 @@ fn sigkill_during_logins_loses_nothing_and_reuses_nothing() {
         } else {
             storm[(seed % storm.len() as u64) as usize].clone()
         };
-        let mut child = spawn_login(&f, user);
-        answer(&mut child, &text);
-        in_flight.push((child, text));
-        if in_flight.len() >= 20 {
-            // Kill one of the running logins wherever it happens to be, or reap it.
-            let (mut c, text) = in_flight.remove((seed as usize >> 8) % in_flight.len());
-            if seed.is_multiple_of(3) {
-                let _ = c.kill();
-                let _ = c.wait();
+        let mut child = AtPrompt::start(f.pamtester(user), "Verification code: ");
+        child.answer(&text);
+        if seed.is_multiple_of(3) {
+            // Kill the login just answered, wherever it happens to be:
+            // reading, hashing, writing the temp file, renaming, syncing.
+            let (hit, done) = child.kill();
+            if hit {
                 killed += 1;
-            } else if c.wait().unwrap().success() {
-                *successes.entry(text).or_default() += 1;
+                unknown.push(text);
+            } else {
+                settle(done, text, &mut successes);
             }
+        } else {
+            in_flight.push((child, text));
+        }
+        if in_flight.len() >= 20 {
+            let (c, text) = in_flight.remove((seed as usize >> 8) % in_flight.len());
+            settle(c.finish(), text, &mut successes);
         }
     }
     for (c, text) in in_flight {
-        if c.wait_with_output().unwrap().status.success() {
-            *successes.entry(text).or_default() += 1;
-        }
+        settle(c.finish(), text, &mut successes);
     }
-    assert!(killed > 20, "the storm killed {killed} logins");
+    assert!(killed > 20, "the storm killed only {killed} running logins");
     assert!(
         successes.len() > 5,
         "the storm logged in too rarely: {successes:?}"
     );
-    // No code was accepted twice (TOTP codes: at most one per time step).
+    let totp = |c: &String| c.len() <= 8;
+    // No code was accepted twice: each recovery code once, each TOTP code
+    // (one per time step) once.
     for (code, n) in &successes {
-        if code.len() > 8 {
-            assert_eq!(*n, 1, "recovery code accepted {n} times");
-        }
+        assert_eq!(
+            *n,
+            1,
+            "{} accepted {n} times",
+            if totp(code) {
+                "a TOTP code"
+            } else {
+                "a recovery code"
+            }
+        );
     }
-    // The record parses, and no used recovery code works again.
+    // The record parses; exactly the used recovery codes are gone: every code
+    // seen accepted is spent, every code never tried still works, and a
+    // killed login spent its code at most once.
     let r = f.record(user);
-    let used = successes.keys().filter(|c| c.len() > 8).count();
-    assert!(r.recovery.remaining() <= 40 - used);
-    for code in successes.keys().filter(|c| c.len() > 8) {
-        assert_eq!(f.login(user, code).code, PAM_AUTH_ERR);
+    let accepted: Vec<&String> = successes.keys().filter(|c| !totp(c)).collect();
+    for code in &accepted {
+        assert_eq!(
+            f.login(user, code).code,
+            PAM_AUTH_ERR,
+            "a used recovery code worked again"
+        );
     }
-    // Nothing left behind blocks the next login.
-    assert_eq!(f.login(user, &reserve[0]).code, PAM_SUCCESS);
+    let maybe: std::collections::HashSet<&String> = unknown
+        .iter()
+        .filter(|c| !totp(c) && !accepted.contains(c))
+        .collect();
+    let untouched: Vec<&String> = storm
+        .iter()
+        .filter(|c| !accepted.contains(c) && !maybe.contains(c))
+        .collect();
+    let spent_by_killed = 40 - accepted.len() - r.recovery.remaining();
+    assert!(
+        spent_by_killed <= maybe.len(),
+        "{spent_by_killed} codes gone beyond those seen used"
+    );
+    for code in untouched.iter().take(3) {
+        assert_eq!(
+            f.login(user, code).code,
+            PAM_SUCCESS,
+            "an untried code was lost"
+        );
+    }
+    for code in reserve {
+        assert_eq!(
+            f.login(user, code).code,
+            PAM_SUCCESS,
+            "a reserve code was lost"
+        );
+    }
+    // No TOTP code accepted during the storm is accepted again.
+    for code in successes.keys().filter(|c| totp(c)) {
+        assert_eq!(
+            f.login(user, code).code,
+            PAM_AUTH_ERR,
+            "a TOTP code worked twice"
+        );
+    }
+    // No temp file is left behind by the storm's last write.
     let leftovers: Vec<_> = fs::read_dir(&f.store)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp"))
         .collect();
-    assert!(leftovers.len() <= 1, "{leftovers:?}");
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Records a login that ended by itself: accepted, or refused (exit 1).
+fn settle(done: Finished, text: String, successes: &mut HashMap<String, usize>) {
+    if done.success() {
+        *successes.entry(text).or_default() += 1;
+    } else {
+        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    }
 }
 
 /// Sets up alice, lets `damage` break the store, then checks the login is

@@ -211,21 +211,15 @@ impl Fixture {
     }
 
     /// Runs a prepared pamtester; returns (success, syslog lines, everything printed).
-    pub fn pamtester_run(&self, mut cmd: Command, input: &[u8]) -> (bool, Vec<String>, String) {
+    pub fn pamtester_run(&self, cmd: Command, input: &[u8]) -> (bool, Vec<String>, String) {
         use std::io::Write;
-        let mut child = cmd
-            .spawn()
-            .expect("pamtester is installed by scripts/test.sh");
-        let mut stdin = child.stdin.take().unwrap();
+        let mut p = AtPrompt::spawn(cmd);
+        let mut stdin = p.child.stdin.take().unwrap();
         let _ = stdin.write_all(input);
         drop(stdin);
-        let out = child.wait_with_output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), syslog_lines(&out), text)
+        let done = p.finish();
+        let text = format!("{}{}", done.stdout, done.stderr);
+        (done.success(), done.logs(), text)
     }
 }
 
@@ -242,12 +236,7 @@ pub fn utc_string(t: u64) -> String {
 
 /// The module's own syslog lines from libpam-wrapper's stderr.
 pub fn syslog_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
-        .filter_map(|l| l.split_once("): ").map(|(_, msg)| msg.to_string()))
-        .filter(|l| l.starts_with("otpgate:"))
-        .collect()
+    log_lines_of(&String::from_utf8_lossy(&out.stderr))
 }
 
 pub fn prompts(t: &Transcript) -> Vec<String> {
@@ -299,3 +288,203 @@ impl Drop for TestUser {
 }
 
 pub mod system;
+
+/// A `pamtester` process that has reached its prompt and waits for an answer.
+///
+/// libpam-wrapper picks its runtime directory `/tmp/pam.X` from a handful of
+/// names with a check-then-create race, so processes start one at a time
+/// machine-wide (an flock also held by other test binaries and checkouts):
+/// the next one starts only when this one has made its directory.
+/// What libpam-wrapper prints (PAM_WRAPPER_DEBUGLEVEL=2) once its runtime
+/// directory exists.
+const PAM_WRAPPER_READY: &str = "Successfully initialized pam_wrapper";
+
+pub struct AtPrompt {
+    pub child: std::process::Child,
+    output: std::sync::Arc<(std::sync::Mutex<Captured>, std::sync::Condvar)>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Captured {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    closed: usize,
+}
+
+/// What a finished pamtester printed and how it ended.
+pub struct Finished {
+    pub pid: u32,
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The module's own syslog lines (captured by libpam-wrapper).
+    pub fn logs(&self) -> Vec<String> {
+        log_lines_of(&self.stderr)
+    }
+}
+
+impl AtPrompt {
+    /// Spawns `cmd` and returns once `marker` (the prompt) has been printed.
+    /// Panics, with everything printed, when the process ends before that.
+    pub fn start(cmd: Command, marker: &str) -> AtPrompt {
+        let p = AtPrompt::spawn(cmd);
+        p.wait_for(marker);
+        p
+    }
+
+    /// Spawns `cmd` and returns once libpam-wrapper has set itself up.
+    pub fn spawn(mut cmd: Command) -> AtPrompt {
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/otpgate-test-pam-wrapper.lock")
+            .unwrap();
+        lock.lock().unwrap();
+        use std::io::Read;
+        use std::sync::{Arc, Condvar, Mutex};
+        let mut child = cmd
+            .spawn()
+            .expect("pamtester is installed by scripts/test.sh");
+        let output = Arc::new((Mutex::new(Captured::default()), Condvar::new()));
+        let mut readers = Vec::new();
+        let streams: [(Box<dyn Read + Send>, bool); 2] = [
+            (Box::new(child.stdout.take().unwrap()), false),
+            (Box::new(child.stderr.take().unwrap()), true),
+        ];
+        for (mut stream, is_err) in streams {
+            let output = Arc::clone(&output);
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let (lock, cv) = &*output;
+                    let mut c = lock.lock().unwrap();
+                    if n == 0 {
+                        c.closed += 1;
+                        cv.notify_all();
+                        return;
+                    }
+                    if is_err {
+                        c.stderr.extend_from_slice(&buf[..n]);
+                    } else {
+                        c.stdout.extend_from_slice(&buf[..n]);
+                    }
+                    cv.notify_all();
+                }
+            }));
+        }
+        let p = AtPrompt {
+            child,
+            output,
+            readers,
+        };
+        p.wait_for(PAM_WRAPPER_READY);
+        drop(lock);
+        p
+    }
+
+    fn wait_for(&self, marker: &str) {
+        let (lock, cv) = &*self.output;
+        let mut c = lock.lock().unwrap();
+        loop {
+            let seen = |b: &[u8]| String::from_utf8_lossy(b).contains(marker);
+            if seen(&c.stderr) || seen(&c.stdout) {
+                return;
+            }
+            assert!(
+                c.closed < 2,
+                "pamtester ended before {marker:?}:\n{}{}",
+                String::from_utf8_lossy(&c.stdout),
+                String::from_utf8_lossy(&c.stderr)
+            );
+            // A bound, not a timing assertion: a hung process fails the test.
+            let (next, timeout) = cv
+                .wait_timeout(c, std::time::Duration::from_secs(120))
+                .unwrap();
+            assert!(!timeout.timed_out(), "pamtester never printed {marker:?}");
+            c = next;
+        }
+    }
+
+    /// Types `text` and a newline, and closes stdin.
+    pub fn answer(&mut self, text: &str) {
+        use std::io::Write;
+        let mut stdin = self.child.stdin.take().unwrap();
+        let _ = writeln!(stdin, "{text}");
+    }
+
+    /// Waits for the process and returns what it printed.
+    pub fn finish(mut self) -> Finished {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        let c = self.output.0.lock().unwrap();
+        Finished {
+            pid: self.child.id(),
+            status,
+            stdout: String::from_utf8_lossy(&c.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&c.stderr).into_owned(),
+        }
+    }
+
+    /// SIGKILLs the process wherever it is, reaps it, and removes the
+    /// runtime directory libpam-wrapper could not clean up. Returns whether
+    /// the signal hit a live process (false: it had already exited).
+    pub fn kill(mut self) -> (bool, Finished) {
+        let pid = self.child.id();
+        let alive = self.child.try_wait().unwrap().is_none();
+        let hit = alive && self.child.kill().is_ok();
+        let finished = self.finish();
+        // A process that exited by itself before the signal was not killed.
+        let hit = hit && finished.status.signal_number() == Some(9);
+        remove_pam_wrapper_dir(pid);
+        (hit, finished)
+    }
+}
+
+trait SignalNumber {
+    fn signal_number(&self) -> Option<i32>;
+}
+
+impl SignalNumber for std::process::ExitStatus {
+    fn signal_number(&self) -> Option<i32> {
+        std::os::unix::process::ExitStatusExt::signal(self)
+    }
+}
+
+/// Removes `/tmp/pam.X` left by the (dead) process `pid`.
+pub fn remove_pam_wrapper_dir(pid: u32) {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.len() == 5
+            && name.starts_with("pam.")
+            && fs::read_to_string(e.path().join("pid")).is_ok_and(|p| p.trim() == pid.to_string())
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The module's syslog lines in text libpam-wrapper printed on stderr.
+pub fn log_lines_of(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
+        .filter_map(|l| l.split_once("): ").map(|(_, msg)| msg.to_string()))
+        .filter(|l| l.starts_with("otpgate:"))
+        .collect()
+}
