@@ -10,8 +10,7 @@ use std::path::Path;
 
 #[test]
 fn sudo_asks_password_then_code() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    if !runs_as_root("sudo_asks_password_then_code") {
         return;
     }
     let user = TestUser::create("otpgate-t-sudo", "Sudo-pass-42");
@@ -106,8 +105,7 @@ fn read_until_uri(out: &mut dyn std::io::BufRead) -> (String, Vec<String>) {
 fn users_enroll_themselves_through_a_sudoers_rule() {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::process::{Command, Stdio};
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    if !runs_as_root("users_enroll_themselves_through_a_sudoers_rule") {
         return;
     }
     let user = TestUser::create("otpgate-t-self", "Self-pass-7");

@@ -292,7 +292,7 @@ fn hostile_record_fifo_does_not_hang() {
 
 #[test]
 fn hostile_record_owned_by_another_user() {
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("hostile_record_owned_by_another_user") {
         return; // chown needs root; CI runs as root
     }
     refused_with("owner", "owned by uid 65534", |f| {
@@ -413,7 +413,7 @@ fn debug_adds_settings_but_never_codes() {
 #[test]
 fn a_full_disk_denies_the_login_and_loses_nothing() {
     use std::process::Command;
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("a_full_disk_denies_the_login_and_loses_nothing") {
         return; // mounting a tmpfs needs root; CI runs as root
     }
     let f = Fixture::new("fulldisk", "");

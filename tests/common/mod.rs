@@ -289,6 +289,28 @@ impl Drop for TestUser {
 
 pub mod system;
 
+/// Where root-only tests note that they were skipped; scripts/test.sh
+/// prints the list at the end of a run that is not root.
+pub const SKIPPED_LIST: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/otpgate-skipped-tests.txt");
+
+/// True when the test can run; otherwise notes `test` as skipped (a test
+/// that needs root returns early and would otherwise pass silently).
+pub fn runs_as_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    use std::io::Write;
+    eprintln!("SKIPPED (needs root; CI runs as root): {test}");
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIPPED_LIST)
+    {
+        let _ = writeln!(f, "{test}");
+    }
+    false
+}
+
 /// A `pamtester` process that has reached its prompt and waits for an answer.
 ///
 /// libpam-wrapper picks its runtime directory `/tmp/pam.X` from a handful of
