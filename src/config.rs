@@ -31,11 +31,76 @@ pub enum TokenSource {
     ForwardPass,
 }
 
+/// The login policy's knobs, as written in `[policy]` or as module options;
+/// `None` means "not set here". Every value is bounded when parsed.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyValues {
+    pub window: Option<u32>,
+    pub deny: Option<u32>,
+    pub unlock_time: Option<u64>,
+    pub hard_deny: Option<u32>,
+    pub no_recovery: Option<bool>,
+}
+
+/// Bounds of the numeric policy values: (name, lowest, highest, what it means).
+const BOUNDS: [(&str, u64, u64); 4] = [
+    ("window", 0, MAX_WINDOW as u64),
+    ("deny", 1, 1000),
+    // Thirty days: longer is what hard_deny and `otpgate unlock` are for.
+    ("unlock_time", 1, 30 * 24 * 3600),
+    // 0 turns the permanent lock off.
+    ("hard_deny", 0, 100_000),
+];
+
+fn check_bound(name: &str, value: u64) -> Result<(), ConfigError> {
+    for (n, lo, hi) in BOUNDS {
+        if n == name && !(lo..=hi).contains(&value) {
+            return Err(ConfigError(format!(
+                "{name} must be a whole number from {lo} to {hi}, not {value}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl PolicyValues {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let values = [
+            ("window", self.window.map(u64::from)),
+            ("deny", self.deny.map(u64::from)),
+            ("unlock_time", self.unlock_time),
+            ("hard_deny", self.hard_deny.map(u64::from)),
+        ];
+        for (name, v) in values {
+            if let Some(v) = v {
+                check_bound(name, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// These values over `base` (each set value wins).
+    pub fn over(&self, base: &Policy) -> Policy {
+        Policy {
+            window: self.window.unwrap_or(base.window),
+            deny: self.deny.unwrap_or(base.deny),
+            unlock_time: self.unlock_time.unwrap_or(base.unlock_time),
+            hard_deny: self.hard_deny.unwrap_or(base.hard_deny),
+            recovery: self.no_recovery.map_or(base.recovery, |n| !n),
+            ..base.clone()
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleOptions {
+    /// `config=`: the site file to read instead of /etc/otpgate.toml.
+    pub config: Option<PathBuf>,
     pub store: Option<PathBuf>,
     pub nullok: bool,
-    pub policy: Policy,
+    /// Module options that override the site's `[policy]` for this service.
+    pub policy: PolicyValues,
     pub prompt: String,
     pub echo: bool,
     pub token: TokenSource,
@@ -45,9 +110,10 @@ pub struct ModuleOptions {
 impl Default for ModuleOptions {
     fn default() -> Self {
         ModuleOptions {
+            config: None,
             store: None,
             nullok: false,
-            policy: Policy::default(),
+            policy: PolicyValues::default(),
             prompt: DEFAULT_PROMPT.to_string(),
             echo: false,
             token: TokenSource::Prompt,
@@ -68,12 +134,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
-    value.parse().map_err(|_| {
+fn number<T: std::str::FromStr + Into<u64> + Copy>(
+    name: &str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    let n: T = value.parse().map_err(|_| {
         ConfigError(format!(
             "option {name}= needs a whole number, got {value:?}"
         ))
-    })
+    })?;
+    check_bound(name, n.into()).map_err(|ConfigError(e)| ConfigError(format!("option {e}")))?;
+    Ok(n)
 }
 
 impl ModuleOptions {
@@ -88,6 +159,10 @@ impl ModuleOptions {
                 None => (arg, None),
             };
             match (name, value) {
+                ("config", Some(v)) if v.starts_with('/') => o.config = Some(PathBuf::from(v)),
+                ("config", Some(_)) => {
+                    return Err(ConfigError("config= needs an absolute path".into()));
+                }
                 ("store", Some(v)) if v.starts_with('/') => o.store = Some(PathBuf::from(v)),
                 ("store", Some(_)) => {
                     return Err(ConfigError("store= needs an absolute path".into()));
@@ -95,25 +170,15 @@ impl ModuleOptions {
                 ("nullok", None) => o.nullok = true,
                 ("echo", None) => o.echo = true,
                 ("debug", None) => o.debug = true,
-                ("no_recovery", None) => o.policy.recovery = false,
+                ("no_recovery", None) => o.policy.no_recovery = Some(true),
                 ("use_first_pass", None) => o.token = TokenSource::UseFirstPass,
                 ("try_first_pass", None) => o.token = TokenSource::TryFirstPass,
                 ("forward_pass", None) => o.token = TokenSource::ForwardPass,
                 ("prompt", Some(v)) => o.prompt = v.to_string(),
-                ("window", Some(v)) => {
-                    o.policy.window = number(name, v)?;
-                    if o.policy.window > MAX_WINDOW {
-                        return Err(ConfigError(format!("window= may be at most {MAX_WINDOW}")));
-                    }
-                }
-                ("deny", Some(v)) => {
-                    o.policy.deny = number(name, v)?;
-                    if o.policy.deny == 0 {
-                        return Err(ConfigError("deny= must be at least 1".into()));
-                    }
-                }
-                ("unlock_time", Some(v)) => o.policy.unlock_time = number(name, v)?,
-                ("hard_deny", Some(v)) => o.policy.hard_deny = number(name, v)?,
+                ("window", Some(v)) => o.policy.window = Some(number(name, v)?),
+                ("deny", Some(v)) => o.policy.deny = Some(number(name, v)?),
+                ("unlock_time", Some(v)) => o.policy.unlock_time = Some(number(name, v)?),
+                ("hard_deny", Some(v)) => o.policy.hard_deny = Some(number(name, v)?),
                 _ => return Err(ConfigError(format!("unknown or malformed option {arg:?}"))),
             }
         }
@@ -133,6 +198,11 @@ impl ModuleOptions {
             .collect::<Result<_, _>>()?;
         ModuleOptions::parse(&strings)
     }
+
+    /// The site file this service reads.
+    pub fn site_config<'a>(&'a self, default: &'a Path) -> &'a Path {
+        self.config.as_deref().unwrap_or(default)
+    }
 }
 
 /// `/etc/otpgate.toml`: where the store is and the site's enrollment defaults.
@@ -145,9 +215,14 @@ pub struct SiteConfig {
     pub digits: Option<u8>,
     pub period: Option<u32>,
     pub recovery_codes: Option<usize>,
+    /// The login policy every service and the CLI start from.
+    #[serde(default)]
+    pub policy: PolicyValues,
 }
 
 impl SiteConfig {
+    /// Parses the text of the site file; errors name `SITE_CONFIG` (see
+    /// [`SiteConfig::load`] for the path actually read).
     pub fn parse(text: &str) -> Result<SiteConfig, ConfigError> {
         let c: SiteConfig = toml::from_str(text).map_err(|e| {
             ConfigError(format!(
@@ -155,6 +230,9 @@ impl SiteConfig {
                 e.message().lines().next().unwrap_or("")
             ))
         })?;
+        c.policy
+            .validate()
+            .map_err(|ConfigError(e)| ConfigError(format!("{SITE_CONFIG}: [policy] {e}")))?;
         if let Some(s) = &c.store
             && !s.is_absolute()
         {
@@ -182,7 +260,13 @@ impl SiteConfig {
             Ok(Some(bytes)) => {
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| ConfigError(format!("{}: not UTF-8", path.display())))?;
-                SiteConfig::parse(text)
+                // Name the file that was actually read.
+                SiteConfig::parse(text).map_err(|ConfigError(e)| {
+                    ConfigError(match e.strip_prefix(SITE_CONFIG) {
+                        Some(rest) => format!("{}{rest}", path.display()),
+                        None => e,
+                    })
+                })
             }
             Err(e) => Err(ConfigError(e.to_string())),
         }
@@ -195,6 +279,11 @@ impl SiteConfig {
             digits: self.digits.unwrap_or(d.digits),
             period: self.period.unwrap_or(d.period),
         }
+    }
+
+    /// The site's policy: built-in defaults under `[policy]`.
+    pub fn policy(&self) -> Policy {
+        self.policy.over(&Policy::default())
     }
 
     pub fn store_dir(&self) -> PathBuf {
@@ -216,25 +305,27 @@ pub fn resolve_store(explicit: Option<&Path>, site: &Path) -> Result<PathBuf, Co
 mod tests {
     use super::*;
 
+    fn policy_of(args: &[&str], site: &str) -> Policy {
+        let o = ModuleOptions::parse(args).unwrap();
+        o.policy.over(&SiteConfig::parse(site).unwrap().policy())
+    }
+
     #[test]
     fn defaults_match_the_design() {
         let o = ModuleOptions::parse::<&str>(&[]).unwrap();
         assert_eq!(o.prompt, "Verification code: ");
+        let p = policy_of(&[], "");
         assert_eq!(
-            (
-                o.policy.window,
-                o.policy.deny,
-                o.policy.unlock_time,
-                o.policy.hard_deny
-            ),
-            (1, 10, 600, 100)
+            (p.window, p.deny, p.unlock_time, p.hard_deny, p.recovery),
+            (1, 10, 600, 100, true)
         );
-        assert!(!o.nullok && !o.echo && o.policy.recovery);
+        assert!(!o.nullok && !o.echo && o.config.is_none());
     }
 
     #[test]
     fn every_option_parses() {
         let o = ModuleOptions::parse(&[
+            "config=/etc/otpgate-ssh.toml",
             "store=/tmp/s",
             "nullok",
             "window=3",
@@ -249,17 +340,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(o.store.as_deref(), Some(Path::new("/tmp/s")));
+        assert_eq!(
+            o.site_config(Path::new(SITE_CONFIG)),
+            Path::new("/etc/otpgate-ssh.toml")
+        );
         assert_eq!(o.prompt, "Code please: "); // PAM passes `[prompt=Code please: ]` as one argument
         assert_eq!(o.token, TokenSource::TryFirstPass);
-        assert!(o.nullok && o.echo && o.debug && !o.policy.recovery);
+        assert!(o.nullok && o.echo && o.debug);
+        let p = o.policy.over(&Policy::default());
         assert_eq!(
-            (
-                o.policy.window,
-                o.policy.deny,
-                o.policy.unlock_time,
-                o.policy.hard_deny
-            ),
-            (3, 5, 30, 50)
+            (p.window, p.deny, p.unlock_time, p.hard_deny, p.recovery),
+            (3, 5, 30, 50, false)
         );
         let f = ModuleOptions::parse(&["forward_pass"]).unwrap();
         assert_eq!(f.prompt, FORWARD_PROMPT);
@@ -272,12 +363,48 @@ mod tests {
             "window=x",
             "window=11",
             "deny=0",
+            "deny=1001",
             "store=relative",
+            "config=relative",
             "nullok=1",
             "store",
             "window=-1",
+            "unlock_time=0",
+            "unlock_time=18446744073709551615",
+            "unlock_time=9223372036854775808",
+            "unlock_time=2592001",
+            "hard_deny=100001",
+            "hard_deny=4294967296",
         ] {
             assert!(ModuleOptions::parse(&[bad]).is_err(), "{bad}");
+        }
+        let e = ModuleOptions::parse(&["unlock_time=18446744073709551615"]).unwrap_err();
+        assert_eq!(
+            e.0,
+            "option unlock_time must be a whole number from 1 to 2592000, not 18446744073709551615"
+        );
+    }
+
+    #[test]
+    fn the_site_policy_applies_and_module_options_override_it() {
+        let site =
+            "[policy]\nwindow = 2\ndeny = 3\nunlock_time = 60\nhard_deny = 5\nno_recovery = true\n";
+        let p = policy_of(&[], site);
+        assert_eq!(
+            (p.window, p.deny, p.unlock_time, p.hard_deny, p.recovery),
+            (2, 3, 60, 5, false)
+        );
+        let p = policy_of(&["deny=7", "window=0"], site);
+        assert_eq!((p.window, p.deny, p.hard_deny), (0, 7, 5));
+        for bad in [
+            "[policy]\ndeny = 0",
+            "[policy]\nunlock_time = 9223372036854775807",
+            "[policy]\nwindow = 11",
+            "[policy]\nwindo = 1",
+            "[policy]\nno_recovery = 1",
+        ] {
+            let e = SiteConfig::parse(bad).unwrap_err();
+            assert!(e.0.starts_with("/etc/otpgate.toml: "), "{bad}: {e}");
         }
     }
 
@@ -286,6 +413,9 @@ mod tests {
         let c = SiteConfig::parse("store = \"/srv/otp\"\nissuer = \"Acme\"\ndigits = 8\nalgorithm = \"SHA256\"\nperiod = 60\nrecovery_codes = 5\n").unwrap();
         assert_eq!(c.store_dir(), PathBuf::from("/srv/otp"));
         assert_eq!(c.otp_params().digits, 8);
+        // The CLI's spelling works in the file too.
+        let c = SiteConfig::parse("algorithm = \"sha512\"").unwrap();
+        assert_eq!(c.otp_params().algorithm, Algorithm::Sha512);
         assert!(SiteConfig::parse("digits = 7").is_err());
         assert!(SiteConfig::parse("stor = \"/x\"").is_err());
         assert!(SiteConfig::parse("store = \"x\"").is_err());
@@ -293,5 +423,14 @@ mod tests {
             SiteConfig::parse("").unwrap().store_dir(),
             PathBuf::from(DEFAULT_STORE)
         );
+    }
+
+    #[test]
+    fn load_names_the_file_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.toml");
+        std::fs::write(&path, "digits = 7\n").unwrap();
+        let e = SiteConfig::load(&path).unwrap_err();
+        assert!(e.0.starts_with(&path.display().to_string()), "{e}");
     }
 }

@@ -8,6 +8,8 @@
 //! - [`pam`]: the PAM module hooks and the application-side client used by
 //!   tests; the only place with `unsafe`.
 //! - [`cli`]: the `otpgate` command.
+//! - [`account`]: user names resolved through NSS to one canonical account.
+//! - [`logline`]: escaping for syslog fields.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,9 +21,11 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod account;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod login;
+pub mod logline;
 pub mod pam;
 pub mod store;

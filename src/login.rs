@@ -1,8 +1,9 @@
 //! One login as the module runs it, generic over a [`PamHandler`] so that
 //! every prompt, message and log line is pinned by tests without libpam.
 //!
-//! Order: options -> user -> store -> look at the record -> ask -> read the
-//! clock once -> locked transaction (read, decide, write, fsync) -> tell.
+//! Order: options and site config -> account (NSS) -> store -> a first look
+//! at the record -> ask -> read the clock once -> locked transaction (read,
+//! decide, write, fsync) -> tell.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,7 +13,11 @@ use zeroize::Zeroizing;
 use crate::config::{ConfigError, ModuleOptions, SITE_CONFIG, SiteConfig, TokenSource};
 use crate::core::decide::{Lock, lock_state};
 use crate::core::input::Attempt;
-use crate::core::{Failure, Method, Reason, Success, classify, decide_login};
+use crate::core::otp::OtpParams;
+use crate::core::{
+    Failure, Method, Policy, Reason, Record, RecoveryHashes, Success, classify, decide_login,
+};
+use crate::logline::{escape, escape_detail};
 use crate::store::{Change, Store, StoreError, validate_user};
 
 /// Recovery codes left at or below this number turn the notice into a warning.
@@ -51,11 +56,16 @@ pub enum Verdict {
     ConversationError,
 }
 
+/// Resolves a user name to its account's canonical name (see [`crate::account`]).
+pub type AccountLookup = fn(&str) -> Result<Option<String>, String>;
+
 /// Everything a login needs from outside besides the handler.
 pub struct LoginEnv<'a> {
+    /// The site file, unless the `config=` option names another.
     pub site_config: &'a Path,
     /// PAM_SILENT: no informational messages.
     pub silent: bool,
+    pub accounts: AccountLookup,
 }
 
 impl Default for LoginEnv<'_> {
@@ -63,18 +73,21 @@ impl Default for LoginEnv<'_> {
         LoginEnv {
             site_config: Path::new(SITE_CONFIG),
             silent: false,
+            accounts: crate::account::canonical_name,
         }
     }
 }
 
 /// Fields of the one log line written per attempt.
-struct Attempted<'a> {
-    user: &'a str,
+struct Attempted {
+    user: String,
+    /// The account's canonical name, when it differs from `user`.
+    account: Option<String>,
     service: String,
     rhost: String,
 }
 
-impl Attempted<'_> {
+impl Attempted {
     fn line(
         &self,
         result: &str,
@@ -84,10 +97,13 @@ impl Attempted<'_> {
         detail: Option<&str>,
     ) -> String {
         let mut s = String::from("otpgate:");
+        let _ = write!(s, " user={}", escape(&self.user));
+        if let Some(a) = &self.account {
+            let _ = write!(s, " account={}", escape(a));
+        }
         let _ = write!(
             s,
-            " user={} service={} rhost={} result={result}",
-            escape(self.user),
+            " service={} rhost={} result={result}",
             escape(&self.service),
             escape(&self.rhost)
         );
@@ -101,34 +117,34 @@ impl Attempted<'_> {
             let _ = write!(s, " offset={o:+}");
         }
         if let Some(d) = detail {
-            let _ = write!(
-                s,
-                " detail=\"{}\"",
-                d.replace(['"', '\\'], "'")
-                    .replace(|c: char| c.is_control(), "?")
-            );
+            let _ = write!(s, " detail=\"{}\"", escape_detail(d));
         }
         s
     }
 }
 
-/// Makes a value safe for a space-separated log line.
-pub fn escape(value: &str) -> String {
-    if value.is_empty() {
-        return "-".to_string();
-    }
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_ascii_alphanumeric() || "@._+:-".contains(c) {
-            out.push(c);
-        } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                let _ = write!(out, "\\x{b:02x}");
-            }
+/// Why a login stopped before a decision: logged once, then a verdict.
+struct Stop {
+    reason: Reason,
+    detail: String,
+}
+
+impl Stop {
+    fn new(reason: Reason, detail: impl ToString) -> Stop {
+        Stop {
+            reason,
+            detail: detail.to_string(),
         }
     }
-    out
+}
+
+/// What the login found before asking anything.
+struct Setup {
+    opts: ModuleOptions,
+    policy: Policy,
+    /// The canonical account name; `None` for a name NSS does not know.
+    account: Option<String>,
+    store: Store,
 }
 
 /// Runs one `pam_sm_authenticate`. The decision uses one clock reading,
@@ -140,163 +156,296 @@ pub fn authenticate(
     h: &mut impl PamHandler,
     args: Result<ModuleOptions, ConfigError>,
     env: &LoginEnv<'_>,
-    mut clock: impl FnMut() -> u64,
+    mut clock: impl FnMut() -> Option<u64>,
 ) -> Verdict {
     let user = h.user().unwrap_or_default();
-    let who = Attempted {
-        user: &user,
+    let mut who = Attempted {
+        user: user.clone(),
+        account: None,
         service: h.service(),
         rhost: h.rhost(),
     };
-    let opts = match args {
-        Ok(o) => o,
-        Err(e) => return fault(h, &who, Reason::ConfigError, &e.to_string()),
+    let setup = match prepare(h, &user, args, env) {
+        Ok(s) => s,
+        Err(stop) => return fault(h, &who, stop),
     };
-    if let Err(e) = validate_user(&user) {
-        return fault(h, &who, Reason::StoreError, &e.to_string());
-    }
-    let dir = match &opts.store {
-        Some(d) => d.clone(),
-        None => match SiteConfig::load(env.site_config) {
-            Ok(c) => c.store_dir(),
-            Err(e) => return fault(h, &who, Reason::ConfigError, &e.to_string()),
-        },
+    who.account = setup.account.clone().filter(|a| *a != user);
+    let Some(account) = setup.account.clone() else {
+        // NSS does not know the name: fail closed, never PAM_IGNORE, and
+        // cost what refusing an enrolled user costs.
+        return refuse_unenrolled(h, &who, &setup, &mut clock, "no such account");
     };
+    // A first look, unlocked, so a broken record or a missing enrollment is
+    // found before the user is asked anything.
+    let record = match setup.store.load(&account) {
+        Err(e) => return fault(h, &who, Stop::new(Reason::StoreError, e)),
+        Ok(Some(r)) => r,
+        Ok(None) if setup.opts.nullok => return ignore_unenrolled(h, &who, &setup.opts),
+        Ok(None) => return refuse_unenrolled(h, &who, &setup, &mut clock, ""),
+    };
+    let lock_told = tell_lock_before_prompt(h, &record, &setup.policy, &mut clock);
+    let mut login = Login {
+        who: &who,
+        setup: &setup,
+        account: &account,
+        digits: record.digits,
+        lock_told,
+        now: None,
+    };
+    drop(record);
+    login.run(h, env, &mut clock)
+}
+
+/// Options, site config, policy, account and store, in that order.
+fn prepare(
+    h: &mut impl PamHandler,
+    user: &str,
+    args: Result<ModuleOptions, ConfigError>,
+    env: &LoginEnv<'_>,
+) -> Result<Setup, Stop> {
+    let opts = args.map_err(|e| Stop::new(Reason::ConfigError, e))?;
+    let site = SiteConfig::load(opts.site_config(env.site_config))
+        .map_err(|e| Stop::new(Reason::ConfigError, e))?;
+    let policy = opts.policy.over(&site.policy());
+    let dir = opts.store.clone().unwrap_or_else(|| site.store_dir());
     if opts.debug {
-        let p = &opts.policy;
         h.log(
             LogLevel::Debug,
             &format!(
                 "otpgate: debug: user={} store={} window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
-                escape(&user),
+                escape(user),
                 escape(&dir.display().to_string()),
-                p.window,
-                p.deny,
-                p.unlock_time,
-                p.hard_deny,
-                p.recovery,
+                policy.window,
+                policy.deny,
+                policy.unlock_time,
+                policy.hard_deny,
+                policy.recovery,
                 opts.token,
                 opts.nullok
             ),
         );
     }
-    let store = match Store::open(&dir) {
-        Ok(s) => s,
-        Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
-    };
-    let mut lock_told = false;
-    // A first look, unlocked, so a broken record or a missing enrollment is
-    // found before the user is asked anything.
-    let digits = match store.load(&user) {
-        Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
-        Ok(Some(record)) => {
-            // A hard lock needs no clock; a lock end does.
-            let lock = if record.locked_until == 0 {
-                lock_state(&record, &opts.policy, 0).map(|l| (l, 0))
-            } else {
-                let t = clock();
-                lock_state(&record, &opts.policy, t).map(|l| (l, t))
-            };
-            if let Some((l, t)) = lock {
-                tell_lock(h, l, t);
-                lock_told = true;
-            }
-            record.digits
-        }
-        Ok(None) if opts.nullok => {
-            // forward_pass: someone not yet enrolled types only the password;
-            // pass it on whole so the next module can check it.
-            if opts.token == TokenSource::ForwardPass {
-                let Some(raw) = h.prompt(&opts.prompt, opts.echo) else {
-                    return Verdict::ConversationError;
-                };
-                if !h.set_authtok(&raw) {
-                    return fault(h, &who, Reason::ConfigError, "cannot set PAM_AUTHTOK");
-                }
-            }
-            h.log(
-                LogLevel::Notice,
-                &who.line("ignore", None, Some(Reason::NotEnrolled), None, None),
-            );
-            return Verdict::Ignore;
-        }
-        Ok(None) => {
-            // Ask anyway, so the prompt does not reveal who is enrolled.
-            if opts.token != TokenSource::UseFirstPass {
-                let _ = h.prompt(&opts.prompt, opts.echo);
-            }
-            h.log(
-                LogLevel::Notice,
-                &who.line("fail", None, Some(Reason::NotEnrolled), None, None),
-            );
-            return Verdict::Failure;
-        }
-    };
+    let account = (env.accounts)(user).map_err(|e| Stop::new(Reason::StoreError, e))?;
+    if let Some(a) = &account {
+        validate_user(a).map_err(|e| Stop::new(Reason::StoreError, e))?;
+    }
+    let store = Store::open(&dir).map_err(|e| Stop::new(Reason::StoreError, e))?;
+    Ok(Setup {
+        opts,
+        policy,
+        account,
+        store,
+    })
+}
 
-    // An answer from an earlier module first, when the options say so.
-    let mut pending = match opts.token {
-        TokenSource::UseFirstPass => match h.authtok() {
-            Some(t) => Some(t),
-            None => {
-                h.log(
-                    LogLevel::Notice,
-                    &who.line(
-                        "fail",
-                        None,
-                        Some(Reason::BadCode),
-                        None,
-                        Some("use_first_pass without PAM_AUTHTOK"),
-                    ),
-                );
-                return Verdict::Failure;
-            }
-        },
-        // A password that does not even look like a code is not an attempt.
-        TokenSource::TryFirstPass => h
-            .authtok()
-            .filter(|t| classify(t, digits) != Attempt::Malformed),
-        TokenSource::Prompt | TokenSource::ForwardPass => None,
+/// Tells the user of a lock with the prompt; true when it did.
+fn tell_lock_before_prompt(
+    h: &mut impl PamHandler,
+    record: &Record,
+    policy: &Policy,
+    clock: &mut impl FnMut() -> Option<u64>,
+) -> bool {
+    // A hard lock needs no clock; a lock end does.
+    let lock = if record.locked_until == 0 {
+        lock_state(record, policy, 0).map(|l| (l, 0))
+    } else {
+        let Some(t) = clock() else { return false };
+        lock_state(record, policy, t).map(|l| (l, t))
     };
-    let may_prompt = opts.token != TokenSource::UseFirstPass;
-    let mut now = None;
-    loop {
-        let from_prompt = pending.is_none();
-        let answer = match pending.take() {
-            Some(a) => a,
-            None => {
-                let Some(raw) = h.prompt(&opts.prompt, opts.echo) else {
+    match lock {
+        Some((l, t)) => {
+            tell_lock(h, l, t);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `nullok` and no enrollment: let the stack decide (forward_pass passes
+/// the whole answer on as the password).
+fn ignore_unenrolled(h: &mut impl PamHandler, who: &Attempted, opts: &ModuleOptions) -> Verdict {
+    if opts.token == TokenSource::ForwardPass {
+        let Some(raw) = h.prompt(&opts.prompt, opts.echo) else {
+            return Verdict::ConversationError;
+        };
+        if !h.set_authtok(&raw) {
+            return fault(
+                h,
+                who,
+                Stop::new(Reason::ConfigError, "cannot set PAM_AUTHTOK"),
+            );
+        }
+    }
+    h.log(
+        LogLevel::Notice,
+        &who.line("ignore", None, Some(Reason::NotEnrolled), None, None),
+    );
+    Verdict::Ignore
+}
+
+/// No enrollment (or no such account): ask anyway, so the prompt does not
+/// reveal who is enrolled, do the work a wrong answer of an enrolled user
+/// costs, and refuse.
+fn refuse_unenrolled(
+    h: &mut impl PamHandler,
+    who: &Attempted,
+    setup: &Setup,
+    clock: &mut impl FnMut() -> Option<u64>,
+    detail: &str,
+) -> Verdict {
+    let answer = match setup.opts.token {
+        TokenSource::UseFirstPass => h.authtok(),
+        _ => h.prompt(&setup.opts.prompt, setup.opts.echo),
+    };
+    if let (Some(answer), Some(now)) = (answer, clock()) {
+        decoy_attempt(&setup.store, &answer, &setup.policy, now);
+    }
+    let detail = (!detail.is_empty()).then_some(detail);
+    h.log(
+        LogLevel::Notice,
+        &who.line("fail", None, Some(Reason::NotEnrolled), None, detail),
+    );
+    Verdict::Failure
+}
+
+/// The decision and durable write of a refused attempt, on a decoy record.
+fn decoy_attempt(store: &Store, answer: &[u8], policy: &Policy, now: u64) {
+    const DECOY_SECRET: [u8; 20] = [0x5a; 20];
+    let record = Record::new(
+        &DECOY_SECRET,
+        OtpParams::default(),
+        RecoveryHashes::decoy(),
+        0,
+    );
+    if let Ok(decision) = decide_login(&record, answer, policy, now, "") {
+        let next = decision.new_record.unwrap_or(record);
+        let _ = store.decoy_write(&next);
+    }
+}
+
+/// One enrolled user's login: answers, transactions, messages.
+struct Login<'a> {
+    who: &'a Attempted,
+    setup: &'a Setup,
+    account: &'a str,
+    digits: u8,
+    lock_told: bool,
+    now: Option<u64>,
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Done(Verdict),
+    /// A quiet attempt (try_first_pass token) failed: ask the user.
+    AskUser,
+}
+
+impl Login<'_> {
+    fn run(
+        &mut self,
+        h: &mut impl PamHandler,
+        env: &LoginEnv<'_>,
+        clock: &mut impl FnMut() -> Option<u64>,
+    ) -> Verdict {
+        let opts = &self.setup.opts;
+        match opts.token {
+            TokenSource::UseFirstPass => {
+                let Some(token) = h.authtok() else {
                     h.log(
                         LogLevel::Notice,
-                        &who.line("fail", None, None, None, Some("conversation failed")),
+                        &self.who.line(
+                            "fail",
+                            None,
+                            Some(Reason::BadCode),
+                            None,
+                            Some("use_first_pass without PAM_AUTHTOK"),
+                        ),
                     );
-                    return Verdict::ConversationError;
+                    return Verdict::Failure;
                 };
-                if opts.token == TokenSource::ForwardPass {
-                    let (password, code) = split_forward(&raw, digits);
-                    if !h.set_authtok(&password) {
-                        return fault(h, &who, Reason::ConfigError, "cannot set PAM_AUTHTOK");
+                return finish(self.attempt(h, env, clock, &token, false));
+            }
+            TokenSource::TryFirstPass => {
+                // A password from the stack is not an attempt of the user's:
+                // a token that fails is neither counted nor logged (its shape
+                // alone would tell auth.log something about the password).
+                let token = h
+                    .authtok()
+                    .filter(|t| classify(t, self.digits) != Attempt::Malformed);
+                if let Some(token) = token {
+                    match self.attempt(h, env, clock, &token, true) {
+                        Outcome::AskUser => {}
+                        done => return finish(done),
                     }
-                    code
-                } else {
-                    raw
                 }
             }
+            TokenSource::Prompt | TokenSource::ForwardPass => {}
+        }
+        let Some(raw) = h.prompt(&opts.prompt, opts.echo) else {
+            h.log(
+                LogLevel::Notice,
+                &self
+                    .who
+                    .line("fail", None, None, None, Some("conversation failed")),
+            );
+            return Verdict::ConversationError;
         };
-        let now = *now.get_or_insert_with(&mut clock);
-        let outcome = store.update(&user, |current| {
+        let answer = if opts.token == TokenSource::ForwardPass {
+            let (password, code) = split_forward(&raw, self.digits);
+            if !h.set_authtok(&password) {
+                return fault(
+                    h,
+                    self.who,
+                    Stop::new(Reason::ConfigError, "cannot set PAM_AUTHTOK"),
+                );
+            }
+            code
+        } else {
+            raw
+        };
+        finish(self.attempt(h, env, clock, &answer, false))
+    }
+
+    /// One locked transaction on the record. `quiet`: a failure changes
+    /// nothing, logs nothing and asks the user instead.
+    fn attempt(
+        &mut self,
+        h: &mut impl PamHandler,
+        env: &LoginEnv<'_>,
+        clock: &mut impl FnMut() -> Option<u64>,
+        answer: &[u8],
+        quiet: bool,
+    ) -> Outcome {
+        let now = match self.now {
+            Some(t) => t,
+            None => match clock() {
+                Some(t) => *self.now.insert(t),
+                None => {
+                    let stop = Stop::new(Reason::ConfigError, "cannot read the clock");
+                    return Outcome::Done(fault(h, self.who, stop));
+                }
+            },
+        };
+        let policy = &self.setup.policy;
+        let rhost = &self.who.rhost;
+        let outcome = self.setup.store.update(self.account, |current| {
             let current = current.ok_or(None)?;
-            let decision =
-                decide_login(current, &answer, &opts.policy, now, &who.rhost).map_err(Some)?;
-            let change = decision.new_record.map_or(Change::Keep, Change::Put);
+            let decision = decide_login(current, answer, policy, now, rhost).map_err(Some)?;
+            let change = match (&decision.result, decision.new_record) {
+                (Err(_), _) if quiet => Change::Keep,
+                (_, Some(next)) => Change::Put(next),
+                (_, None) => Change::Keep,
+            };
             Ok((change, decision.result))
         });
-        drop(answer);
         let failure = match outcome {
-            Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
+            Err(e) => {
+                return Outcome::Done(fault(h, self.who, Stop::new(Reason::StoreError, e)));
+            }
             Ok(Err(None)) => {
                 h.log(
                     LogLevel::Notice,
-                    &who.line(
+                    &self.who.line(
                         "fail",
                         None,
                         Some(Reason::NotEnrolled),
@@ -304,28 +453,33 @@ pub fn authenticate(
                         Some("record removed during login"),
                     ),
                 );
-                return Verdict::Failure;
+                return Outcome::Done(Verdict::Failure);
             }
             Ok(Err(Some(e))) => {
                 let e = StoreError::Corrupt {
-                    path: store.record_path(&user),
+                    path: self.setup.store.record_path(self.account),
                     err: e,
                 };
-                return fault(h, &who, Reason::StoreError, &e.to_string());
+                return Outcome::Done(fault(h, self.who, Stop::new(Reason::StoreError, e)));
             }
             Ok(Ok(Ok(success))) => {
                 h.log(
                     LogLevel::Notice,
-                    &who.line("success", Some(success.method), None, success.offset, None),
+                    &self
+                        .who
+                        .line("success", Some(success.method), None, success.offset, None),
                 );
                 tell_success(h, &success, env.silent);
-                return Verdict::Success;
+                return Outcome::Done(Verdict::Success);
             }
             Ok(Ok(Err(failure))) => failure,
         };
+        if quiet && failure.reason != Reason::Locked {
+            return Outcome::AskUser;
+        }
         h.log(
             LogLevel::Notice,
-            &who.line(
+            &self.who.line(
                 "fail",
                 failure.method,
                 Some(failure.reason),
@@ -333,21 +487,25 @@ pub fn authenticate(
                 None,
             ),
         );
-        if !(lock_told && failure.reason == Reason::Locked) {
-            tell_failure(h, &failure, now, env.silent);
+        if !(self.lock_told && failure.reason == Reason::Locked) {
+            tell_failure(h, &failure, now);
         }
-        // try_first_pass: a failed token from the stack earns one prompt.
-        if from_prompt || !may_prompt || failure.locked.is_some() {
-            return Verdict::Failure;
-        }
+        Outcome::Done(Verdict::Failure)
+    }
+}
+
+fn finish(outcome: Outcome) -> Verdict {
+    match outcome {
+        Outcome::Done(v) => v,
+        Outcome::AskUser => Verdict::Failure,
     }
 }
 
 /// Logs a fault (configuration, store) and fails closed.
-fn fault(h: &mut impl PamHandler, who: &Attempted<'_>, reason: Reason, detail: &str) -> Verdict {
+fn fault(h: &mut impl PamHandler, who: &Attempted, stop: Stop) -> Verdict {
     h.log(
         LogLevel::Err,
-        &who.line("fail", None, Some(reason), None, Some(detail)),
+        &who.line("fail", None, Some(stop.reason), None, Some(&stop.detail)),
     );
     Verdict::Failure
 }
@@ -365,6 +523,15 @@ fn split_forward(raw: &[u8], digits: u8) -> (Zeroizing<Vec<u8>>, Zeroizing<Vec<u
 }
 
 fn tell_success(h: &mut impl PamHandler, success: &Success, silent: bool) {
+    if let Some(d) = success.drift_before
+        && !silent
+    {
+        h.info(&format!(
+            "Note: an earlier code from your app was {} time steps {}. Check that your phone's clock is set automatically.",
+            d.unsigned_abs(),
+            if d > 0 { "ahead" } else { "behind" }
+        ));
+    }
     if success.method != Method::Recovery {
         return;
     }
@@ -393,21 +560,12 @@ fn tell_lock(h: &mut impl PamHandler, lock: Lock, now: u64) {
     }
 }
 
-fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64, silent: bool) {
-    // Only the lock is named; a wrong code, a replay and a missing enrollment
-    // look the same to the person at the prompt.
-    match failure.locked {
-        Some(Lock::Until(t)) => h.error(&format!(
-            "Too many failed attempts: verification locked, retry in {} s.",
-            t.saturating_sub(now)
-        )),
-        Some(Lock::UntilUnlocked) => h.error(
-            "Too many failed attempts: verification locked until an administrator unlocks it.",
-        ),
-        None => {}
-    }
-    if failure.reason == Reason::ClockDrift && !silent {
-        h.info("That code was for a different time. Check that your phone's clock is set automatically.");
+/// Only a lock is named: a wrong code, a replay, a code for another time
+/// (that would be a near-miss oracle) and a missing enrollment all look
+/// the same to the person at the prompt.
+fn tell_failure(h: &mut impl PamHandler, failure: &Failure, now: u64) {
+    if let Some(lock) = failure.locked {
+        tell_lock(h, lock, now);
     }
 }
 
@@ -432,6 +590,8 @@ mod tests {
     struct Scripted {
         steps: VecDeque<Step>,
         logs: Vec<String>,
+        user: &'static str,
+        authtok: Option<&'static str>,
     }
 
     impl Scripted {
@@ -439,6 +599,8 @@ mod tests {
             Scripted {
                 steps: steps.into(),
                 logs: Vec::new(),
+                user: "alice",
+                authtok: None,
             }
         }
     }
@@ -453,7 +615,7 @@ mod tests {
 
     impl PamHandler for Scripted {
         fn user(&mut self) -> Option<String> {
-            Some("alice".into())
+            Some(self.user.into())
         }
         fn service(&self) -> String {
             "sshd".into()
@@ -462,7 +624,7 @@ mod tests {
             "192.0.2.4".into()
         }
         fn authtok(&self) -> Option<Zeroizing<Vec<u8>>> {
-            None
+            self.authtok.map(|t| Zeroizing::new(t.as_bytes().to_vec()))
         }
         fn set_authtok(&mut self, _: &[u8]) -> bool {
             true
@@ -524,8 +686,26 @@ mod tests {
         ModuleOptions::parse(&args)
     }
 
+    /// Accounts as NSS would show them: `ALICE` is another spelling of alice.
+    fn accounts(name: &str) -> Result<Option<String>, String> {
+        Ok(match name {
+            "alice" | "ALICE" => Some("alice".into()),
+            "bob" => Some("bob".into()),
+            _ => None,
+        })
+    }
+
+    /// No site file (a path in no one's way), the test accounts.
+    fn env() -> LoginEnv<'static> {
+        LoginEnv {
+            site_config: Path::new("/nonexistent-otpgate-test-dir/otpgate.toml"),
+            silent: false,
+            accounts,
+        }
+    }
+
     fn login(h: &mut Scripted, opts: Result<ModuleOptions, ConfigError>, now: u64) -> Verdict {
-        authenticate(h, opts, &LoginEnv::default(), || now)
+        authenticate(h, opts, &env(), || Some(now))
     }
 
     fn code(offset: i64) -> String {
@@ -540,15 +720,10 @@ mod tests {
         let (dir, _) = store_with_alice(3);
         let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
         let mut reads = 0;
-        let v = authenticate(
-            &mut h,
-            options(dir.path(), &[]),
-            &LoginEnv::default(),
-            || {
-                reads += 1;
-                NOW
-            },
-        );
+        let v = authenticate(&mut h, options(dir.path(), &[]), &env(), || {
+            reads += 1;
+            Some(NOW)
+        });
         assert_eq!(v, Verdict::Success);
         assert_eq!(reads, 1);
         assert_eq!(
@@ -591,10 +766,9 @@ mod tests {
             login(&mut h, options(dir.path(), &[]), NOW),
             Verdict::Success
         );
-        let mut h = Scripted::new(vec![
-            Step::Prompt("Verification code: ", code(4)),
-            Step::Info("That code was for a different time. Check that your phone's clock is set automatically.".into()),
-        ]);
+        // A code for another time fails exactly like any wrong code: no
+        // hint at the prompt (that would tell a guesser "nearly").
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(4))]);
         assert_eq!(
             login(&mut h, options(dir.path(), &[]), NOW),
             Verdict::Failure
@@ -603,6 +777,20 @@ mod tests {
             h.logs[0].ends_with("result=fail method=totp reason=clock_drift offset=+4"),
             "{:?}",
             h.logs
+        );
+        // The next success tells the user, once.
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", code(0)),
+            Step::Info("Note: an earlier code from your app was 4 time steps ahead. Check that your phone's clock is set automatically.".into()),
+        ]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[]), NOW),
+            Verdict::Success
+        );
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(1))]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[]), NOW),
+            Verdict::Success
         );
     }
 
@@ -620,10 +808,128 @@ mod tests {
     }
 
     #[test]
-    fn log_values_are_escaped() {
-        assert_eq!(escape("alice@example.com"), "alice@example.com");
-        assert_eq!(escape("a b=c"), "a\\x20b\\x3dc");
-        assert_eq!(escape(""), "-");
-        assert_eq!(escape("é"), "\\xc3\\xa9");
+    fn another_spelling_of_an_account_reaches_its_record() {
+        let (dir, _) = store_with_alice(1);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        h.user = "ALICE";
+        // nullok: a spelling that found no record would be waved through.
+        assert_eq!(
+            login(&mut h, options(dir.path(), &["nullok"]), NOW),
+            Verdict::Success
+        );
+        assert!(
+            h.logs[0].starts_with("otpgate: user=ALICE account=alice service=sshd"),
+            "{:?}",
+            h.logs
+        );
+        // The code is spent for the account, whatever the spelling.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[]), NOW),
+            Verdict::Failure
+        );
+    }
+
+    #[test]
+    fn a_name_nss_does_not_know_fails_closed_even_with_nullok() {
+        let (dir, _) = store_with_alice(1);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        h.user = "mallory";
+        assert_eq!(
+            login(&mut h, options(dir.path(), &["nullok"]), NOW),
+            Verdict::Failure
+        );
+        assert_eq!(
+            h.logs,
+            [
+                "otpgate: user=mallory service=sshd rhost=192.0.2.4 result=fail reason=not_enrolled detail=\"no such account\""
+            ]
+        );
+    }
+
+    #[test]
+    fn refusing_someone_not_enrolled_does_the_same_work_and_creates_nothing_for_them() {
+        let (dir, _) = store_with_alice(1);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", "123456".into())]);
+        h.user = "bob";
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[]), NOW),
+            Verdict::Failure
+        );
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        // The decoy record took the durable write alice's failure would have.
+        assert_eq!(
+            names,
+            ["..decoy.lock", ".alice.lock", ".decoy.toml", "alice.toml"]
+        );
+        assert!(!names.iter().any(|n| n.contains("bob")));
+    }
+
+    #[test]
+    fn a_failing_token_from_try_first_pass_is_not_counted_or_logged() {
+        let (dir, _) = store_with_alice(1);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        h.authtok = Some("654321"); // a password that happens to look like a code
+        assert_eq!(
+            login(&mut h, options(dir.path(), &["try_first_pass"]), NOW),
+            Verdict::Success
+        );
+        assert_eq!(h.logs.len(), 1, "{:?}", h.logs);
+        assert!(h.logs[0].contains("result=success"));
+        // Right after a failed token and a wrong answer: one failure, not two.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", "000000x".into())]);
+        h.authtok = Some("654321");
+        assert_eq!(
+            login(&mut h, options(dir.path(), &["try_first_pass"]), NOW),
+            Verdict::Failure
+        );
+        assert_eq!(h.logs.len(), 1, "{:?}", h.logs);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load("alice").unwrap().unwrap().failures, 1);
+    }
+
+    #[test]
+    fn a_clock_that_cannot_be_read_fails_closed() {
+        let (dir, _) = store_with_alice(1);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        let v = authenticate(&mut h, options(dir.path(), &[]), &env(), || None);
+        assert_eq!(v, Verdict::Failure);
+        assert!(
+            h.logs[0].ends_with("reason=config_error detail=\"cannot read the clock\""),
+            "{:?}",
+            h.logs
+        );
+    }
+
+    #[test]
+    fn the_site_policy_is_used_and_options_override_it() {
+        let (dir, _) = store_with_alice(1);
+        let site = dir.path().join("site.toml");
+        std::fs::write(&site, "[policy]\ndeny = 1\nunlock_time = 90\n").unwrap();
+        let config = format!("config={}", site.display());
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", "000000x".into()),
+            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+        ]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[&config]), NOW),
+            Verdict::Failure
+        );
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", "000000x".into()),
+            Step::Error("Too many failed attempts: verification locked, retry in 30 s.".into()),
+        ]);
+        assert_eq!(
+            login(
+                &mut h,
+                options(dir.path(), &[&config, "unlock_time=30"]),
+                NOW + 100
+            ),
+            Verdict::Failure
+        );
     }
 }

@@ -10,14 +10,14 @@ use otpgate::pam::client::{PAM_AUTH_ERR, PAM_IGNORE, PAM_SILENT, PAM_SUCCESS, St
 #[test]
 fn right_code_logs_in_and_is_asked_for_with_echo_off() {
     let f = Fixture::new("right", "");
-    let e = f.enroll("alice", OtpParams::default(), 3);
-    let t = f.login("alice", &e.code(0));
+    let e = f.enroll("uucp", OtpParams::default(), 3);
+    let t = f.login("uucp", &e.code(0));
     assert_eq!(t.code, PAM_SUCCESS, "{t:?}");
     assert_eq!(
         t.messages,
         vec![(Style::PromptEchoOff, "Verification code: ".to_string())]
     );
-    let r = f.record("alice");
+    let r = f.record("uucp");
     assert_eq!(r.last_login_from, "192.0.2.10");
     assert!(r.last_step > 0);
 }
@@ -25,24 +25,24 @@ fn right_code_logs_in_and_is_asked_for_with_echo_off() {
 #[test]
 fn wrong_code_is_refused_without_a_hint() {
     let f = Fixture::new("wrong", "");
-    let e = f.enroll("alice", OtpParams::default(), 3);
+    let e = f.enroll("uucp", OtpParams::default(), 3);
     let right = e.code(0);
     let wrong = wrong_code(&right);
-    let t = f.login("alice", wrong);
+    let t = f.login("uucp", wrong);
     assert_eq!(t.code, PAM_AUTH_ERR);
     assert_eq!(t.messages.len(), 1, "only the prompt: {t:?}");
-    assert_eq!(f.record("alice").failures, 1);
+    assert_eq!(f.record("uucp").failures, 1);
 }
 
 #[test]
 fn a_code_is_refused_the_second_time() {
     let f = Fixture::new("replay", "");
-    let e = f.enroll("alice", OtpParams::default(), 3);
+    let e = f.enroll("uucp", OtpParams::default(), 3);
     let code = e.code(0);
-    assert_eq!(f.login("alice", &code).code, PAM_SUCCESS);
-    assert_eq!(f.login("alice", &code).code, PAM_AUTH_ERR);
+    assert_eq!(f.login("uucp", &code).code, PAM_SUCCESS);
+    assert_eq!(f.login("uucp", &code).code, PAM_AUTH_ERR);
     // The previous step's code is older than the accepted one: also refused.
-    assert_eq!(f.login("alice", &e.code(-1)).code, PAM_AUTH_ERR);
+    assert_eq!(f.login("uucp", &e.code(-1)).code, PAM_AUTH_ERR);
 }
 
 #[test]
@@ -57,9 +57,9 @@ fn every_algorithm_digits_and_period_from_oathtool() {
     .into_iter()
     .enumerate()
     {
-        let user = format!("user{i}");
+        let user = ACCOUNTS[i];
         let e = f.enroll(
-            &user,
+            user,
             OtpParams {
                 algorithm,
                 digits,
@@ -67,7 +67,7 @@ fn every_algorithm_digits_and_period_from_oathtool() {
             },
             1,
         );
-        let t = f.login(&user, &e.code(0));
+        let t = f.login(user, &e.code(0));
         assert_eq!(t.code, PAM_SUCCESS, "{algorithm} {digits} {period}: {t:?}");
     }
 }
@@ -75,9 +75,9 @@ fn every_algorithm_digits_and_period_from_oathtool() {
 #[test]
 fn recovery_code_works_once_and_says_how_many_are_left() {
     let f = Fixture::new("recovery", "");
-    let e = f.enroll("alice", OtpParams::default(), 4);
+    let e = f.enroll("uucp", OtpParams::default(), 4);
     let typed = e.recovery[2].to_uppercase().replace('-', " ");
-    let t = f.login("alice", &typed);
+    let t = f.login("uucp", &typed);
     assert_eq!(t.code, PAM_SUCCESS, "{t:?}");
     assert_eq!(
         t.messages[1],
@@ -86,15 +86,15 @@ fn recovery_code_works_once_and_says_how_many_are_left() {
             "Recovery code accepted. 3 recovery codes left; make new ones with: sudo otpgate recovery".to_string()
         )
     );
-    assert_eq!(f.login("alice", &e.recovery[2]).code, PAM_AUTH_ERR);
-    assert_eq!(f.record("alice").recovery.remaining(), 3);
+    assert_eq!(f.login("uucp", &e.recovery[2]).code, PAM_AUTH_ERR);
+    assert_eq!(f.record("uucp").recovery.remaining(), 3);
 }
 
 #[test]
 fn low_recovery_codes_warn_even_when_silent() {
     let f = Fixture::new("recovery-low", "");
-    let e = f.enroll("alice", OtpParams::default(), 2);
-    let t = f.login_with("alice", &[&e.recovery[0]], PAM_SILENT);
+    let e = f.enroll("uucp", OtpParams::default(), 2);
+    let t = f.login_with("uucp", &[&e.recovery[0]], PAM_SILENT);
     assert_eq!(t.code, PAM_SUCCESS);
     assert_eq!(t.messages[1].0, Style::ErrorMsg);
     assert!(
@@ -115,9 +115,15 @@ fn not_enrolled_with_nullok_is_ignored_without_a_prompt() {
         module_path().display(),
         f.store.display()
     ));
-    let t = f.login("nobody-here", "123456");
+    let t = f.login("nobody", "123456");
     assert_eq!(t.code, PAM_SUCCESS);
     assert!(t.messages.is_empty(), "{t:?}");
+    // An enrolled account reached by a spelling NSS does not know (as with a
+    // case-insensitive directory: DAEMON for daemon) is never waved through.
+    f.enroll("daemon", OtpParams::default(), 1);
+    let t = f.login("DAEMON", "123456");
+    assert_eq!(t.code, PAM_AUTH_ERR, "{t:?}");
+    assert_eq!(prompts(&t), vec!["Verification code: "]);
     // The module alone returns PAM_IGNORE, which libpam turns into a failure
     // when nothing else in the stack succeeds.
     f.set_stack(&format!(
@@ -125,14 +131,14 @@ fn not_enrolled_with_nullok_is_ignored_without_a_prompt() {
         module_path().display(),
         f.store.display()
     ));
-    assert_ne!(f.login("nobody-here", "123456").code, PAM_SUCCESS);
+    assert_ne!(f.login("nobody", "123456").code, PAM_SUCCESS);
     let _ = PAM_IGNORE;
 }
 
 #[test]
 fn not_enrolled_without_nullok_is_refused_after_the_same_prompt() {
     let f = Fixture::new("notenrolled", "");
-    let t = f.login("nobody-here", "123456");
+    let t = f.login("nobody", "123456");
     assert_eq!(t.code, PAM_AUTH_ERR);
     assert_eq!(prompts(&t), vec!["Verification code: "]);
 }
@@ -140,8 +146,8 @@ fn not_enrolled_without_nullok_is_refused_after_the_same_prompt() {
 #[test]
 fn unknown_option_fails_closed() {
     let f = Fixture::new("badopt", "nulok");
-    let e = f.enroll("alice", OtpParams::default(), 1);
-    let t = f.login("alice", &e.code(0));
+    let e = f.enroll("uucp", OtpParams::default(), 1);
+    let t = f.login("uucp", &e.code(0));
     assert_eq!(t.code, PAM_AUTH_ERR);
     assert!(
         t.messages.is_empty(),
@@ -152,8 +158,8 @@ fn unknown_option_fails_closed() {
 #[test]
 fn prompt_and_echo_options() {
     let f = Fixture::new("prompt", "[prompt=Code from your phone: ] echo");
-    let e = f.enroll("alice", OtpParams::default(), 1);
-    let t = f.login("alice", &e.code(0));
+    let e = f.enroll("uucp", OtpParams::default(), 1);
+    let t = f.login("uucp", &e.code(0));
     assert_eq!(t.code, PAM_SUCCESS);
     assert_eq!(
         t.messages,
@@ -165,12 +171,12 @@ fn prompt_and_echo_options() {
 fn window_zero_refuses_the_previous_step() {
     let f = Fixture::new("window", "window=0");
     let e = f.enroll(
-        "alice",
+        "uucp",
         OtpParams {
             period: 120,
             ..OtpParams::default()
         },
         1,
     );
-    assert_eq!(f.login("alice", &e.code(-1)).code, PAM_AUTH_ERR);
+    assert_eq!(f.login("uucp", &e.code(-1)).code, PAM_AUTH_ERR);
 }

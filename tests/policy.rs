@@ -23,7 +23,7 @@ fn line(f: &Fixture, options: &str) -> String {
 #[test]
 fn deny_locks_for_unlock_time_then_the_right_code_works() {
     let f = Fixture::new("lockout", "deny=3 unlock_time=60");
-    let user = "otpgate-t1";
+    let user = "daemon";
     let e = f.enroll(user, OtpParams::default(), 1);
     let at = |t: u64, answer: &str| {
         f.pamtester_run(f.pamtester_at(user, t), format!("{answer}\n").as_bytes())
@@ -61,7 +61,7 @@ fn deny_locks_for_unlock_time_then_the_right_code_works() {
 #[test]
 fn hard_deny_holds_until_otpgate_unlock() {
     let f = Fixture::new("harddeny", "deny=2 unlock_time=10 hard_deny=4");
-    let user = "otpgate-t2";
+    let user = "bin";
     let e = f.enroll(user, OtpParams::default(), 1);
     let code = |t: u64| oathtool(&e.secret, e.params, t);
     let mut t = T0;
@@ -95,7 +95,7 @@ fn hard_deny_holds_until_otpgate_unlock() {
 #[test]
 fn twenty_concurrent_wrong_codes_get_at_most_deny_checks() {
     let f = Fixture::new("deny-race", "deny=5 unlock_time=600");
-    let user = "otpgate-t3";
+    let user = "sys";
     let e = f.enroll(user, OtpParams::default(), 1);
     let bad = wrong_code(&e.code(0));
     // One at a time up to the prompt (libpam-wrapper's start-up is not
@@ -136,7 +136,7 @@ fn use_first_pass_takes_the_token_and_never_prompts() {
         "auth required {SET_ITEMS}\n{}",
         line(&f, "use_first_pass")
     ));
-    let user = "otpgate-t4";
+    let user = "sync";
     let e = f.enroll(user, OtpParams::default(), 1);
     let mut cmd = f.pamtester(user);
     cmd.env("PAM_AUTHTOK", e.code(0));
@@ -160,7 +160,7 @@ fn try_first_pass_uses_a_code_shaped_token_else_prompts() {
         "auth required {SET_ITEMS}\n{}",
         line(&f, "try_first_pass window=2")
     ));
-    let user = "otpgate-t5";
+    let user = "games";
     let e = f.enroll(
         user,
         OtpParams {
@@ -169,26 +169,35 @@ fn try_first_pass_uses_a_code_shaped_token_else_prompts() {
         },
         1,
     );
-    // A password is not a code: not counted, the user is asked.
-    let mut cmd = f.pamtester(user);
-    cmd.env("PAM_AUTHTOK", "hunter2 is my password");
-    let (ok, _, text) = f.pamtester_run(cmd, format!("{}\n", e.code(0)).as_bytes());
-    assert!(ok, "{text}");
-    assert!(text.contains("Verification code: "));
-    assert_eq!(f.record(user).failures, 0);
+    // A password is not a code: not counted, not logged, the user is asked.
+    // The user answers wrongly, so the count is read before any success
+    // resets it: exactly the one failure typed at the prompt.
+    for (password, failures) in [("hunter2 is my password", 1), ("123456", 2)] {
+        let mut cmd = f.pamtester(user);
+        cmd.env("PAM_AUTHTOK", password);
+        let (ok, logs, text) = f.pamtester_run(cmd, b"000000x\n");
+        assert!(!ok, "{text}");
+        assert!(text.contains("Verification code: "));
+        assert_eq!(logs.len(), 1, "{password:?}: {logs:?}");
+        assert_eq!(
+            f.record(user).failures,
+            failures,
+            "{password:?} was counted"
+        );
+    }
     // A right code as the token: no prompt.
     let mut cmd = f.pamtester(user);
     cmd.env("PAM_AUTHTOK", e.code(1));
     let (ok, _, text) = f.pamtester_run(cmd, b"");
     assert!(ok, "{text}");
     assert!(!text.contains("Verification code"), "{text}");
-    // A wrong code as the token: counted, then one prompt.
+    // A wrong code as the token: not counted or logged, then one prompt.
     let mut cmd = f.pamtester(user);
     cmd.env("PAM_AUTHTOK", wrong_code(&e.code(2)));
     let (ok, logs, text) = f.pamtester_run(cmd, format!("{}\n", e.code(2)).as_bytes());
     assert!(ok, "{logs:?} {text}");
-    assert_eq!(logs.len(), 2);
-    assert_eq!(f.record(user).failures, 0, "reset by the success");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].contains("result=success"), "{logs:?}");
 }
 
 #[test]
@@ -248,22 +257,22 @@ fn forward_pass_with_nullok_passes_a_not_enrolled_users_password_on() {
 #[test]
 fn no_recovery_refuses_recovery_codes_at_that_service() {
     let f = Fixture::new("norecovery", "no_recovery");
-    let e = f.enroll("otpgate-t7", OtpParams::default(), 3);
-    assert_eq!(f.login("otpgate-t7", &e.recovery[0]).code, PAM_AUTH_ERR);
-    assert_eq!(f.record("otpgate-t7").recovery.remaining(), 3);
+    let e = f.enroll("lp", OtpParams::default(), 3);
+    assert_eq!(f.login("lp", &e.recovery[0]).code, PAM_AUTH_ERR);
+    assert_eq!(f.record("lp").recovery.remaining(), 3);
 }
 
 #[test]
 fn silent_keeps_only_errors() {
     let f = Fixture::new("silent", "deny=1");
-    let e = f.enroll("otpgate-t8", OtpParams::default(), 5);
-    let t = f.login_with("otpgate-t8", &[&e.recovery[0]], PAM_SILENT);
+    let e = f.enroll("mail", OtpParams::default(), 5);
+    let t = f.login_with("mail", &[&e.recovery[0]], PAM_SILENT);
     assert_eq!(t.code, PAM_SUCCESS);
     assert_eq!(
         t.messages,
         vec![(Style::PromptEchoOff, "Verification code: ".to_string())]
     );
-    let t = f.login_with("otpgate-t8", &["000000x"], PAM_SILENT);
+    let t = f.login_with("mail", &["000000x"], PAM_SILENT);
     assert_eq!(t.code, PAM_AUTH_ERR);
     assert_eq!(t.messages.len(), 2);
     assert_eq!(t.messages[1].0, Style::ErrorMsg);
@@ -276,9 +285,9 @@ fn silent_keeps_only_errors() {
 }
 
 #[test]
-fn clock_drift_is_refused_logged_shown_and_hinted() {
+fn clock_drift_is_refused_like_any_wrong_code_logged_and_told_after_a_success() {
     let f = Fixture::new("drift", "");
-    let user = "otpgate-t9";
+    let user = "news";
     let e = f.enroll(user, OtpParams::default(), 1);
     let phone = oathtool(&e.secret, e.params, T0 + 5 * 30);
     let (ok, logs, text) =
@@ -288,10 +297,20 @@ fn clock_drift_is_refused_logged_shown_and_hinted() {
         logs[0].ends_with("result=fail method=totp reason=clock_drift offset=+5"),
         "{logs:?}"
     );
-    assert!(
-        text.contains("Check that your phone's clock is set automatically."),
-        "{text}"
+    // At the prompt it looks like any wrong code: no "nearly" for a guesser.
+    let (_, _, wrong_text) = f.pamtester_run(
+        f.pamtester_at(user, T0),
+        format!("{}\n", wrong_code(&phone)).as_bytes(),
     );
+    // What the person sees: everything but libpam-wrapper's own lines.
+    let shown = |t: &str| {
+        t.lines()
+            .map(|l| l.split("PWRAP_").next().unwrap_or("").to_string())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shown(&text), shown(&wrong_text));
+    assert!(!shown(&text).concat().contains("clock"), "{text}");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_otpgate"))
         .args([
             "--store",
@@ -305,4 +324,12 @@ fn clock_drift_is_refused_logged_shown_and_hinted() {
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["last_clock_drift_steps"], 5);
     assert_eq!(f.record(user).last_step, 0, "drift never moves the window");
+    // The next success tells the user about the earlier drift.
+    let right = oathtool(&e.secret, e.params, T0);
+    let (ok, _, text) = f.pamtester_run(f.pamtester_at(user, T0), format!("{right}\n").as_bytes());
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("5 time steps ahead. Check that your phone's clock is set automatically."),
+        "{text}"
+    );
 }

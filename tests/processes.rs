@@ -47,22 +47,22 @@ fn race(f: &Fixture, user: &str, text: &str, n: usize) -> usize {
 #[test]
 fn twenty_logins_with_one_totp_code_exactly_one_succeeds() {
     let f = Fixture::new("race-totp", "");
-    let e = f.enroll("otpgate-t1", OtpParams::default(), 2);
-    assert_eq!(race(&f, "otpgate-t1", &e.code(0), 20), 1);
+    let e = f.enroll("daemon", OtpParams::default(), 2);
+    assert_eq!(race(&f, "daemon", &e.code(0), 20), 1);
 }
 
 #[test]
 fn twenty_logins_with_one_recovery_code_exactly_one_succeeds() {
     let f = Fixture::new("race-recovery", "");
-    let e = f.enroll("otpgate-t2", OtpParams::default(), 3);
-    assert_eq!(race(&f, "otpgate-t2", &e.recovery[1], 20), 1);
-    assert_eq!(f.record("otpgate-t2").recovery.remaining(), 2);
+    let e = f.enroll("bin", OtpParams::default(), 3);
+    assert_eq!(race(&f, "bin", &e.recovery[1], 20), 1);
+    assert_eq!(f.record("bin").recovery.remaining(), 2);
 }
 
 #[test]
 fn sigkill_during_logins_loses_nothing_and_reuses_nothing() {
     let f = Fixture::new("crash", "deny=1000 hard_deny=0");
-    let user = "otpgate-t3";
+    let user = "sys";
     let e = f.enroll(user, OtpParams::default(), 40);
     // The last 5 codes are never used during the storm: they must all work after.
     let (storm, reserve) = e.recovery.split_at(35);
@@ -190,11 +190,11 @@ fn settle(done: Finished, text: String, successes: &mut HashMap<String, usize>) 
     }
 }
 
-/// Sets up alice, lets `damage` break the store, then checks the login is
+/// Sets up uucp, lets `damage` break the store, then checks the login is
 /// refused with a log line naming `why`, and the record is left byte for byte.
 fn refused_with(name: &str, why: &str, damage: impl FnOnce(&Fixture)) {
     let f = Fixture::new(name, "");
-    let user = "otpgate-t4";
+    let user = "sync";
     let e = f.enroll(user, OtpParams::default(), 2);
     damage(&f);
     let path = f.record_path(user);
@@ -225,11 +225,7 @@ fn refused_with(name: &str, why: &str, damage: impl FnOnce(&Fixture)) {
 #[test]
 fn hostile_record_mode_0644() {
     refused_with("mode", "mode 0644 gives group/other access", |f| {
-        fs::set_permissions(
-            f.record_path("otpgate-t4"),
-            fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
+        fs::set_permissions(f.record_path("sync"), fs::Permissions::from_mode(0o644)).unwrap();
     });
 }
 
@@ -237,15 +233,15 @@ fn hostile_record_mode_0644() {
 fn hostile_record_symlink() {
     refused_with("symlink", "is a symbolic link", |f| {
         let real = f.tmp.path().join("elsewhere.toml");
-        fs::rename(f.record_path("otpgate-t4"), &real).unwrap();
-        symlink(&real, f.record_path("otpgate-t4")).unwrap();
+        fs::rename(f.record_path("sync"), &real).unwrap();
+        symlink(&real, f.record_path("sync")).unwrap();
     });
 }
 
 #[test]
 fn hostile_record_hard_link() {
     refused_with("hardlink", "has 2 hard links", |f| {
-        fs::hard_link(f.record_path("otpgate-t4"), f.tmp.path().join("copy.toml")).unwrap();
+        fs::hard_link(f.record_path("sync"), f.tmp.path().join("copy.toml")).unwrap();
     });
 }
 
@@ -259,7 +255,7 @@ fn hostile_store_dir_writable_by_others() {
 #[test]
 fn hostile_record_truncated() {
     refused_with("truncated", "does not parse", |f| {
-        let p = f.record_path("otpgate-t4");
+        let p = f.record_path("sync");
         let bytes = fs::read(&p).unwrap();
         fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
     });
@@ -268,7 +264,7 @@ fn hostile_record_truncated() {
 #[test]
 fn hostile_record_unknown_version() {
     refused_with("version", "unknown record version 9", |f| {
-        let p = f.record_path("otpgate-t4");
+        let p = f.record_path("sync");
         let text = fs::read_to_string(&p)
             .unwrap()
             .replace("version = 1", "version = 9");
@@ -279,7 +275,7 @@ fn hostile_record_unknown_version() {
 #[test]
 fn hostile_record_fifo_does_not_hang() {
     refused_with("fifo", "not a regular file", |f| {
-        let p = f.record_path("otpgate-t4");
+        let p = f.record_path("sync");
         fs::remove_file(&p).unwrap();
         let status = std::process::Command::new("mkfifo")
             .args(["-m", "600"])
@@ -296,19 +292,20 @@ fn hostile_record_owned_by_another_user() {
         return; // chown needs root; CI runs as root
     }
     refused_with("owner", "owned by uid 65534", |f| {
-        std::os::unix::fs::chown(f.record_path("otpgate-t4"), Some(65534), None).unwrap();
+        std::os::unix::fs::chown(f.record_path("sync"), Some(65534), None).unwrap();
     });
 }
 
 #[test]
 fn hostile_user_name_with_dot_dot() {
     let f = Fixture::new("dotdot", "");
-    f.enroll("otpgate-t4", OtpParams::default(), 1);
-    let (ok, logs) = f.pamtester_login("../otpgate-t4", b"123456\n");
+    f.enroll("sync", OtpParams::default(), 1);
+    let (ok, logs) = f.pamtester_login("../sync", b"123456\n");
     assert!(!ok);
+    // No account has that name: refused before it could become a path.
     assert!(
         logs.iter()
-            .any(|l| l.contains("reason=store_error") && l.contains("invalid user name")),
+            .any(|l| l.contains("reason=not_enrolled") && l.contains("no such account")),
         "{logs:?}"
     );
 }
@@ -316,7 +313,7 @@ fn hostile_user_name_with_dot_dot() {
 #[test]
 fn hostile_answers_are_refused_and_the_host_survives() {
     let f = Fixture::new("answers", "");
-    let e = f.enroll("otpgate-t5", OtpParams::default(), 1);
+    let e = f.enroll("games", OtpParams::default(), 1);
     let huge = "7".repeat(1 << 20);
     let control = format!("\x01\x1b[2J{}\x07", e.code(0));
     for (i, a) in [
@@ -328,22 +325,22 @@ fn hostile_answers_are_refused_and_the_host_survives() {
     .into_iter()
     .enumerate()
     {
-        let t = f.login("otpgate-t5", a);
+        let t = f.login("games", a);
         assert_eq!(t.code, PAM_AUTH_ERR, "answer {i}");
-        assert_eq!(f.record("otpgate-t5").failures as usize, i + 1);
+        assert_eq!(f.record("games").failures as usize, i + 1);
     }
     // The host (this process) is alive and the right code still works.
-    assert_eq!(f.login("otpgate-t5", &e.code(0)).code, PAM_SUCCESS);
+    assert_eq!(f.login("games", &e.code(0)).code, PAM_SUCCESS);
 }
 
 #[test]
 fn hostile_answers_through_a_real_application_are_logged() {
     let f = Fixture::new("answers-logged", "");
-    let e = f.enroll("otpgate-t5b", OtpParams::default(), 1);
+    let e = f.enroll("man", OtpParams::default(), 1);
     let long = format!("{}\n", "9".repeat(1 << 20));
     let control = format!("\x01\x1b[2J{}\x07\n", e.code(0));
     for input in [long.as_str(), control.as_str()] {
-        let (ok, logs) = f.pamtester_login("otpgate-t5b", input.as_bytes());
+        let (ok, logs) = f.pamtester_login("man", input.as_bytes());
         assert!(!ok);
         assert_eq!(logs.len(), 1, "{logs:?}");
         assert!(logs[0].ends_with("result=fail reason=bad_code"), "{logs:?}");
@@ -354,7 +351,7 @@ fn hostile_answers_through_a_real_application_are_logged() {
 #[test]
 fn log_lines_name_user_service_rhost_result_method_reason() {
     let f = Fixture::new("logs", "");
-    let user = "otpgate-t6";
+    let user = "irc";
     let e = f.enroll(user, OtpParams::default(), 1);
     // A frozen clock (libfaketime) makes the matched offset exact.
     let t0: u64 = 1_800_000_000;
@@ -394,13 +391,12 @@ fn log_lines_name_user_service_rhost_result_method_reason() {
 #[test]
 fn debug_adds_settings_but_never_codes() {
     let f = Fixture::new("debug", "debug window=2");
-    let e = f.enroll("otpgate-t7", OtpParams::default(), 1);
+    let e = f.enroll("lp", OtpParams::default(), 1);
     let code = e.code(0);
-    let (ok, logs) = f.pamtester_login("otpgate-t7", format!("{code}\n").as_bytes());
+    let (ok, logs) = f.pamtester_login("lp", format!("{code}\n").as_bytes());
     assert!(ok);
     assert!(
-        logs[0].starts_with("otpgate: debug: user=otpgate-t7 store=")
-            && logs[0].contains("window=2"),
+        logs[0].starts_with("otpgate: debug: user=lp store=") && logs[0].contains("window=2"),
         "{logs:?}"
     );
     assert!(
@@ -417,7 +413,7 @@ fn a_full_disk_denies_the_login_and_loses_nothing() {
         return; // mounting a tmpfs needs root; CI runs as root
     }
     let f = Fixture::new("fulldisk", "");
-    let user = "otpgate-t8";
+    let user = "mail";
     let e = f.enroll(user, OtpParams::default(), 1);
     let before = fs::read(f.record_path(user)).unwrap();
     // Move the store onto a tiny filesystem, then fill it up.

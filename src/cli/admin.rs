@@ -181,6 +181,8 @@ fn all(store: &Store, json: bool, now: u64) -> CliResult {
 
 pub fn unlock(ctx: &Context, user: &str) -> CliResult {
     let store = ctx.open_store()?;
+    let now = unix_now();
+    let mut pulled_back = false;
     if !store.is_enrolled(user)? {
         return Err(not_enrolled(user));
     }
@@ -188,11 +190,27 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         let mut next = current.ok_or(())?.clone();
         next.failures = 0;
         next.locked_until = 0;
+        next.hard_locked = false;
+        // A clock that ran ahead left a step in the future: pull it back to
+        // now so the current codes work again (the current step stays used).
+        let step_now = next.params().step_at(now);
+        pulled_back = next.last_step > step_now;
+        next.last_step = next.last_step.min(step_now);
         Ok((Change::Put(next), ()))
     })?;
     done.map_err(|()| not_enrolled(user))?;
-    audit(ctx, "unlock", user, "");
+    audit(
+        ctx,
+        "unlock",
+        user,
+        &format!("clock_pulled_back={pulled_back}"),
+    );
     println!("{user}: failed attempts cleared, second factor unlocked.");
+    if pulled_back {
+        println!(
+            "{user}: the last accepted code was from the future (the clock was set back); reset to now."
+        );
+    }
     Ok(EXIT_OK)
 }
 

@@ -164,9 +164,12 @@ fn run(cli: Cli) -> CliResult {
         Command::Recovery { user, count, json } => {
             admin::recovery(&ctx, &resolve_user(user)?, count, json)
         }
-        Command::Status { user, json } => admin::status(&ctx, user.as_deref(), json),
-        Command::Unlock { user } => admin::unlock(&ctx, &checked(user)?),
-        Command::Disable { user, yes } => admin::disable(&ctx, &checked(user)?, yes),
+        Command::Status { user, json } => {
+            let user = user.map(|u| enrolled(u, &ctx)).transpose()?;
+            admin::status(&ctx, user.as_deref(), json)
+        }
+        Command::Unlock { user } => admin::unlock(&ctx, &enrolled(user, &ctx)?),
+        Command::Disable { user, yes } => admin::disable(&ctx, &enrolled(user, &ctx)?, yes),
         Command::Doctor(args) => doctor::run(&ctx, args),
     }
 }
@@ -174,7 +177,7 @@ fn run(cli: Cli) -> CliResult {
 /// Audit line for a change an admin (or a user via `--self`) made, to
 /// syslog LOG_AUTHPRIV: `otpgate: action=... user=... by=... store=...`.
 pub fn audit(ctx: &Context, action: &str, user: &str, detail: &str) {
-    use crate::login::escape;
+    use crate::logline::escape;
     let uid = nix::unistd::getuid();
     let invoker = nix::unistd::User::from_uid(uid)
         .ok()
@@ -196,9 +199,39 @@ pub fn audit(ctx: &Context, action: &str, user: &str, detail: &str) {
     crate::pam::sys::audit_syslog(&line);
 }
 
+/// The account's canonical name (NSS: name -> uid -> name), so every
+/// spelling of one account reaches one enrollment. A name NSS does not know
+/// is refused, except that `orphans` lets an admin still see, unlock or
+/// remove an enrollment whose account was deleted since.
+fn account(user: &str, orphans: Option<&Context>) -> Result<String, CliError> {
+    validate_user(user)?;
+    match crate::account::canonical_name(user) {
+        Ok(Some(name)) => {
+            validate_user(&name)?;
+            Ok(name)
+        }
+        Ok(None) => {
+            if let Some(ctx) = orphans
+                && ctx.open_store()?.is_enrolled(user)?
+            {
+                return Ok(user.to_string());
+            }
+            Err(CliError::refused(
+                format!("there is no account named {user}"),
+                "check the name: only existing accounts can be enrolled (getent passwd NAME)",
+            ))
+        }
+        Err(e) => Err(CliError::usage("cannot look up the account", e)),
+    }
+}
+
 fn checked(user: String) -> Result<String, CliError> {
-    validate_user(&user)?;
-    Ok(user)
+    account(&user, None)
+}
+
+/// Like [`checked`], for commands that act on an existing enrollment.
+fn enrolled(user: String, ctx: &Context) -> Result<String, CliError> {
+    account(&user, Some(ctx))
 }
 
 /// USER, else $SUDO_USER, else the invoking user.

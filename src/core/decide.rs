@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::input::{Attempt, classify};
 use super::otp::Generator;
-use super::record::{Record, RecordError, clean_source};
+use super::record::{MAX_TIME, Record, RecordError, clean_source};
 
 /// Module options that shape the decision (parsed in `config`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub enum Reason {
     Replay,
     Locked,
     ClockDrift,
+    /// The newest accepted step is ahead of the clock (it was set back).
+    ClockBehind,
     NotEnrolled,
     StoreError,
     ConfigError,
@@ -71,6 +73,7 @@ impl Reason {
             Reason::Replay => "replay",
             Reason::Locked => "locked",
             Reason::ClockDrift => "clock_drift",
+            Reason::ClockBehind => "clock_behind",
             Reason::NotEnrolled => "not_enrolled",
             Reason::StoreError => "store_error",
             Reason::ConfigError => "config_error",
@@ -90,6 +93,9 @@ pub struct Success {
     /// Matched step minus current step (TOTP only).
     pub offset: Option<i64>,
     pub recovery_left: usize,
+    /// The clock drift an earlier failed code showed, now cleared: told to
+    /// the user only after a success, never after a failure (an oracle).
+    pub drift_before: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +136,7 @@ pub struct Decision {
 
 /// The lock in force at `now`, if any.
 pub fn lock_state(record: &Record, policy: &Policy, now: u64) -> Option<Lock> {
-    if policy.hard_deny > 0 && record.failures >= policy.hard_deny {
+    if record.hard_locked || (policy.hard_deny > 0 && record.failures >= policy.hard_deny) {
         Some(Lock::UntilUnlocked)
     } else if record.locked_until > now {
         Some(Lock::Until(record.locked_until))
@@ -163,6 +169,7 @@ pub fn decide_login(
                             method: Method::Recovery,
                             offset: None,
                             recovery_left: next.recovery.remaining(),
+                            drift_before: None,
                         }),
                         new_record: Some(next),
                     })
@@ -200,6 +207,18 @@ fn decide_totp(
     let generator = Generator::new(&secret, record.params());
     let current = record.params().step_at(now);
     let window = i64::from(policy.window);
+    if record.last_step > current.saturating_add(u64::from(policy.window)) {
+        // Every step in the window is at or before the newest accepted one:
+        // the clock was set back. No code can work; not the user's fault,
+        // so nothing is counted (and no guess is possible meanwhile).
+        return Ok(refused(
+            Reason::ClockBehind,
+            Some(Method::Totp),
+            None,
+            None,
+            None,
+        ));
+    }
 
     let mut replayed_offset = None;
     // Nearest steps first, so the usual case does one HMAC.
@@ -219,6 +238,7 @@ fn decide_totp(
                     method: Method::Totp,
                     offset: Some(offset),
                     recovery_left: next.recovery.remaining(),
+                    drift_before: record.last_drift,
                 }),
                 new_record: Some(next),
             });
@@ -291,7 +311,12 @@ fn failed(
     let mut next = record.clone();
     next.failures = next.failures.saturating_add(1);
     if policy.deny > 0 && next.failures.is_multiple_of(policy.deny) {
-        next.locked_until = now.saturating_add(policy.unlock_time);
+        // Clamped so the lock can always be stored: a lock that cannot be
+        // written would refuse the write and give a free guess instead.
+        next.locked_until = now.saturating_add(policy.unlock_time).min(MAX_TIME);
+    }
+    if policy.hard_deny > 0 && next.failures >= policy.hard_deny {
+        next.hard_locked = true;
     }
     let lock = lock_state(&next, policy, now);
     refused(reason, method, offset, lock, Some(next))
@@ -523,5 +548,96 @@ mod tests {
         let after = decide(&r, &code(0), &p, NOW).new_record.unwrap();
         let d = decide(&after, &code(0), &p, NOW);
         assert_eq!(d.new_record.unwrap().failures, 1);
+    }
+
+    #[test]
+    fn a_huge_unlock_time_still_stores_a_lock() {
+        let (r, _) = sample();
+        let p = Policy {
+            deny: 1,
+            unlock_time: u64::MAX,
+            ..Policy::default()
+        };
+        let next = decide(&r, "000000", &p, NOW).new_record.unwrap();
+        assert_eq!(next.locked_until, MAX_TIME);
+        assert!(next.to_toml().is_ok(), "the lock must be writable");
+        let f = decide(&next, &code(0), &p, NOW + 1_000_000_000)
+            .result
+            .unwrap_err();
+        assert_eq!(f.reason, Reason::Locked);
+    }
+
+    #[test]
+    fn a_lock_ends_exactly_at_its_time() {
+        let (mut r, _) = sample();
+        r.locked_until = NOW;
+        assert_eq!(
+            lock_state(&r, &Policy::default(), NOW - 1),
+            Some(Lock::Until(NOW))
+        );
+        assert_eq!(lock_state(&r, &Policy::default(), NOW), None);
+        assert_eq!(Lock::Until(NOW).seconds_left(NOW - 5), Some(5));
+        assert_eq!(Lock::Until(NOW).seconds_left(NOW + 5), Some(0));
+        assert_eq!(Lock::UntilUnlocked.seconds_left(NOW), None);
+    }
+
+    #[test]
+    fn the_hard_lock_is_stored_and_binds_every_policy() {
+        let (mut r, _) = sample();
+        let strict = Policy {
+            deny: 2,
+            unlock_time: 10,
+            hard_deny: 3,
+            ..Policy::default()
+        };
+        for i in 0..3 {
+            r = decide(&r, "000000", &strict, NOW + 100 * i)
+                .new_record
+                .unwrap();
+        }
+        assert!(r.hard_locked);
+        // A service with a looser policy (or the CLI) sees the same lock.
+        let loose = Policy::default();
+        assert_eq!(
+            lock_state(&r, &loose, NOW + 10_000),
+            Some(Lock::UntilUnlocked)
+        );
+        let f = decide(&r, &code(0), &loose, NOW).result.unwrap_err();
+        assert_eq!(f.reason, Reason::Locked);
+        // Below hard_deny nothing is stored.
+        let (r2, _) = sample();
+        let once = decide(&r2, "000000", &strict, NOW).new_record.unwrap();
+        assert!(!once.hard_locked);
+    }
+
+    #[test]
+    fn a_clock_set_back_is_clock_behind_and_not_counted() {
+        let (mut r, _) = sample();
+        r.last_step = NOW / 30 + 5;
+        let d = decide(&r, &code(0), &Policy::default(), NOW);
+        let f = d.result.unwrap_err();
+        assert_eq!(
+            (f.reason, f.method),
+            (Reason::ClockBehind, Some(Method::Totp))
+        );
+        assert!(d.new_record.is_none(), "not counted");
+        // Just inside the window is still an ordinary replay.
+        r.last_step = NOW / 30 + 1;
+        let d = decide(&r, &code(1), &Policy::default(), NOW);
+        assert_eq!(d.result.unwrap_err().reason, Reason::Replay);
+        assert_eq!(d.new_record.unwrap().failures, 1);
+    }
+
+    #[test]
+    fn drift_is_told_after_a_success_and_then_cleared() {
+        let (r, _) = sample();
+        let p = Policy::default();
+        let drifted = decide(&r, &code(5), &p, NOW).new_record.unwrap();
+        let d = decide(&drifted, &code(0), &p, NOW);
+        assert_eq!(d.result.unwrap().drift_before, Some(5));
+        let next = d.new_record.unwrap();
+        assert_eq!(next.last_drift, None);
+        let again = decide(&next, &code(1), &p, NOW).result.unwrap();
+        assert_eq!(again.drift_before, None);
     }
 }

@@ -27,12 +27,9 @@ pub fn classify(raw: &[u8], digits: u8) -> Attempt {
     let Ok(text) = std::str::from_utf8(raw) else {
         return Attempt::Malformed;
     };
-    let compact: Zeroizing<String> = Zeroizing::new(
-        text.trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect(),
-    );
+    // Sized once, so no reallocation leaves a copy of the code behind.
+    let mut compact = Zeroizing::new(String::with_capacity(raw.len()));
+    compact.extend(text.trim().chars().filter(|c| !matches!(c, ' ' | '-')));
     if compact.is_empty() {
         return Attempt::Malformed;
     }

@@ -12,11 +12,12 @@ use zeroize::Zeroizing;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Algorithm {
     #[default]
-    #[serde(rename = "SHA1")]
+    // The config file accepts the CLI's spellings too.
+    #[serde(rename = "SHA1", alias = "sha1")]
     Sha1,
-    #[serde(rename = "SHA256")]
+    #[serde(rename = "SHA256", alias = "sha256")]
     Sha256,
-    #[serde(rename = "SHA512")]
+    #[serde(rename = "SHA512", alias = "sha512")]
     Sha512,
 }
 
@@ -109,11 +110,12 @@ impl OtpParams {
 /// hyphens and `=` padding ignored. Returns `None` on anything else or on
 /// a length outside the accepted range.
 pub fn decode_secret(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    let cleaned: Zeroizing<String> = Zeroizing::new(
+    // Sized once, so no reallocation leaves a copy of the secret behind.
+    let mut cleaned = Zeroizing::new(String::with_capacity(text.len()));
+    cleaned.extend(
         text.chars()
             .filter(|c| !matches!(c, ' ' | '-' | '=' | '\t'))
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
+            .map(|c| c.to_ascii_uppercase()),
     );
     let bytes = Zeroizing::new(base32::decode(
         base32::Alphabet::Rfc4648 { padding: false },

@@ -10,6 +10,8 @@ use super::otp::{self, Algorithm, OtpParams};
 use super::recovery::RecoveryHashes;
 
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest time a record can hold (TOML integers are i64).
+pub const MAX_TIME: u64 = i64::MAX as u64;
 /// Records are small; anything larger is hostile or corrupt.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 const MAX_SOURCE_CHARS: usize = 255;
@@ -34,6 +36,10 @@ pub struct Record {
     /// Unix time until which the second factor is locked (0: not locked).
     #[serde(default)]
     pub locked_until: u64,
+    /// Set once `hard_deny` failures were reached under any service's policy;
+    /// only `otpgate unlock` clears it, so every service and the CLI agree.
+    #[serde(default)]
+    pub hard_locked: bool,
     /// Unix time of the last successful login (0: never).
     #[serde(default)]
     pub last_login: u64,
@@ -63,6 +69,7 @@ impl fmt::Debug for Record {
             .field("last_step", &self.last_step)
             .field("failures", &self.failures)
             .field("locked_until", &self.locked_until)
+            .field("hard_locked", &self.hard_locked)
             .field("recovery_left", &self.recovery.remaining())
             .finish()
     }
@@ -105,6 +112,7 @@ impl Record {
             last_step: 0,
             failures: 0,
             locked_until: 0,
+            hard_locked: false,
             last_login: 0,
             last_login_from: String::new(),
             last_drift: None,
@@ -169,7 +177,7 @@ impl Record {
             ));
         }
         // TOML integers are i64: keep every time inside that range.
-        let limit = i64::MAX as u64;
+        let limit = MAX_TIME;
         if [
             self.created,
             self.last_step,
@@ -232,6 +240,7 @@ pub(crate) mod tests {
         r.last_step = 56_666_666;
         r.failures = 3;
         r.locked_until = 1_700_000_600;
+        r.hard_locked = true;
         r.last_login = 1_700_000_100;
         r.last_login_from = "192.0.2.7".into();
         r.last_drift = Some(-4);

@@ -4,7 +4,7 @@
 //! exactly one Argon2id hash whatever the number of codes; each code carries
 //! 80 bits from the OS RNG, so the shared salt gives an attacker nothing.
 
-use argon2::{Argon2, Params, Version};
+use argon2::{Argon2, Block, Params, Version};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -38,15 +38,21 @@ impl KdfParams {
     const MAX_T_COST: u32 = 16;
     const MAX_P_COST: u32 = 8;
 
-    fn argon2(&self) -> Result<Argon2<'static>, String> {
+    fn argon2(&self) -> Result<Hasher, String> {
         let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_BYTES))
             .map_err(|e| format!("argon2 parameters rejected: {e}"))?;
-        Ok(Argon2::new(
-            argon2::Algorithm::Argon2id,
-            Version::V0x13,
-            params,
-        ))
+        Ok(Hasher {
+            blocks: params.block_count(),
+            argon: Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, params),
+        })
     }
+}
+
+/// Argon2id with its memory size, so the memory can be reserved fallibly:
+/// inside sshd an allocation failure must refuse the login, not abort.
+struct Hasher {
+    argon: Argon2<'static>,
+    blocks: usize,
 }
 
 /// Freshly generated codes in canonical form; shown once, then dropped (and wiped).
@@ -133,6 +139,21 @@ pub struct RecoveryHashes {
 }
 
 impl RecoveryHashes {
+    /// Hashes that no code matches, with the production cost: checking an
+    /// answer against them costs what checking a real user's codes costs,
+    /// so a refusal does not tell who is enrolled.
+    pub fn decoy() -> RecoveryHashes {
+        let kdf = KdfParams::DEFAULT;
+        RecoveryHashes {
+            kdf: "argon2id".to_string(),
+            m_cost: kdf.m_cost,
+            t_cost: kdf.t_cost,
+            p_cost: kdf.p_cost,
+            salt: hex(&[0u8; SALT_BYTES]),
+            hashes: vec![hex(&[0u8; HASH_BYTES])],
+        }
+    }
+
     pub fn create(codes: &RecoveryCodes, kdf: KdfParams) -> Result<RecoveryHashes, String> {
         let mut salt = [0u8; SALT_BYTES];
         getrandom::fill(&mut salt).map_err(|e| format!("OS random generator: {e}"))?;
@@ -215,9 +236,19 @@ impl RecoveryHashes {
     }
 }
 
-fn hash_one(argon: &Argon2<'_>, code: &str, salt: &[u8]) -> Result<[u8; HASH_BYTES], String> {
+fn hash_one(hasher: &Hasher, code: &str, salt: &[u8]) -> Result<[u8; HASH_BYTES], String> {
+    let mut memory: Vec<Block> = Vec::new();
+    memory
+        .try_reserve_exact(hasher.blocks)
+        .map_err(|_| format!("cannot reserve {} KiB for Argon2", hasher.blocks))?;
+    memory.resize(hasher.blocks, Block::new());
     let mut out = [0u8; HASH_BYTES];
-    if let Err(e) = argon.hash_password_into(code.as_bytes(), salt, &mut out) {
+    let result =
+        hasher
+            .argon
+            .hash_password_into_with_memory(code.as_bytes(), salt, &mut out, &mut memory);
+    memory.zeroize();
+    if let Err(e) = result {
         out.zeroize();
         return Err(format!("argon2: {e}"));
     }

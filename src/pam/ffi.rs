@@ -14,9 +14,12 @@ unsafe extern "C" {
 }
 
 /// Logs one line through `pam_syslog` (facility LOG_AUTHPRIV, prefixed with
-/// the service and module by libpam). Lines with NUL bytes are dropped.
+/// the service and module by libpam). A NUL byte is written as `\x00`, so
+/// the line is never dropped.
 pub fn syslog(pamh: &PamHandle, priority: c_int, line: &str) {
-    let Ok(line) = CString::new(line) else { return };
+    let Ok(line) = CString::new(line.replace('\0', "\\x00")) else {
+        return;
+    };
     // SAFETY: `pamh` is the live handle libpam passed to this hook; the format
     // is a constant "%s" and its one argument a valid NUL-terminated string
     // that outlives the call.

@@ -47,13 +47,13 @@ impl PamHooks for OtpGate {
     }
 }
 
-/// The login's single clock read.
+/// The login's single clock read; `None` (a clock before 1970) fails closed.
 #[allow(clippy::disallowed_methods)]
-fn unix_now() -> u64 {
+fn unix_now() -> Option<u64> {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
+        .ok()
         .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 struct Handler<'a> {

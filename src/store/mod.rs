@@ -19,6 +19,8 @@ use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
 /// Longest user name accepted (bytes); long enough for `user@example.com` realms.
 pub const MAX_USER_BYTES: usize = 256;
 const RECORD_SUFFIX: &str = ".toml";
+/// The decoy record's name: a leading dot, so never a user's.
+const DECOY: &str = ".decoy";
 
 /// Why the store refused. Display names the path and the reason; never contents.
 #[derive(Debug)]
@@ -316,6 +318,16 @@ impl Store {
         }
         drop(lock);
         Ok(Ok(result))
+    }
+
+    /// The durable write a refused attempt of an enrolled user costs, done
+    /// on a shared decoy record for a name with no enrollment, so refusing
+    /// either costs the same and nothing is created for that name.
+    pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
+        let lock = self.lock(DECOY)?;
+        self.write(DECOY, record)?;
+        drop(lock);
+        Ok(())
     }
 
     fn lock(&self, user: &str) -> Result<File, StoreError> {

@@ -13,6 +13,13 @@ use otpgate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
 use otpgate::pam::client::{self, Login, Style, Transcript};
 use otpgate::store::{Change, Store};
 
+/// Accounts every Debian system has (base-passwd): the module and the
+/// command resolve names through NSS, so tests enroll real accounts, each in
+/// the test's own store (nothing of the machine's login setup is touched).
+pub const ACCOUNTS: [&str; 12] = [
+    "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "backup",
+];
+
 /// Recovery hashes in tests use small Argon2 costs; the parameters live in
 /// the record, so the module runs exactly the production code path.
 pub const TEST_KDF: KdfParams = KdfParams {

@@ -1,0 +1,33 @@
+//! One account, one enrollment: the name PAM or the command line was given
+//! is resolved through NSS (name -> uid -> canonical name) before anything
+//! is looked up, so `ALICE`, `alice@REALM` or a second passwd entry with the
+//! same uid all reach the same record, or none.
+
+use nix::unistd::{Uid, User};
+
+/// The canonical name of the account `name` belongs to; `Ok(None)` when NSS
+/// does not know it; `Err` when NSS itself failed (fail closed either way).
+pub fn canonical_name(name: &str) -> Result<Option<String>, String> {
+    let Some(user) = User::from_name(name).map_err(|e| format!("account look-up: {e}"))? else {
+        return Ok(None);
+    };
+    by_uid(user.uid)
+}
+
+fn by_uid(uid: Uid) -> Result<Option<String>, String> {
+    User::from_uid(uid)
+        .map(|u| u.map(|u| u.name))
+        .map_err(|e| format!("account look-up: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_root_and_unknown_names_are_none() {
+        assert_eq!(canonical_name("root").unwrap().as_deref(), Some("root"));
+        assert_eq!(canonical_name("ROOT").unwrap(), None);
+        assert_eq!(canonical_name("otpgate-no-such-user").unwrap(), None);
+    }
+}
