@@ -16,9 +16,10 @@ use zeroize::Zeroizing;
 
 use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
 
-/// Longest user name accepted (bytes); long enough for `user@example.com` realms.
-pub const MAX_USER_BYTES: usize = 256;
-const RECORD_SUFFIX: &str = ".toml";
+mod names;
+
+pub use names::{MAX_USER_BYTES, is_format_char, validate_user};
+use names::{RECORD_SUFFIX, lock_name, record_name, temp_name};
 
 /// Why the store refused. Display names the path and the reason; never contents.
 #[derive(Debug)]
@@ -63,24 +64,6 @@ fn unsafe_path(path: &Path, why: impl Into<String>) -> StoreError {
         path: path.to_path_buf(),
         why: why.into(),
     }
-}
-
-/// Checks a user name before it becomes part of a path.
-pub fn validate_user(user: &str) -> Result<(), StoreError> {
-    let why = if user.is_empty() {
-        "empty"
-    } else if user.len() > MAX_USER_BYTES {
-        "too long"
-    } else if user.starts_with('.') {
-        "starts with a dot"
-    } else if user.contains('/') {
-        "contains a slash"
-    } else if user.chars().any(char::is_control) {
-        "contains control characters"
-    } else {
-        return Ok(());
-    };
-    Err(StoreError::BadUser(why.to_string()))
 }
 
 /// Owners we trust: root, or the process's own user (so a non-root test
@@ -247,15 +230,15 @@ impl Store {
     }
 
     pub fn record_path(&self, user: &str) -> PathBuf {
-        self.dir.join(format!("{user}{RECORD_SUFFIX}"))
+        self.dir.join(record_name(user))
     }
 
     fn lock_path(&self, user: &str) -> PathBuf {
-        self.dir.join(format!(".{user}.lock"))
+        self.dir.join(lock_name(user))
     }
 
     fn temp_path(&self, user: &str) -> PathBuf {
-        self.dir.join(format!(".{user}{RECORD_SUFFIX}.tmp"))
+        self.dir.join(temp_name(user))
     }
 
     /// Whether `user` has a record (without reading or checking it).
@@ -422,25 +405,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_names_are_checked_before_touching_paths() {
-        for ok in ["alice", "alice@example.com", "DOMAIN\\bob", "a.b-c_d"] {
-            assert!(validate_user(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            ".hidden",
-            "../etc/passwd",
-            "a/b",
-            "tab\tname",
-            "nul\0",
-            "bell\x07",
-            &"x".repeat(257),
-        ] {
-            assert!(validate_user(bad).is_err(), "{bad:?}");
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,115 @@
+//! Unit tests of the file store: names, ownership, the directory handle.
+
+use super::*;
+use crate::core::otp::OtpParams;
+use crate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
+
+/// A private (root-owned when run as root, 0700) directory under /tmp.
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+fn sample_record() -> Record {
+    let cheap = KdfParams {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let rc = RecoveryCodes::generate(1).unwrap();
+    let hashes = RecoveryHashes::create(&rc, cheap).unwrap();
+    Record::new(b"12345678901234567890", OtpParams::default(), hashes, 1)
+}
+
+fn put(store: &Store, user: &str) -> Result<(), StoreError> {
+    let record = sample_record();
+    store
+        .update(user, |_| Ok::<_, ()>((Change::Put(record), ())))
+        .map(|r| r.unwrap())
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn user_names_are_checked_before_touching_paths() {
+    for ok in [
+        "alice",
+        "alice@example.com",
+        "DOMAIN\\bob",
+        "a.b-c_d",
+        "josé",
+    ] {
+        assert!(validate_user(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        ".hidden",
+        "../etc/passwd",
+        "a/b",
+        "tab\tname",
+        "nul\0",
+        "bell\x07",
+        &"x".repeat(257),
+    ] {
+        assert!(validate_user(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn format_and_separator_characters_are_refused() {
+    for bad in [
+        "a\u{200B}b",
+        "\u{200F}x",
+        "\u{202E}cilbup",
+        "x\u{2028}y",
+        "x\u{2029}y",
+        "a\u{2060}",
+        "a\u{2066}b\u{2069}",
+        "\u{FEFF}bom",
+        "soft\u{AD}hyphen",
+        "tag\u{E0041}",
+        "a\u{85}b",
+    ] {
+        assert!(
+            matches!(validate_user(bad), Err(StoreError::BadUser(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn every_file_name_derived_from_the_longest_user_fits_name_max() {
+    let longest = "x".repeat(MAX_USER_BYTES);
+    assert!(validate_user(&longest).is_ok());
+    for name in [
+        format!("{longest}.toml"),
+        format!(".{longest}.lock"),
+        format!(".{longest}.toml.tmp"),
+        format!(".{longest}.state"),
+    ] {
+        assert!(name.len() <= 255, "{} bytes", name.len());
+    }
+    assert!(validate_user(&"x".repeat(MAX_USER_BYTES + 1)).is_err());
+    // Bytes, not characters: 123 two-byte characters are 246 bytes.
+    assert!(validate_user(&"é".repeat(123)).is_err());
+}
+
+#[test]
+fn a_too_long_name_is_refused_before_any_file_is_created() {
+    let dir = private_dir();
+    let store = Store::open(dir.path()).unwrap();
+    for len in [246, 249, 250, 256] {
+        let user = "x".repeat(len);
+        let r = put(&store, &user);
+        assert!(matches!(r, Err(StoreError::BadUser(_))), "{len}: {r:?}");
+    }
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+}
