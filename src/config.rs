@@ -40,6 +40,8 @@ pub struct ModuleOptions {
     pub echo: bool,
     pub token: TokenSource,
     pub debug: bool,
+    /// `owner_ok`: also trust a store owned by the process's own user.
+    pub owner_ok: bool,
 }
 
 impl Default for ModuleOptions {
@@ -52,6 +54,7 @@ impl Default for ModuleOptions {
             echo: false,
             token: TokenSource::Prompt,
             debug: false,
+            owner_ok: false,
         }
     }
 }
@@ -95,6 +98,7 @@ impl ModuleOptions {
                 ("nullok", None) => o.nullok = true,
                 ("echo", None) => o.echo = true,
                 ("debug", None) => o.debug = true,
+                ("owner_ok", None) => o.owner_ok = true,
                 ("no_recovery", None) => o.policy.recovery = false,
                 ("use_first_pass", None) => o.token = TokenSource::UseFirstPass,
                 ("try_first_pass", None) => o.token = TokenSource::TryFirstPass,
@@ -121,6 +125,15 @@ impl ModuleOptions {
             o.prompt = FORWARD_PROMPT.to_string();
         }
         Ok(o)
+    }
+
+    /// Who may own the store: root, plus this process's user with `owner_ok`.
+    pub fn store_trust(&self) -> store::Trust {
+        if self.owner_ok {
+            store::Trust::RootOrEuid
+        } else {
+            store::Trust::RootOnly
+        }
     }
 
     pub fn from_pam_args(args: &[&CStr]) -> Result<ModuleOptions, ConfigError> {
@@ -230,6 +243,7 @@ mod tests {
             (1, 10, 600, 100)
         );
         assert!(!o.nullok && !o.echo && o.policy.recovery);
+        assert!(!o.owner_ok && o.store_trust() == store::Trust::RootOnly);
     }
 
     #[test]
@@ -246,12 +260,14 @@ mod tests {
             "no_recovery",
             "debug",
             "try_first_pass",
+            "owner_ok",
         ])
         .unwrap();
         assert_eq!(o.store.as_deref(), Some(Path::new("/tmp/s")));
         assert_eq!(o.prompt, "Code please: "); // PAM passes `[prompt=Code please: ]` as one argument
         assert_eq!(o.token, TokenSource::TryFirstPass);
         assert!(o.nullok && o.echo && o.debug && !o.policy.recovery);
+        assert!(o.owner_ok && o.store_trust() == store::Trust::RootOrEuid);
         assert_eq!(
             (
                 o.policy.window,
@@ -276,6 +292,7 @@ mod tests {
             "nullok=1",
             "store",
             "window=-1",
+            "owner_ok=1",
         ] {
             assert!(ModuleOptions::parse(&[bad]).is_err(), "{bad}");
         }

@@ -180,7 +180,7 @@ pub fn authenticate(
             ),
         );
     }
-    let store = match Store::open(&dir) {
+    let store = match Store::open(&dir, opts.store_trust()) {
         Ok(s) => s,
         Err(e) => return fault(h, &who, Reason::StoreError, &e.to_string()),
     };
@@ -510,7 +510,7 @@ mod tests {
             RecoveryHashes::create(&rc, cheap).unwrap(),
             NOW,
         );
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), test_trust()).unwrap();
         store
             .update("alice", |_| Ok::<_, ()>((Change::Put(record), ())))
             .unwrap()
@@ -518,8 +518,20 @@ mod tests {
         (dir, rc)
     }
 
+    /// As root (CI) the defaults; a non-root run trusts its own stores.
+    fn test_trust() -> crate::store::Trust {
+        if nix::unistd::geteuid().is_root() {
+            crate::store::Trust::RootOnly
+        } else {
+            crate::store::Trust::RootOrEuid
+        }
+    }
+
     fn options(dir: &Path, extra: &[&str]) -> Result<ModuleOptions, ConfigError> {
         let mut args = vec![format!("store={}", dir.display())];
+        if test_trust() == crate::store::Trust::RootOrEuid {
+            args.push("owner_ok".to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         ModuleOptions::parse(&args)
     }

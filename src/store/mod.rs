@@ -66,11 +66,33 @@ fn unsafe_path(path: &Path, why: impl Into<String>) -> StoreError {
     }
 }
 
-/// Owners we trust: root, or the process's own user (so a non-root test
-/// or a user's own screen locker can use a store it owns; nobody else's).
-fn trusted_owner(uid: u32) -> bool {
-    uid == 0 || uid == nix::unistd::geteuid().as_raw()
+/// Who may own the store directory, its parents and its files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Root only (the default: a service account that calls PAM for other
+    /// users must not be able to forge their records).
+    #[default]
+    RootOnly,
+    /// Root or the process's own effective user (module option `owner_ok`).
+    RootOrEuid,
 }
+
+impl Trust {
+    /// Whether a file owned by `uid` is trusted by a process running as `euid`.
+    pub fn trusts(self, uid: u32, euid: u32) -> bool {
+        uid == 0 || (self == Trust::RootOrEuid && uid == euid)
+    }
+
+    fn trusts_owner(self, uid: u32) -> bool {
+        self.trusts(uid, nix::unistd::geteuid().as_raw())
+    }
+}
+
+/// Records and lock files: no bit beyond 0600 (no group/other access, no
+/// execute, setuid, setgid or sticky bit).
+const FILE_FORBIDDEN: u32 = 0o7777 & !0o600;
+/// Directories and settings files: not writable by group/other.
+const WRITE_FORBIDDEN: u32 = 0o022;
 
 /// Mode bits printed the way `ls`/`chmod` users read them.
 fn mode_str(mode: u32) -> String {
@@ -78,22 +100,25 @@ fn mode_str(mode: u32) -> String {
 }
 
 /// The one ownership rule: a trusted owner, and none of the `forbidden`
-/// mode bits (0o077: no group/other access; 0o022: no group/other write).
+/// mode bits ([`FILE_FORBIDDEN`] or [`WRITE_FORBIDDEN`]).
 fn check_owner_mode(
     path: &Path,
     meta: &fs::Metadata,
+    trust: Trust,
     subject: &str,
     forbidden: u32,
     want: &str,
 ) -> Result<(), StoreError> {
-    if !trusted_owner(meta.uid()) {
+    if !trust.trusts_owner(meta.uid()) {
         return Err(unsafe_path(
             path,
             format!("{subject}owned by uid {}, not root", meta.uid()),
         ));
     }
     if meta.mode() & forbidden != 0 {
-        let problem = if forbidden & 0o044 != 0 {
+        let problem = if meta.mode() & forbidden & 0o077 == 0 {
+            "has bits beyond 0600 (execute, setuid, setgid or sticky)"
+        } else if forbidden & 0o044 != 0 {
             "gives group/other access"
         } else {
             "is writable by group/other"
@@ -123,10 +148,10 @@ fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A protected file: regular, single link, trusted owner, no group/other access.
-fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+/// A protected file: regular, single link, trusted owner, mode 0600 at most.
+fn check_private_file(path: &Path, meta: &fs::Metadata, trust: Trust) -> Result<(), StoreError> {
     check_regular(path, meta)?;
-    check_owner_mode(path, meta, "", 0o077, "0600")
+    check_owner_mode(path, meta, trust, "", FILE_FORBIDDEN, "0600")
 }
 
 /// Opens an existing file without following symlinks or blocking on FIFOs.
@@ -153,14 +178,15 @@ fn open_nofollow(path: &Path, write: bool) -> Result<Option<File>, StoreError> {
 }
 
 /// Reads a file that decides security settings (e.g. `/etc/otpgate.toml`):
-/// trusted owner, not a symlink, not writable by group/other. `Ok(None)` if absent.
+/// owned by root or this process's user, not a symlink, not writable by
+/// group/other. `Ok(None)` if absent.
 pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
     let Some(file) = open_nofollow(path, false)? else {
         return Ok(None);
     };
     let meta = file.metadata().map_err(io_err(path, "stat"))?;
     check_regular(path, &meta)?;
-    check_owner_mode(path, &meta, "", 0o022, "0644")?;
+    check_owner_mode(path, &meta, Trust::RootOrEuid, "", WRITE_FORBIDDEN, "0644")?;
     let mut bytes = Vec::new();
     file.take(max as u64 + 1)
         .read_to_end(&mut bytes)
@@ -183,11 +209,12 @@ pub enum Change {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    trust: Trust,
 }
 
 impl Store {
     /// Opens the store at `dir` after checking the directory itself.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    pub fn open(dir: &Path, trust: Trust) -> Result<Store, StoreError> {
         let meta = fs::symlink_metadata(dir).map_err(io_err(dir, "stat"))?;
         if meta.file_type().is_symlink() {
             return Err(unsafe_path(dir, "store directory is a symbolic link"));
@@ -195,14 +222,22 @@ impl Store {
         if !meta.is_dir() {
             return Err(unsafe_path(dir, "store is not a directory"));
         }
-        check_owner_mode(dir, &meta, "store directory ", 0o022, "0700")?;
+        check_owner_mode(
+            dir,
+            &meta,
+            trust,
+            "store directory ",
+            WRITE_FORBIDDEN,
+            "0700",
+        )?;
         Ok(Store {
             dir: dir.to_path_buf(),
+            trust,
         })
     }
 
     /// Creates the directory (0700) if it is missing, then opens it.
-    pub fn create(dir: &Path) -> Result<Store, StoreError> {
+    pub fn create(dir: &Path, trust: Trust) -> Result<Store, StoreError> {
         match fs::symlink_metadata(dir) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -222,7 +257,7 @@ impl Store {
                 });
             }
         }
-        Store::open(dir)
+        Store::open(dir, trust)
     }
 
     pub fn dir(&self) -> &Path {
@@ -265,7 +300,7 @@ impl Store {
             return Ok(None);
         };
         let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        check_private_file(&path, &meta)?;
+        check_private_file(&path, &meta, self.trust)?;
         let mut bytes = Zeroizing::new(Vec::with_capacity(1024));
         file.take(MAX_RECORD_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
@@ -320,7 +355,7 @@ impl Store {
                 }
             })?;
         let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        check_private_file(&path, &meta)?;
+        check_private_file(&path, &meta, self.trust)?;
         file.lock().map_err(io_err(&path, "flock"))?;
         Ok(file)
     }

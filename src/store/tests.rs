@@ -105,11 +105,64 @@ fn every_file_name_derived_from_the_longest_user_fits_name_max() {
 #[test]
 fn a_too_long_name_is_refused_before_any_file_is_created() {
     let dir = private_dir();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
     for len in [246, 249, 250, 256] {
         let user = "x".repeat(len);
         let r = put(&store, &user);
         assert!(matches!(r, Err(StoreError::BadUser(_))), "{len}: {r:?}");
     }
     assert_eq!(entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn only_root_is_trusted_unless_owner_ok() {
+    assert!(Trust::RootOnly.trusts(0, 1000));
+    assert!(!Trust::RootOnly.trusts(1000, 1000));
+    assert!(Trust::RootOrEuid.trusts(0, 1000));
+    assert!(Trust::RootOrEuid.trusts(1000, 1000));
+    assert!(!Trust::RootOrEuid.trusts(1001, 1000));
+    assert_eq!(Trust::default(), Trust::RootOnly);
+}
+
+/// The trust a test store needs: root in CI, the test's own user otherwise.
+fn test_trust() -> Trust {
+    if nix::unistd::geteuid().is_root() {
+        Trust::RootOnly
+    } else {
+        Trust::RootOrEuid
+    }
+}
+
+#[test]
+fn records_with_any_mode_bit_beyond_0600_are_refused() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let record = dir.path().join("alice.toml");
+    for mode in [0o4600, 0o2600, 0o1600, 0o700, 0o640, 0o604] {
+        fs::set_permissions(&record, Permissions::from_mode(mode)).unwrap();
+        let r = store.load("alice");
+        assert!(
+            matches!(&r, Err(StoreError::Unsafe { why, .. }) if why.contains(&mode_str(mode))),
+            "{mode:o}: {r:?}"
+        );
+    }
+    fs::set_permissions(&record, Permissions::from_mode(0o600)).unwrap();
+    assert!(store.load("alice").unwrap().is_some());
+}
+
+#[test]
+fn lock_files_with_any_mode_bit_beyond_0600_are_refused() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let lock = dir.path().join(".alice.lock");
+    for mode in [0o4600, 0o2600, 0o1600, 0o700] {
+        fs::set_permissions(&lock, Permissions::from_mode(mode)).unwrap();
+        let r = put(&store, "alice");
+        assert!(
+            matches!(r, Err(StoreError::Unsafe { .. })),
+            "{mode:o}: {r:?}"
+        );
+    }
 }
