@@ -187,6 +187,31 @@ fn hostile_store_dir_writable_by_others() {
 }
 
 #[test]
+fn hostile_store_parent_writable_by_others() {
+    refused_with(
+        "parentmode",
+        "parent directory mode 0777 is writable",
+        |f| {
+            fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        },
+    );
+}
+
+#[test]
+fn hostile_store_path_through_a_symlink_with_a_trailing_slash() {
+    refused_with("storelink", "is a symbolic link", |f| {
+        let link = f.tmp.path().join("link");
+        symlink(&f.store, &link).unwrap();
+        f.set_stack(&format!(
+            "auth required {} store={}/ {}",
+            module_path().display(),
+            link.display(),
+            owner_ok()
+        ));
+    });
+}
+
+#[test]
 fn hostile_record_truncated() {
     refused_with("truncated", "does not parse", |f| {
         let p = f.record_path("otpgate-t4");

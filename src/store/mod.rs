@@ -1,23 +1,33 @@
 //! The protected store: one TOML record per user in a root-only directory.
 //!
-//! Every change is one transaction: flock a per-user lock file (a lock on
-//! the record itself would be lost by the rename), read, decide, write a
-//! temporary file in the same directory, fsync it, rename it over the record,
-//! fsync the directory, unlock. Only then may the caller report success.
+//! The directory is opened once (see `dir`), its parents and itself checked,
+//! and every later operation is relative to that handle. Every change is one
+//! transaction: flock a per-user lock file (a lock on the record itself
+//! would be lost by the rename), read, decide, write a temporary file in the
+//! same directory, fsync it, rename it over the record, fsync the directory,
+//! unlock. Only then may the caller report success.
 #![forbid(unsafe_code)]
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::fstat;
 use std::fmt;
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
 
+mod checks;
+mod dir;
 mod names;
+#[cfg(test)]
+mod tests;
 
+use checks::{WRITE_FORBIDDEN, check_mode, check_owner, check_private_file, check_regular};
+use dir::StoreDir;
 pub use names::{MAX_USER_BYTES, is_format_char, validate_user};
 use names::{RECORD_SUFFIX, lock_name, record_name, temp_name};
 
@@ -88,82 +98,11 @@ impl Trust {
     }
 }
 
-/// Records and lock files: no bit beyond 0600 (no group/other access, no
-/// execute, setuid, setgid or sticky bit).
-const FILE_FORBIDDEN: u32 = 0o7777 & !0o600;
-/// Directories and settings files: not writable by group/other.
-const WRITE_FORBIDDEN: u32 = 0o022;
-
-/// Mode bits printed the way `ls`/`chmod` users read them.
-fn mode_str(mode: u32) -> String {
-    format!("{:04o}", mode & 0o7777)
-}
-
-/// The one ownership rule: a trusted owner, and none of the `forbidden`
-/// mode bits ([`FILE_FORBIDDEN`] or [`WRITE_FORBIDDEN`]).
-fn check_owner_mode(
-    path: &Path,
-    meta: &fs::Metadata,
-    trust: Trust,
-    subject: &str,
-    forbidden: u32,
-    want: &str,
-) -> Result<(), StoreError> {
-    if !trust.trusts_owner(meta.uid()) {
-        return Err(unsafe_path(
-            path,
-            format!("{subject}owned by uid {}, not root", meta.uid()),
-        ));
-    }
-    if meta.mode() & forbidden != 0 {
-        let problem = if meta.mode() & forbidden & 0o077 == 0 {
-            "has bits beyond 0600 (execute, setuid, setgid or sticky)"
-        } else if forbidden & 0o044 != 0 {
-            "gives group/other access"
-        } else {
-            "is writable by group/other"
-        };
-        return Err(unsafe_path(
-            path,
-            format!(
-                "{subject}mode {} {problem} (want {want})",
-                mode_str(meta.mode())
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A regular file with a single link.
-fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
-    if !meta.file_type().is_file() {
-        return Err(unsafe_path(path, "not a regular file"));
-    }
-    if meta.nlink() != 1 {
-        return Err(unsafe_path(
-            path,
-            format!("has {} hard links", meta.nlink()),
-        ));
-    }
-    Ok(())
-}
-
-/// A protected file: regular, single link, trusted owner, mode 0600 at most.
-fn check_private_file(path: &Path, meta: &fs::Metadata, trust: Trust) -> Result<(), StoreError> {
-    check_regular(path, meta)?;
-    check_owner_mode(path, meta, trust, "", FILE_FORBIDDEN, "0600")
-}
-
 /// Opens an existing file without following symlinks or blocking on FIFOs.
 /// `Ok(None)` when it does not exist.
-fn open_nofollow(path: &Path, write: bool) -> Result<Option<File>, StoreError> {
+fn open_nofollow(path: &Path) -> Result<Option<File>, StoreError> {
     let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    match OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(flags)
-        .open(path)
-    {
+    match OpenOptions::new().read(true).custom_flags(flags).open(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -177,24 +116,30 @@ fn open_nofollow(path: &Path, write: bool) -> Result<Option<File>, StoreError> {
     }
 }
 
-/// Reads a file that decides security settings (e.g. `/etc/otpgate.toml`):
-/// owned by root or this process's user, not a symlink, not writable by
-/// group/other. `Ok(None)` if absent.
-pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some(file) = open_nofollow(path, false)? else {
-        return Ok(None);
-    };
-    let meta = file.metadata().map_err(io_err(path, "stat"))?;
-    check_regular(path, &meta)?;
-    check_owner_mode(path, &meta, Trust::RootOrEuid, "", WRITE_FORBIDDEN, "0644")?;
-    let mut bytes = Vec::new();
+/// Reads at most `max` bytes of `file`; more is refused.
+fn read_bounded(file: File, path: &Path, max: usize) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::with_capacity(1024);
     file.take(max as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(io_err(path, "read"))?;
     if bytes.len() > max {
         return Err(unsafe_path(path, format!("larger than {max} bytes")));
     }
-    Ok(Some(bytes))
+    Ok(bytes)
+}
+
+/// Reads a file that decides security settings (e.g. `/etc/otpgate.toml`):
+/// owned by root or this process's user, not a symlink, not writable by
+/// group/other. `Ok(None)` if absent.
+pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(file) = open_nofollow(path)? else {
+        return Ok(None);
+    };
+    let st = fstat(&file).map_err(|e| io_err(path, "stat")(e.into()))?;
+    check_regular(path, &st)?;
+    check_owner(path, &st, Trust::RootOrEuid, "")?;
+    check_mode(path, &st, "", WRITE_FORBIDDEN, "0644")?;
+    read_bounded(file, path, max).map(Some)
 }
 
 /// What a transaction wants done with the record.
@@ -205,90 +150,45 @@ pub enum Change {
     Remove,
 }
 
-/// A checked store directory.
-#[derive(Debug, Clone)]
+/// A checked store directory, held open.
+#[derive(Debug)]
 pub struct Store {
-    dir: PathBuf,
+    dir: StoreDir,
     trust: Trust,
 }
 
 impl Store {
-    /// Opens the store at `dir` after checking the directory itself.
+    /// Opens the store at `dir` after checking every parent and the
+    /// directory itself (see the module docs).
     pub fn open(dir: &Path, trust: Trust) -> Result<Store, StoreError> {
-        let meta = fs::symlink_metadata(dir).map_err(io_err(dir, "stat"))?;
-        if meta.file_type().is_symlink() {
-            return Err(unsafe_path(dir, "store directory is a symbolic link"));
-        }
-        if !meta.is_dir() {
-            return Err(unsafe_path(dir, "store is not a directory"));
-        }
-        check_owner_mode(
-            dir,
-            &meta,
-            trust,
-            "store directory ",
-            WRITE_FORBIDDEN,
-            "0700",
-        )?;
         Ok(Store {
-            dir: dir.to_path_buf(),
+            dir: StoreDir::open(dir, trust, false)?,
             trust,
         })
     }
 
-    /// Creates the directory (0700) if it is missing, then opens it.
+    /// Like [`Store::open`], creating missing directories (0700) on the way;
+    /// refuses, creating nothing, under an unsafe parent.
     pub fn create(dir: &Path, trust: Trust) -> Result<Store, StoreError> {
-        match fs::symlink_metadata(dir) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io_err(dir, "create directory"))?;
-                fs::set_permissions(dir, Permissions::from_mode(0o700))
-                    .map_err(io_err(dir, "chmod"))?;
-            }
-            Err(e) => {
-                return Err(StoreError::Io {
-                    path: dir.to_path_buf(),
-                    op: "stat",
-                    err: e,
-                });
-            }
-        }
-        Store::open(dir, trust)
+        Ok(Store {
+            dir: StoreDir::open(dir, trust, true)?,
+            trust,
+        })
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
+    /// Where `user`'s record is, for messages (the store never opens it by path).
     pub fn record_path(&self, user: &str) -> PathBuf {
-        self.dir.join(record_name(user))
-    }
-
-    fn lock_path(&self, user: &str) -> PathBuf {
-        self.dir.join(lock_name(user))
-    }
-
-    fn temp_path(&self, user: &str) -> PathBuf {
-        self.dir.join(temp_name(user))
+        self.dir.path_of(&record_name(user))
     }
 
     /// Whether `user` has a record (without reading or checking it).
     pub fn is_enrolled(&self, user: &str) -> Result<bool, StoreError> {
         validate_user(user)?;
-        let path = self.record_path(user);
-        match fs::symlink_metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::Io {
-                path,
-                op: "stat",
-                err: e,
-            }),
-        }
+        Ok(self.dir.stat(&record_name(user))?.is_some())
     }
 
     /// Reads and checks a record without locking (for a look before prompting
@@ -296,11 +196,13 @@ impl Store {
     pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
         validate_user(user)?;
         let path = self.record_path(user);
-        let Some(file) = open_nofollow(&path, false)? else {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let Some(file) = self.dir.open_file(&record_name(user), flags, "open")? else {
             return Ok(None);
         };
-        let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        check_private_file(&path, &meta, self.trust)?;
+        let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
+        check_private_file(&path, &st, self.trust)?;
+        // One byte more than allowed, so the parser sees an oversized record.
         let mut bytes = Zeroizing::new(Vec::with_capacity(1024));
         file.take(MAX_RECORD_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
@@ -309,7 +211,6 @@ impl Store {
             .map(Some)
             .map_err(|err| StoreError::Corrupt { path, err })
     }
-
     /// Runs one locked transaction on `user`'s record. `decide` sees the
     /// current record (or `None`) and returns the change to make plus a
     /// result; the result is returned only once the change is durable.
@@ -334,28 +235,16 @@ impl Store {
         Ok(Ok(result))
     }
 
+    /// Opens (creating it 0600 if needed), checks and flocks the user's lock file.
     fn lock(&self, user: &str) -> Result<File, StoreError> {
-        let path = self.lock_path(user);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    unsafe_path(&path, "is a symbolic link")
-                } else {
-                    StoreError::Io {
-                        path: path.clone(),
-                        op: "open lock",
-                        err: e,
-                    }
-                }
-            })?;
-        let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        check_private_file(&path, &meta, self.trust)?;
+        let name = lock_name(user);
+        let path = self.dir.path_of(&name);
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let Some(file) = self.dir.open_file(&name, flags, "open lock")? else {
+            return Err(unsafe_path(&path, "lock file vanished while being created"));
+        };
+        let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
+        check_private_file(&path, &st, self.trust)?;
         file.lock().map_err(io_err(&path, "flock"))?;
         Ok(file)
     }
@@ -365,79 +254,50 @@ impl Store {
             path: self.record_path(user),
             err,
         })?;
-        let tmp = self.temp_path(user);
-        let result = self.write_replace(&tmp, &self.record_path(user), text.as_bytes());
+        let tmp = temp_name(user);
+        let result = self.write_replace(&tmp, &record_name(user), text.as_bytes());
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = self.dir.unlink(&tmp, "remove temp");
         }
         result
     }
 
-    fn write_replace(&self, tmp: &Path, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Writes `bytes` to a fresh `tmp`, makes it durable, renames it over
+    /// `target` and makes the rename durable.
+    fn write_replace(&self, tmp: &str, target: &str, bytes: &[u8]) -> Result<(), StoreError> {
         // A temp file left by a crash is ours (we hold the lock): replace it.
-        match fs::remove_file(tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(StoreError::Io {
-                    path: tmp.to_path_buf(),
-                    op: "remove stale temp",
-                    err: e,
-                });
-            }
-        }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(tmp)
-            .map_err(io_err(tmp, "create temp"))?;
+        self.dir.unlink(tmp, "remove stale temp")?;
+        let path = self.dir.path_of(tmp);
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+        let Some(mut file) = self.dir.open_file(tmp, flags, "create temp")? else {
+            return Err(unsafe_path(&path, "temp file vanished while being created"));
+        };
         file.set_permissions(Permissions::from_mode(0o600))
-            .map_err(io_err(tmp, "chmod"))?;
-        file.write_all(bytes).map_err(io_err(tmp, "write"))?;
-        file.sync_all().map_err(io_err(tmp, "fsync"))?;
+            .map_err(io_err(&path, "chmod"))?;
+        file.write_all(bytes).map_err(io_err(&path, "write"))?;
+        file.sync_all().map_err(io_err(&path, "fsync"))?;
         drop(file);
-        fs::rename(tmp, target).map_err(io_err(target, "rename"))?;
-        self.sync_dir()
+        self.dir.rename(tmp, target)?;
+        self.dir.sync()
     }
 
     fn remove(&self, user: &str) -> Result<(), StoreError> {
-        let path = self.record_path(user);
-        match fs::remove_file(&path) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io {
-                path,
-                op: "remove",
-                err: e,
-            }),
+        if self.dir.unlink(&record_name(user), "remove")? {
+            self.dir.sync()?;
         }
-    }
-
-    fn sync_dir(&self) -> Result<(), StoreError> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir, "fsync directory"))
+        Ok(())
     }
 
     /// Every enrolled user name, sorted.
     pub fn users(&self) -> Result<Vec<String>, StoreError> {
-        let mut users = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir, "list"))? {
-            let entry = entry.map_err(io_err(&self.dir, "list"))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(user) = name.strip_suffix(RECORD_SUFFIX)
-                && validate_user(user).is_ok()
-            {
-                users.push(user.to_string());
-            }
-        }
+        let mut users: Vec<String> = self
+            .dir
+            .names()?
+            .into_iter()
+            .filter_map(|name| name.strip_suffix(RECORD_SUFFIX).map(str::to_string))
+            .filter(|user| validate_user(user).is_ok())
+            .collect();
         users.sort();
         Ok(users)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,8 +1,10 @@
 //! Unit tests of the file store: names, ownership, the directory handle.
 
+use super::checks::mode_str;
 use super::*;
 use crate::core::otp::OtpParams;
 use crate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
+use std::fs;
 
 /// A private (root-owned when run as root, 0700) directory under /tmp.
 fn private_dir() -> tempfile::TempDir {
@@ -165,4 +167,115 @@ fn lock_files_with_any_mode_bit_beyond_0600_are_refused() {
             "{mode:o}: {r:?}"
         );
     }
+}
+
+fn mkdir(path: &Path, mode: u32) {
+    fs::create_dir(path).unwrap();
+    fs::set_permissions(path, Permissions::from_mode(mode)).unwrap();
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The refusal's path and reason, or a panic naming what was accepted.
+fn refusal(r: Result<Store, StoreError>) -> (PathBuf, String) {
+    match r {
+        Err(StoreError::Unsafe { path, why }) => (path, why),
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(s) => panic!("accepted {}", s.dir().display()),
+    }
+}
+
+#[test]
+fn a_store_under_a_parent_owned_by_another_user_is_refused() {
+    if !is_root() {
+        return; // chown needs root; CI runs as root
+    }
+    let top = private_dir();
+    let parent = top.path().join("home");
+    mkdir(&parent, 0o755);
+    mkdir(&parent.join("store"), 0o700);
+    std::os::unix::fs::chown(&parent, Some(65534), Some(65534)).unwrap();
+    let (path, why) = refusal(Store::open(&parent.join("store"), Trust::RootOnly));
+    assert_eq!(path, parent);
+    assert!(why.contains("owned by uid 65534"), "{why}");
+    let (_, why) = refusal(Store::create(&parent.join("new"), Trust::RootOnly));
+    assert!(why.contains("owned by uid 65534"), "{why}");
+    assert!(
+        !parent.join("new").exists(),
+        "created under an unsafe parent"
+    );
+}
+
+#[test]
+fn a_store_under_a_group_or_world_writable_parent_is_refused() {
+    let top = private_dir();
+    let parent = top.path().join("shared");
+    mkdir(&parent, 0o755);
+    mkdir(&parent.join("store"), 0o700);
+    for mode in [0o777, 0o775, 0o757] {
+        fs::set_permissions(&parent, Permissions::from_mode(mode)).unwrap();
+        let (path, why) = refusal(Store::open(&parent.join("store"), test_trust()));
+        assert_eq!(path, parent);
+        assert!(why.contains("writable by group/other"), "{mode:o}: {why}");
+        let (_, why) = refusal(Store::create(&parent.join("new"), test_trust()));
+        assert!(why.contains("writable by group/other"), "{why}");
+        assert!(
+            !parent.join("new").exists(),
+            "created under an unsafe parent"
+        );
+    }
+    if is_root() {
+        // A root-owned sticky directory (like /tmp) is fine.
+        fs::set_permissions(&parent, Permissions::from_mode(0o1777)).unwrap();
+        Store::open(&parent.join("store"), Trust::RootOnly).unwrap();
+    }
+}
+
+#[test]
+fn a_symlink_anywhere_in_the_store_path_is_refused() {
+    let top = private_dir();
+    mkdir(&top.path().join("real"), 0o700);
+    mkdir(&top.path().join("real/store"), 0o700);
+    std::os::unix::fs::symlink("real/store", top.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("real", top.path().join("plink")).unwrap();
+    let t = top.path().display();
+    for path in [
+        format!("{t}/link"),
+        format!("{t}/link/"),
+        format!("{t}/link/."),
+        format!("{t}/plink/store"),
+        format!("{t}/plink/store/"),
+    ] {
+        let (_, why) = refusal(Store::open(Path::new(&path), test_trust()));
+        assert!(why.contains("symbolic link"), "{path}: {why}");
+    }
+    let dotdot = format!("{t}/real/store/../store");
+    refusal(Store::open(Path::new(&dotdot), test_trust()));
+    Store::open(&top.path().join("real/store/"), test_trust()).unwrap();
+}
+
+#[test]
+fn swapping_the_store_directory_after_open_does_not_redirect_writes() {
+    let top = private_dir();
+    let dir = top.path().join("store");
+    mkdir(&dir, 0o700);
+    let store = Store::open(&dir, test_trust()).unwrap();
+    fs::rename(&dir, top.path().join("old")).unwrap();
+    mkdir(&dir, 0o700);
+    put(&store, "alice").unwrap();
+    assert_eq!(
+        entries(&top.path().join("old")),
+        [".alice.lock", "alice.toml"]
+    );
+    assert_eq!(entries(&dir), Vec::<String>::new());
+    assert!(store.load("alice").unwrap().is_some());
+    assert_eq!(store.users().unwrap(), ["alice"]);
+    assert!(store.is_enrolled("alice").unwrap());
+    store
+        .update("alice", |_| Ok::<_, ()>((Change::Remove, ())))
+        .unwrap()
+        .unwrap();
+    assert_eq!(entries(&top.path().join("old")), [".alice.lock"]);
 }
