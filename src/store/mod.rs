@@ -226,13 +226,81 @@ impl Store {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        match change {
-            Change::Keep => {}
-            Change::Put(record) => self.write(user, &record)?,
-            Change::Remove => self.remove(user)?,
-        }
+        self.apply(user, change)?;
         drop(lock);
         Ok(Ok(result))
+    }
+
+    /// Replaces (`Put`) or removes (`Remove`) `user`'s record without
+    /// reading it: how an admin repairs a record that does not parse or has
+    /// a bad mode (`enroll --force`, `disable --yes`). Under the user's lock
+    /// like [`Store::update`]; the old record is never edited in place (a new
+    /// one is renamed over it, or it is unlinked). Still refused, with the
+    /// reason and "not replaced": a record path that is a symbolic link, a
+    /// FIFO, a directory or any other non-regular file, has hard links, or
+    /// has an untrusted owner. Returns whether a record was there.
+    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+        validate_user(user)?;
+        let lock = self.lock(user)?;
+        let existed = self.replaceable(user)?;
+        self.apply(user, change)?;
+        drop(lock);
+        Ok(existed)
+    }
+
+    /// Whether there is a record that [`Store::replace_broken`] may replace.
+    fn replaceable(&self, user: &str) -> Result<bool, StoreError> {
+        let path = self.record_path(user);
+        let Some(st) = self.dir.stat(&record_name(user))? else {
+            return Ok(false);
+        };
+        check_regular(&path, &st)
+            .and_then(|()| check_owner(&path, &st, self.trust, ""))
+            .map_err(|e| match e {
+                StoreError::Unsafe { path, why } => StoreError::Unsafe {
+                    path,
+                    why: format!("{why}; not replaced (look at it, then remove it by hand)"),
+                },
+                other => other,
+            })?;
+        Ok(true)
+    }
+
+    /// A read-only look (for `doctor`) at the other paths a login of `user`
+    /// opens: the lock file and the temp file. Reports each that makes every
+    /// login of the user fail or that only someone else could have put
+    /// there: a symbolic link, FIFO, directory or other non-regular file,
+    /// hard links, an untrusted owner, a mode beyond 0600. Absent is fine;
+    /// so is a private temp file left by a crash (the next write replaces it).
+    pub fn check_paths(&self, user: &str) -> Vec<(PathBuf, String)> {
+        if let Err(e) = validate_user(user) {
+            return vec![(self.dir().to_path_buf(), e.to_string())];
+        }
+        [lock_name(user), temp_name(user)]
+            .iter()
+            .filter_map(|name| self.check_path(name).err())
+            .map(|e| match e {
+                StoreError::Unsafe { path, why } => (path, why),
+                StoreError::Io { path, op, err } => (path, format!("{op}: {err}")),
+                other => (self.dir().to_path_buf(), other.to_string()),
+            })
+            .collect()
+    }
+
+    fn check_path(&self, name: &str) -> Result<(), StoreError> {
+        match self.dir.stat(name)? {
+            Some(st) => check_private_file(&self.dir.path_of(name), &st, self.trust),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes `change` durable (the caller holds the user's lock).
+    fn apply(&self, user: &str, change: Change) -> Result<(), StoreError> {
+        match change {
+            Change::Keep => Ok(()),
+            Change::Put(record) => self.write(user, &record),
+            Change::Remove => self.remove(user),
+        }
     }
 
     /// Opens (creating it 0600 if needed), checks and flocks the user's lock file.

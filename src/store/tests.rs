@@ -279,3 +279,153 @@ fn swapping_the_store_directory_after_open_does_not_redirect_writes() {
         .unwrap();
     assert_eq!(entries(&top.path().join("old")), [".alice.lock"]);
 }
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).unwrap().ino()
+}
+
+#[test]
+fn a_corrupt_record_is_replaced_or_removed_never_edited_in_place() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    let record = dir.path().join("alice.toml");
+    put(&store, "alice").unwrap();
+    fs::write(&record, "version = 1\nsecret = ").unwrap();
+    assert!(matches!(
+        put(&store, "alice"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let broken = inode(&record);
+    let r = store.replace_broken("alice", Change::Put(sample_record()));
+    assert!(r.unwrap(), "there was a record");
+    assert_ne!(inode(&record), broken, "replaced by rename, not rewritten");
+    assert!(store.load("alice").unwrap().is_some());
+
+    fs::write(&record, "\u{0}garbage").unwrap();
+    assert!(store.replace_broken("alice", Change::Remove).unwrap());
+    assert!(store.load("alice").unwrap().is_none());
+    assert!(!store.replace_broken("alice", Change::Remove).unwrap());
+    assert_eq!(entries(dir.path()), [".alice.lock"]);
+}
+
+#[test]
+fn a_record_with_a_bad_mode_can_be_replaced() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let record = dir.path().join("alice.toml");
+    fs::set_permissions(&record, Permissions::from_mode(0o4644)).unwrap();
+    assert!(matches!(
+        store.load("alice"),
+        Err(StoreError::Unsafe { .. })
+    ));
+    assert!(
+        store
+            .replace_broken("alice", Change::Put(sample_record()))
+            .unwrap()
+    );
+    let mode = fs::metadata(&record).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o600);
+}
+
+/// Breaks the store in the directory it is given.
+type Damage = fn(&Path);
+
+/// Ways a record path can be something the store must not touch.
+fn hostile_record_paths() -> Vec<(&'static str, Damage)> {
+    let mut damage: Vec<(&'static str, Damage)> = vec![
+        ("is a symbolic link", |d| {
+            fs::write(d.join("elsewhere"), "x").unwrap();
+            std::os::unix::fs::symlink(d.join("elsewhere"), d.join("alice.toml")).unwrap();
+        }),
+        ("it is a FIFO", |d| {
+            nix::unistd::mkfifo(&d.join("alice.toml"), nix::sys::stat::Mode::S_IRUSR).unwrap();
+        }),
+        ("it is a directory", |d| mkdir(&d.join("alice.toml"), 0o700)),
+        ("has 2 hard links", |d| {
+            fs::write(d.join("alice.toml"), "x").unwrap();
+            fs::hard_link(d.join("alice.toml"), d.join("second")).unwrap();
+        }),
+    ];
+    if is_root() {
+        damage.push(("owned by uid 65534", |d| {
+            fs::write(d.join("alice.toml"), "x").unwrap();
+            std::os::unix::fs::chown(d.join("alice.toml"), Some(65534), None).unwrap();
+        }));
+    }
+    damage
+}
+
+#[test]
+fn replacing_still_refuses_links_fifos_directories_and_foreign_owners() {
+    for (why, damage) in hostile_record_paths() {
+        let dir = private_dir();
+        let store = Store::open(dir.path(), test_trust()).unwrap();
+        damage(dir.path());
+        let before = entries(dir.path());
+        let kind = fs::symlink_metadata(dir.path().join("alice.toml"))
+            .unwrap()
+            .file_type();
+        for change in [Change::Put(sample_record()), Change::Remove] {
+            let r = store.replace_broken("alice", change);
+            assert!(
+                matches!(&r, Err(StoreError::Unsafe { why: w, .. }) if w.contains(why) && w.contains("not replaced")),
+                "{why}: {r:?}"
+            );
+        }
+        let after = fs::symlink_metadata(dir.path().join("alice.toml")).unwrap();
+        assert_eq!(after.file_type(), kind, "{why}");
+        let mut without_lock = entries(dir.path());
+        without_lock.retain(|n| n != ".alice.lock");
+        assert_eq!(without_lock, before, "{why}");
+    }
+}
+
+#[test]
+fn check_paths_reports_lock_and_temp_paths_that_break_logins() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    assert_eq!(store.check_paths("alice"), []);
+    // A temp file left by a crash is regular and private: it is replaced, not a problem.
+    fs::write(dir.path().join(".alice.toml.tmp"), "x").unwrap();
+    fs::set_permissions(
+        dir.path().join(".alice.toml.tmp"),
+        Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(store.check_paths("alice"), []);
+
+    let lock = dir.path().join(".alice.lock");
+    let temp = dir.path().join(".alice.toml.tmp");
+    fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", &lock).unwrap();
+    fs::remove_file(&temp).unwrap();
+    mkdir(&temp, 0o700);
+    let found = store.check_paths("alice");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, lock);
+    assert!(found[0].1.contains("symbolic link"), "{found:?}");
+    assert_eq!(found[1].0, temp);
+    assert!(found[1].1.contains("directory"), "{found:?}");
+    assert!(
+        put(&store, "alice").is_err(),
+        "a login would fail: doctor must say so"
+    );
+
+    fs::remove_file(&lock).unwrap();
+    nix::unistd::mkfifo(
+        &lock,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    let found = store.check_paths("alice");
+    assert!(found[0].1.contains("FIFO"), "{found:?}");
+    fs::remove_file(&lock).unwrap();
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, Permissions::from_mode(0o644)).unwrap();
+    let found = store.check_paths("alice");
+    assert!(found[0].1.contains("mode 0644"), "{found:?}");
+    assert_eq!(store.check_paths("../x").len(), 1, "a bad name is reported");
+}
