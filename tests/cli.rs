@@ -510,6 +510,35 @@ fn without_root_it_explains_sudo() {
 }
 
 #[test]
+fn enroll_refuses_to_create_a_store_under_an_unsafe_parent() {
+    let f = Fixture::new("cli-unsafe-parent", "");
+    let shared = f.tmp.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let store = shared.join("otpgate");
+    let o = Command::new(BIN)
+        .arg("--store")
+        .arg(&store)
+        .arg("--config")
+        .arg(f.tmp.path().join("no-site-config.toml"))
+        .args(["enroll", "otpgate-t1", "--no-verify", "--secret", SECRET])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("parent directory mode 0777 is writable by group/other"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !store.exists(),
+        "a store was created under an unsafe parent"
+    );
+}
+
+#[test]
 fn a_store_owned_by_a_user_serves_that_user_only() {
     if !nix::unistd::geteuid().is_root() {
         return; // chown and setpriv need root; CI runs as root
