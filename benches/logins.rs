@@ -16,7 +16,7 @@ use otpgate::core::Record;
 use otpgate::core::otp::{self, Generator, OtpParams};
 use otpgate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
 use otpgate::pam::client::{self, Login, PAM_SUCCESS};
-use otpgate::store::{Change, Store};
+use otpgate::store::{Change, Store, Trust};
 
 const SECURITY: &str = "/lib/x86_64-linux-gnu/security";
 
@@ -134,7 +134,7 @@ fn main() {
     let store_dir = tmp.path().join("store");
     fs::create_dir(&store_dir).unwrap();
     fs::set_permissions(&store_dir, fs::Permissions::from_mode(0o700)).unwrap();
-    let store = Store::open(&store_dir).unwrap();
+    let store = Store::open(&store_dir, Trust::RootOnly).unwrap();
     let cheap = KdfParams {
         m_cost: 64,
         t_cost: 1,

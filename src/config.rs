@@ -105,6 +105,8 @@ pub struct ModuleOptions {
     pub echo: bool,
     pub token: TokenSource,
     pub debug: bool,
+    /// `owner_ok`: also trust a store owned by the process's own user.
+    pub owner_ok: bool,
 }
 
 impl Default for ModuleOptions {
@@ -118,6 +120,7 @@ impl Default for ModuleOptions {
             echo: false,
             token: TokenSource::Prompt,
             debug: false,
+            owner_ok: false,
         }
     }
 }
@@ -170,6 +173,7 @@ impl ModuleOptions {
                 ("nullok", None) => o.nullok = true,
                 ("echo", None) => o.echo = true,
                 ("debug", None) => o.debug = true,
+                ("owner_ok", None) => o.owner_ok = true,
                 ("no_recovery", None) => o.policy.no_recovery = Some(true),
                 ("use_first_pass", None) => o.token = TokenSource::UseFirstPass,
                 ("try_first_pass", None) => o.token = TokenSource::TryFirstPass,
@@ -186,6 +190,15 @@ impl ModuleOptions {
             o.prompt = FORWARD_PROMPT.to_string();
         }
         Ok(o)
+    }
+
+    /// Who may own the store: root, plus this process's user with `owner_ok`.
+    pub fn store_trust(&self) -> store::Trust {
+        if self.owner_ok {
+            store::Trust::RootOrEuid
+        } else {
+            store::Trust::RootOnly
+        }
     }
 
     pub fn from_pam_args(args: &[&CStr]) -> Result<ModuleOptions, ConfigError> {
@@ -320,6 +333,7 @@ mod tests {
             (1, 10, 600, 100, true)
         );
         assert!(!o.nullok && !o.echo && o.config.is_none());
+        assert!(!o.owner_ok && o.store_trust() == store::Trust::RootOnly);
     }
 
     #[test]
@@ -337,6 +351,7 @@ mod tests {
             "no_recovery",
             "debug",
             "try_first_pass",
+            "owner_ok",
         ])
         .unwrap();
         assert_eq!(o.store.as_deref(), Some(Path::new("/tmp/s")));
@@ -347,6 +362,7 @@ mod tests {
         assert_eq!(o.prompt, "Code please: "); // PAM passes `[prompt=Code please: ]` as one argument
         assert_eq!(o.token, TokenSource::TryFirstPass);
         assert!(o.nullok && o.echo && o.debug);
+        assert!(o.owner_ok && o.store_trust() == store::Trust::RootOrEuid);
         let p = o.policy.over(&Policy::default());
         assert_eq!(
             (p.window, p.deny, p.unlock_time, p.hard_deny, p.recovery),
@@ -369,6 +385,7 @@ mod tests {
             "nullok=1",
             "store",
             "window=-1",
+            "owner_ok=1",
             "unlock_time=0",
             "unlock_time=18446744073709551615",
             "unlock_time=9223372036854775808",

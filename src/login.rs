@@ -229,7 +229,8 @@ fn prepare(
     if let Some(a) = &account {
         validate_user(a).map_err(|e| Stop::new(Reason::StoreError, e))?;
     }
-    let store = Store::open(&dir).map_err(|e| Stop::new(Reason::StoreError, e))?;
+    let store =
+        Store::open(&dir, opts.store_trust()).map_err(|e| Stop::new(Reason::StoreError, e))?;
     Ok(Setup {
         opts,
         policy,
@@ -672,7 +673,7 @@ mod tests {
             RecoveryHashes::create(&rc, cheap).unwrap(),
             NOW,
         );
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), test_trust()).unwrap();
         store
             .update("alice", |_| Ok::<_, ()>((Change::Put(record), ())))
             .unwrap()
@@ -680,8 +681,20 @@ mod tests {
         (dir, rc)
     }
 
+    /// As root (CI) the defaults; a non-root run trusts its own stores.
+    fn test_trust() -> crate::store::Trust {
+        if nix::unistd::geteuid().is_root() {
+            crate::store::Trust::RootOnly
+        } else {
+            crate::store::Trust::RootOrEuid
+        }
+    }
+
     fn options(dir: &Path, extra: &[&str]) -> Result<ModuleOptions, ConfigError> {
         let mut args = vec![format!("store={}", dir.display())];
+        if test_trust() == crate::store::Trust::RootOrEuid {
+            args.push("owner_ok".to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         ModuleOptions::parse(&args)
     }
@@ -888,7 +901,7 @@ mod tests {
             Verdict::Failure
         );
         assert_eq!(h.logs.len(), 1, "{:?}", h.logs);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), test_trust()).unwrap();
         assert_eq!(store.load("alice").unwrap().unwrap().failures, 1);
     }
 

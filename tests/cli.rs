@@ -510,6 +510,60 @@ fn without_root_it_explains_sudo() {
 }
 
 #[test]
+fn enroll_refuses_to_create_a_store_under_an_unsafe_parent() {
+    let f = Fixture::new("cli-unsafe-parent", "");
+    let shared = f.tmp.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let store = shared.join("otpgate");
+    let o = Command::new(BIN)
+        .arg("--store")
+        .arg(&store)
+        .arg("--config")
+        .arg(f.tmp.path().join("no-site-config.toml"))
+        .args(["enroll", "otpgate-t1", "--no-verify", "--secret", SECRET])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("parent directory mode 0777 is writable by group/other"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !store.exists(),
+        "a store was created under an unsafe parent"
+    );
+}
+
+#[test]
+fn a_store_owned_by_a_user_serves_that_user_only() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // chown and setpriv need root; CI runs as root
+    }
+    let f = Fixture::new("cli-own-store", "");
+    fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&f.store, Some(65534), Some(65534)).unwrap();
+    let config = f.tmp.path().join("no-site-config.toml");
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .arg("--store")
+        .arg(&f.store)
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Root trusts root only: the same store is refused.
+    let o = otpgate(&f, &["status"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("owned by uid 65534"), "{}", stderr(&o));
+}
+
+#[test]
 fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
     let f = Fixture::new("cli-doctor", "");
     otpgate(&f, &["enroll", "otpgate-t1", "--no-verify", "--json"], "");

@@ -111,9 +111,10 @@ fn not_enrolled_with_nullok_is_ignored_without_a_prompt() {
     // `required` + IGNORE alone would fail the stack; a following pam_permit
     // is what a nullok rollout stack has.
     f.set_stack(&format!(
-        "auth required {} store={} nullok\nauth required pam_permit.so",
+        "auth required {} store={} {} nullok\nauth required pam_permit.so",
         module_path().display(),
-        f.store.display()
+        f.store.display(),
+        owner_ok()
     ));
     let t = f.login("nobody", "123456");
     assert_eq!(t.code, PAM_SUCCESS);
@@ -127,9 +128,10 @@ fn not_enrolled_with_nullok_is_ignored_without_a_prompt() {
     // The module alone returns PAM_IGNORE, which libpam turns into a failure
     // when nothing else in the stack succeeds.
     f.set_stack(&format!(
-        "auth required {} store={} nullok",
+        "auth required {} store={} {} nullok",
         module_path().display(),
-        f.store.display()
+        f.store.display(),
+        owner_ok()
     ));
     assert_ne!(f.login("nobody", "123456").code, PAM_SUCCESS);
     let _ = PAM_IGNORE;

@@ -14,9 +14,10 @@ const SET_ITEMS: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so"
 
 fn line(f: &Fixture, options: &str) -> String {
     format!(
-        "auth required {} store={} {options}",
+        "auth required {} store={} {} {options}",
         module_path().display(),
-        f.store.display()
+        f.store.display(),
+        owner_ok()
     )
 }
 

@@ -253,6 +253,31 @@ fn hostile_store_dir_writable_by_others() {
 }
 
 #[test]
+fn hostile_store_parent_writable_by_others() {
+    refused_with(
+        "parentmode",
+        "parent directory mode 0777 is writable",
+        |f| {
+            fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        },
+    );
+}
+
+#[test]
+fn hostile_store_path_through_a_symlink_with_a_trailing_slash() {
+    refused_with("storelink", "is a symbolic link", |f| {
+        let link = f.tmp.path().join("link");
+        symlink(&f.store, &link).unwrap();
+        f.set_stack(&format!(
+            "auth required {} store={}/ {}",
+            module_path().display(),
+            link.display(),
+            owner_ok()
+        ));
+    });
+}
+
+#[test]
 fn hostile_record_truncated() {
     refused_with("truncated", "does not parse", |f| {
         let p = f.record_path("sync");
@@ -294,6 +319,64 @@ fn hostile_record_owned_by_another_user() {
     refused_with("owner", "owned by uid 65534", |f| {
         std::os::unix::fs::chown(f.record_path("sync"), Some(65534), None).unwrap();
     });
+}
+
+/// `pamtester` run as uid/gid 65534, like a web or RADIUS server's own
+/// account calling PAM for its users.
+fn pamtester_as_nobody(f: &Fixture, user: &str) -> std::process::Command {
+    let plain = f.pamtester(user);
+    let mut c = std::process::Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "pamtester",
+    ])
+    .args(plain.get_args());
+    for (k, v) in plain.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+#[test]
+fn a_service_account_trusts_its_own_store_only_with_owner_ok() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // chown and setpriv need root; CI runs as root
+    }
+    let f = Fixture::new("owner-ok", "");
+    let user = "sync";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    // The service account owns the store and everything in it.
+    fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    for p in [f.store.clone(), f.record_path(user)] {
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+    }
+    let lock = f.store.join(format!(".{user}.lock"));
+    std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).unwrap();
+    let input = format!("{}\n", e.code(0));
+    let (ok, logs, _) = f.pamtester_run(pamtester_as_nobody(&f, user), input.as_bytes());
+    assert!(
+        !ok,
+        "a store owned by the calling account is not trusted by default"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("reason=store_error") && l.contains("owned by uid 65534")),
+        "{logs:?}"
+    );
+    f.set_stack(&format!(
+        "auth required {} store={} owner_ok",
+        module_path().display(),
+        f.store.display()
+    ));
+    let (ok, logs, text) = f.pamtester_run(pamtester_as_nobody(&f, user), input.as_bytes());
+    assert!(ok, "owner_ok trusts the own account: {logs:?} {text}");
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CliResult {
         findings.extend(check_module(args.module_dir.as_deref()));
     }
     if wants("store") {
-        findings.extend(check_store(&ctx.store_dir));
+        findings.extend(check_store(&ctx.store_dir, ctx.trust));
     }
     let stacks = read_stacks(&args.pam_dir);
     if wants("pam") {
@@ -172,9 +172,9 @@ fn check_module(dir: Option<&Path>) -> Vec<Finding> {
     }
 }
 
-fn check_store(dir: &Path) -> Vec<Finding> {
+fn check_store(dir: &Path, trust: crate::store::Trust) -> Vec<Finding> {
     let fix_dir = format!("install -d -o root -g root -m 0700 {}", dir.display());
-    let store = match Store::open(dir) {
+    let store = match Store::open(dir, trust) {
         Ok(s) => s,
         Err(e) => return vec![error("store", e.to_string(), fix_dir)],
     };

@@ -132,9 +132,9 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     }
 
     let store = if args.self_service {
-        Store::open(&ctx.store_dir)?
+        Store::open(&ctx.store_dir, ctx.trust)?
     } else {
-        Store::create(&ctx.store_dir)?
+        Store::create(&ctx.store_dir, ctx.trust)?
     };
     let mut force = args.force;
     if args.self_service && store.is_enrolled(&user)? {

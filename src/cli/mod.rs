@@ -13,7 +13,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use crate::config::{self, SiteConfig};
-use crate::store::{Store, StoreError, validate_user};
+use crate::store::{Store, StoreError, Trust, validate_user};
 
 /// Exit codes (DESIGN.md): 0 ok, 1 refused/failed, 2 usage or environment error.
 pub const EXIT_OK: i32 = 0;
@@ -119,11 +119,13 @@ pub struct Context {
     pub site: SiteConfig,
     /// `--store` was given on the command line.
     pub store_given: bool,
+    /// Who may own the store (see [`cli_trust`]).
+    pub trust: Trust,
 }
 
 impl Context {
     pub fn open_store(&self) -> Result<Store, CliError> {
-        Store::open(&self.store_dir).map_err(CliError::from)
+        Store::open(&self.store_dir, self.trust).map_err(CliError::from)
     }
 }
 
@@ -158,6 +160,7 @@ fn run(cli: Cli) -> CliResult {
         store_dir,
         site,
         store_given: cli.store.is_some(),
+        trust: cli_trust(),
     };
     match cli.command {
         Command::Enroll(args) => enroll::run(&ctx, args),
@@ -171,6 +174,18 @@ fn run(cli: Cli) -> CliResult {
         Command::Unlock { user } => admin::unlock(&ctx, &enrolled(user, &ctx)?),
         Command::Disable { user, yes } => admin::disable(&ctx, &enrolled(user, &ctx)?, yes),
         Command::Doctor(args) => doctor::run(&ctx, args),
+    }
+}
+
+/// Root trusts root only, as the module does by default. A non-root user
+/// gets this far only with `--store` (see `run`) and can only use a store of
+/// their own, which harms nobody else: trust their own uid then, so the
+/// command works on a personal or test store without root.
+fn cli_trust() -> Trust {
+    if nix::unistd::geteuid().is_root() {
+        Trust::RootOnly
+    } else {
+        Trust::RootOrEuid
     }
 }
 

@@ -1,24 +1,36 @@
 //! The protected store: one TOML record per user in a root-only directory.
 //!
-//! Every change is one transaction: flock a per-user lock file (a lock on
-//! the record itself would be lost by the rename), read, decide, write a
-//! temporary file in the same directory, fsync it, rename it over the record,
-//! fsync the directory, unlock. Only then may the caller report success.
+//! The directory is opened once (see `dir`), its parents and itself checked,
+//! and every later operation is relative to that handle. Every change is one
+//! transaction: flock a per-user lock file (a lock on the record itself
+//! would be lost by the rename), read, decide, write a temporary file in the
+//! same directory, fsync it, rename it over the record, fsync the directory,
+//! unlock. Only then may the caller report success.
 #![forbid(unsafe_code)]
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::fstat;
 use std::fmt;
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
 
-/// Longest user name accepted (bytes); long enough for `user@example.com` realms.
-pub const MAX_USER_BYTES: usize = 256;
-const RECORD_SUFFIX: &str = ".toml";
+mod checks;
+mod dir;
+mod names;
+#[cfg(test)]
+mod tests;
+
+use checks::{WRITE_FORBIDDEN, check_mode, check_owner, check_private_file, check_regular};
+use dir::StoreDir;
+pub use names::{MAX_USER_BYTES, is_format_char, validate_user};
+use names::{RECORD_SUFFIX, lock_name, record_name, temp_name};
+
 /// The decoy record's name: a leading dot, so never a user's.
 const DECOY: &str = ".decoy";
 
@@ -67,99 +79,33 @@ fn unsafe_path(path: &Path, why: impl Into<String>) -> StoreError {
     }
 }
 
-/// Checks a user name before it becomes part of a path.
-pub fn validate_user(user: &str) -> Result<(), StoreError> {
-    let why = if user.is_empty() {
-        "empty"
-    } else if user.len() > MAX_USER_BYTES {
-        "too long"
-    } else if user.starts_with('.') {
-        "starts with a dot"
-    } else if user.contains('/') {
-        "contains a slash"
-    } else if user.chars().any(char::is_control) {
-        "contains control characters"
-    } else {
-        return Ok(());
-    };
-    Err(StoreError::BadUser(why.to_string()))
+/// Who may own the store directory, its parents and its files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Root only (the default: a service account that calls PAM for other
+    /// users must not be able to forge their records).
+    #[default]
+    RootOnly,
+    /// Root or the process's own effective user (module option `owner_ok`).
+    RootOrEuid,
 }
 
-/// Owners we trust: root, or the process's own user (so a non-root test
-/// or a user's own screen locker can use a store it owns; nobody else's).
-fn trusted_owner(uid: u32) -> bool {
-    uid == 0 || uid == nix::unistd::geteuid().as_raw()
-}
-
-/// Mode bits printed the way `ls`/`chmod` users read them.
-fn mode_str(mode: u32) -> String {
-    format!("{:04o}", mode & 0o7777)
-}
-
-/// The one ownership rule: a trusted owner, and none of the `forbidden`
-/// mode bits (0o077: no group/other access; 0o022: no group/other write).
-fn check_owner_mode(
-    path: &Path,
-    meta: &fs::Metadata,
-    subject: &str,
-    forbidden: u32,
-    want: &str,
-) -> Result<(), StoreError> {
-    if !trusted_owner(meta.uid()) {
-        return Err(unsafe_path(
-            path,
-            format!("{subject}owned by uid {}, not root", meta.uid()),
-        ));
+impl Trust {
+    /// Whether a file owned by `uid` is trusted by a process running as `euid`.
+    pub fn trusts(self, uid: u32, euid: u32) -> bool {
+        uid == 0 || (self == Trust::RootOrEuid && uid == euid)
     }
-    if meta.mode() & forbidden != 0 {
-        let problem = if forbidden & 0o044 != 0 {
-            "gives group/other access"
-        } else {
-            "is writable by group/other"
-        };
-        return Err(unsafe_path(
-            path,
-            format!(
-                "{subject}mode {} {problem} (want {want})",
-                mode_str(meta.mode())
-            ),
-        ));
-    }
-    Ok(())
-}
 
-/// A regular file with no second link. No link at all is fine: a record
-/// opened just before a concurrent writer renamed a new one over it is a
-/// complete, consistent earlier version (only the unlocked look sees this).
-fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
-    if !meta.file_type().is_file() {
-        return Err(unsafe_path(path, "not a regular file"));
+    fn trusts_owner(self, uid: u32) -> bool {
+        self.trusts(uid, nix::unistd::geteuid().as_raw())
     }
-    if meta.nlink() > 1 {
-        return Err(unsafe_path(
-            path,
-            format!("has {} hard links", meta.nlink()),
-        ));
-    }
-    Ok(())
-}
-
-/// A protected file: regular, single link, trusted owner, no group/other access.
-fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
-    check_regular(path, meta)?;
-    check_owner_mode(path, meta, "", 0o077, "0600")
 }
 
 /// Opens an existing file without following symlinks or blocking on FIFOs.
 /// `Ok(None)` when it does not exist.
-fn open_nofollow(path: &Path, write: bool) -> Result<Option<File>, StoreError> {
+fn open_nofollow(path: &Path) -> Result<Option<File>, StoreError> {
     let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    match OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(flags)
-        .open(path)
-    {
+    match OpenOptions::new().read(true).custom_flags(flags).open(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -173,23 +119,30 @@ fn open_nofollow(path: &Path, write: bool) -> Result<Option<File>, StoreError> {
     }
 }
 
-/// Reads a file that decides security settings (e.g. `/etc/otpgate.toml`):
-/// trusted owner, not a symlink, not writable by group/other. `Ok(None)` if absent.
-pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some(file) = open_nofollow(path, false)? else {
-        return Ok(None);
-    };
-    let meta = file.metadata().map_err(io_err(path, "stat"))?;
-    check_regular(path, &meta)?;
-    check_owner_mode(path, &meta, "", 0o022, "0644")?;
-    let mut bytes = Vec::new();
+/// Reads at most `max` bytes of `file`; more is refused.
+fn read_bounded(file: File, path: &Path, max: usize) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::with_capacity(1024);
     file.take(max as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(io_err(path, "read"))?;
     if bytes.len() > max {
         return Err(unsafe_path(path, format!("larger than {max} bytes")));
     }
-    Ok(Some(bytes))
+    Ok(bytes)
+}
+
+/// Reads a file that decides security settings (e.g. `/etc/otpgate.toml`):
+/// owned by root or this process's user, not a symlink, not writable by
+/// group/other. `Ok(None)` if absent.
+pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(file) = open_nofollow(path)? else {
+        return Ok(None);
+    };
+    let st = fstat(&file).map_err(|e| io_err(path, "stat")(e.into()))?;
+    check_regular(path, &st)?;
+    check_owner(path, &st, Trust::RootOrEuid, "")?;
+    check_mode(path, &st, "", WRITE_FORBIDDEN, "0644")?;
+    read_bounded(file, path, max).map(Some)
 }
 
 /// What a transaction wants done with the record.
@@ -200,81 +153,45 @@ pub enum Change {
     Remove,
 }
 
-/// A checked store directory.
-#[derive(Debug, Clone)]
+/// A checked store directory, held open.
+#[derive(Debug)]
 pub struct Store {
-    dir: PathBuf,
+    dir: StoreDir,
+    trust: Trust,
 }
 
 impl Store {
-    /// Opens the store at `dir` after checking the directory itself.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let meta = fs::symlink_metadata(dir).map_err(io_err(dir, "stat"))?;
-        if meta.file_type().is_symlink() {
-            return Err(unsafe_path(dir, "store directory is a symbolic link"));
-        }
-        if !meta.is_dir() {
-            return Err(unsafe_path(dir, "store is not a directory"));
-        }
-        check_owner_mode(dir, &meta, "store directory ", 0o022, "0700")?;
+    /// Opens the store at `dir` after checking every parent and the
+    /// directory itself (see the module docs).
+    pub fn open(dir: &Path, trust: Trust) -> Result<Store, StoreError> {
         Ok(Store {
-            dir: dir.to_path_buf(),
+            dir: StoreDir::open(dir, trust, false)?,
+            trust,
         })
     }
 
-    /// Creates the directory (0700) if it is missing, then opens it.
-    pub fn create(dir: &Path) -> Result<Store, StoreError> {
-        match fs::symlink_metadata(dir) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io_err(dir, "create directory"))?;
-                fs::set_permissions(dir, Permissions::from_mode(0o700))
-                    .map_err(io_err(dir, "chmod"))?;
-            }
-            Err(e) => {
-                return Err(StoreError::Io {
-                    path: dir.to_path_buf(),
-                    op: "stat",
-                    err: e,
-                });
-            }
-        }
-        Store::open(dir)
+    /// Like [`Store::open`], creating missing directories (0700) on the way;
+    /// refuses, creating nothing, under an unsafe parent.
+    pub fn create(dir: &Path, trust: Trust) -> Result<Store, StoreError> {
+        Ok(Store {
+            dir: StoreDir::open(dir, trust, true)?,
+            trust,
+        })
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
+    /// Where `user`'s record is, for messages (the store never opens it by path).
     pub fn record_path(&self, user: &str) -> PathBuf {
-        self.dir.join(format!("{user}{RECORD_SUFFIX}"))
-    }
-
-    fn lock_path(&self, user: &str) -> PathBuf {
-        self.dir.join(format!(".{user}.lock"))
-    }
-
-    fn temp_path(&self, user: &str) -> PathBuf {
-        self.dir.join(format!(".{user}{RECORD_SUFFIX}.tmp"))
+        self.dir.path_of(&record_name(user))
     }
 
     /// Whether `user` has a record (without reading or checking it).
     pub fn is_enrolled(&self, user: &str) -> Result<bool, StoreError> {
         validate_user(user)?;
-        let path = self.record_path(user);
-        match fs::symlink_metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::Io {
-                path,
-                op: "stat",
-                err: e,
-            }),
-        }
+        Ok(self.dir.stat(&record_name(user))?.is_some())
     }
 
     /// Reads and checks a record without locking (for a look before prompting
@@ -282,11 +199,13 @@ impl Store {
     pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
         validate_user(user)?;
         let path = self.record_path(user);
-        let Some(file) = open_nofollow(&path, false)? else {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let Some(file) = self.dir.open_file(&record_name(user), flags, "open")? else {
             return Ok(None);
         };
-        let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        check_private_file(&path, &meta)?;
+        let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
+        check_private_file(&path, &st, self.trust)?;
+        // One byte more than allowed, so the parser sees an oversized record.
         let mut bytes = Zeroizing::new(Vec::with_capacity(1024));
         file.take(MAX_RECORD_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
@@ -295,7 +214,6 @@ impl Store {
             .map(Some)
             .map_err(|err| StoreError::Corrupt { path, err })
     }
-
     /// Runs one locked transaction on `user`'s record. `decide` sees the
     /// current record (or `None`) and returns the change to make plus a
     /// result; the result is returned only once the change is durable.
@@ -311,13 +229,81 @@ impl Store {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        match change {
-            Change::Keep => {}
-            Change::Put(record) => self.write(user, &record)?,
-            Change::Remove => self.remove(user)?,
-        }
+        self.apply(user, change)?;
         drop(lock);
         Ok(Ok(result))
+    }
+
+    /// Replaces (`Put`) or removes (`Remove`) `user`'s record without
+    /// reading it: how an admin repairs a record that does not parse or has
+    /// a bad mode (`enroll --force`, `disable --yes`). Under the user's lock
+    /// like [`Store::update`]; the old record is never edited in place (a new
+    /// one is renamed over it, or it is unlinked). Still refused, with the
+    /// reason and "not replaced": a record path that is a symbolic link, a
+    /// FIFO, a directory or any other non-regular file, has hard links, or
+    /// has an untrusted owner. Returns whether a record was there.
+    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+        validate_user(user)?;
+        let lock = self.lock(user)?;
+        let existed = self.replaceable(user)?;
+        self.apply(user, change)?;
+        drop(lock);
+        Ok(existed)
+    }
+
+    /// Whether there is a record that [`Store::replace_broken`] may replace.
+    fn replaceable(&self, user: &str) -> Result<bool, StoreError> {
+        let path = self.record_path(user);
+        let Some(st) = self.dir.stat(&record_name(user))? else {
+            return Ok(false);
+        };
+        check_regular(&path, &st)
+            .and_then(|()| check_owner(&path, &st, self.trust, ""))
+            .map_err(|e| match e {
+                StoreError::Unsafe { path, why } => StoreError::Unsafe {
+                    path,
+                    why: format!("{why}; not replaced (look at it, then remove it by hand)"),
+                },
+                other => other,
+            })?;
+        Ok(true)
+    }
+
+    /// A read-only look (for `doctor`) at the other paths a login of `user`
+    /// opens: the lock file and the temp file. Reports each that makes every
+    /// login of the user fail or that only someone else could have put
+    /// there: a symbolic link, FIFO, directory or other non-regular file,
+    /// hard links, an untrusted owner, a mode beyond 0600. Absent is fine;
+    /// so is a private temp file left by a crash (the next write replaces it).
+    pub fn check_paths(&self, user: &str) -> Vec<(PathBuf, String)> {
+        if let Err(e) = validate_user(user) {
+            return vec![(self.dir().to_path_buf(), e.to_string())];
+        }
+        [lock_name(user), temp_name(user)]
+            .iter()
+            .filter_map(|name| self.check_path(name).err())
+            .map(|e| match e {
+                StoreError::Unsafe { path, why } => (path, why),
+                StoreError::Io { path, op, err } => (path, format!("{op}: {err}")),
+                other => (self.dir().to_path_buf(), other.to_string()),
+            })
+            .collect()
+    }
+
+    fn check_path(&self, name: &str) -> Result<(), StoreError> {
+        match self.dir.stat(name)? {
+            Some(st) => check_private_file(&self.dir.path_of(name), &st, self.trust),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes `change` durable (the caller holds the user's lock).
+    fn apply(&self, user: &str, change: Change) -> Result<(), StoreError> {
+        match change {
+            Change::Keep => Ok(()),
+            Change::Put(record) => self.write(user, &record),
+            Change::Remove => self.remove(user),
+        }
     }
 
     /// The durable write a refused attempt of an enrolled user costs, done
@@ -330,28 +316,16 @@ impl Store {
         Ok(())
     }
 
+    /// Opens (creating it 0600 if needed), checks and flocks the user's lock file.
     fn lock(&self, user: &str) -> Result<File, StoreError> {
-        let path = self.lock_path(user);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    unsafe_path(&path, "is a symbolic link")
-                } else {
-                    StoreError::Io {
-                        path: path.clone(),
-                        op: "open lock",
-                        err: e,
-                    }
-                }
-            })?;
-        let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        check_private_file(&path, &meta)?;
+        let name = lock_name(user);
+        let path = self.dir.path_of(&name);
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let Some(file) = self.dir.open_file(&name, flags, "open lock")? else {
+            return Err(unsafe_path(&path, "lock file vanished while being created"));
+        };
+        let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
+        check_private_file(&path, &st, self.trust)?;
         file.lock().map_err(io_err(&path, "flock"))?;
         Ok(file)
     }
@@ -361,100 +335,50 @@ impl Store {
             path: self.record_path(user),
             err,
         })?;
-        let tmp = self.temp_path(user);
-        let result = self.write_replace(&tmp, &self.record_path(user), text.as_bytes());
+        let tmp = temp_name(user);
+        let result = self.write_replace(&tmp, &record_name(user), text.as_bytes());
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = self.dir.unlink(&tmp, "remove temp");
         }
         result
     }
 
-    fn write_replace(&self, tmp: &Path, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Writes `bytes` to a fresh `tmp`, makes it durable, renames it over
+    /// `target` and makes the rename durable.
+    fn write_replace(&self, tmp: &str, target: &str, bytes: &[u8]) -> Result<(), StoreError> {
         // A temp file left by a crash is ours (we hold the lock): replace it.
-        match fs::remove_file(tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(StoreError::Io {
-                    path: tmp.to_path_buf(),
-                    op: "remove stale temp",
-                    err: e,
-                });
-            }
-        }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(tmp)
-            .map_err(io_err(tmp, "create temp"))?;
+        self.dir.unlink(tmp, "remove stale temp")?;
+        let path = self.dir.path_of(tmp);
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+        let Some(mut file) = self.dir.open_file(tmp, flags, "create temp")? else {
+            return Err(unsafe_path(&path, "temp file vanished while being created"));
+        };
         file.set_permissions(Permissions::from_mode(0o600))
-            .map_err(io_err(tmp, "chmod"))?;
-        file.write_all(bytes).map_err(io_err(tmp, "write"))?;
-        file.sync_all().map_err(io_err(tmp, "fsync"))?;
+            .map_err(io_err(&path, "chmod"))?;
+        file.write_all(bytes).map_err(io_err(&path, "write"))?;
+        file.sync_all().map_err(io_err(&path, "fsync"))?;
         drop(file);
-        fs::rename(tmp, target).map_err(io_err(target, "rename"))?;
-        self.sync_dir()
+        self.dir.rename(tmp, target)?;
+        self.dir.sync()
     }
 
     fn remove(&self, user: &str) -> Result<(), StoreError> {
-        let path = self.record_path(user);
-        match fs::remove_file(&path) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io {
-                path,
-                op: "remove",
-                err: e,
-            }),
+        if self.dir.unlink(&record_name(user), "remove")? {
+            self.dir.sync()?;
         }
-    }
-
-    fn sync_dir(&self) -> Result<(), StoreError> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir, "fsync directory"))
+        Ok(())
     }
 
     /// Every enrolled user name, sorted.
     pub fn users(&self) -> Result<Vec<String>, StoreError> {
-        let mut users = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir, "list"))? {
-            let entry = entry.map_err(io_err(&self.dir, "list"))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(user) = name.strip_suffix(RECORD_SUFFIX)
-                && validate_user(user).is_ok()
-            {
-                users.push(user.to_string());
-            }
-        }
+        let mut users: Vec<String> = self
+            .dir
+            .names()?
+            .into_iter()
+            .filter_map(|name| name.strip_suffix(RECORD_SUFFIX).map(str::to_string))
+            .filter(|user| validate_user(user).is_ok())
+            .collect();
         users.sort();
         Ok(users)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_names_are_checked_before_touching_paths() {
-        for ok in ["alice", "alice@example.com", "DOMAIN\\bob", "a.b-c_d"] {
-            assert!(validate_user(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            ".hidden",
-            "../etc/passwd",
-            "a/b",
-            "tab\tname",
-            "nul\0",
-            "bell\x07",
-            &"x".repeat(257),
-        ] {
-            assert!(validate_user(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -11,7 +11,7 @@ use otpgate::core::Record;
 use otpgate::core::otp::{self, Algorithm, OtpParams};
 use otpgate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
 use otpgate::pam::client::{self, Login, Style, Transcript};
-use otpgate::store::{Change, Store};
+use otpgate::store::{Change, Store, Trust};
 
 /// Accounts every Debian system has (base-passwd): the module and the
 /// command resolve names through NSS, so tests enroll real accounts, each in
@@ -82,6 +82,24 @@ pub fn wrong_code(right: &str) -> &'static str {
     }
 }
 
+/// Who the fixtures trust: root in CI (the module's default); a non-root
+/// run trusts its own stores (and its stacks add `owner_ok`, see [`owner_ok`]).
+pub fn trust() -> Trust {
+    if nix::unistd::geteuid().is_root() {
+        Trust::RootOnly
+    } else {
+        Trust::RootOrEuid
+    }
+}
+
+/// `owner_ok` when the tests run as non-root (their stores are their own).
+pub fn owner_ok() -> &'static str {
+    match trust() {
+        Trust::RootOnly => "",
+        Trust::RootOrEuid => "owner_ok",
+    }
+}
+
 pub struct Enrolled {
     pub secret: String,
     pub params: OtpParams,
@@ -122,9 +140,10 @@ impl Fixture {
             service: format!("otpgate-test-{name}"),
         };
         f.set_stack(&format!(
-            "auth required {} store={} {options}",
+            "auth required {} store={} {} {options}",
             module_path().display(),
-            f.store.display()
+            f.store.display(),
+            owner_ok()
         ));
         f
     }
@@ -147,7 +166,7 @@ impl Fixture {
         let rc = RecoveryCodes::generate(codes).unwrap();
         let hashes = RecoveryHashes::create(&rc, TEST_KDF).unwrap();
         let record = Record::new(&secret, params, hashes, unix_now());
-        let store = Store::open(&self.store).unwrap();
+        let store = Store::open(&self.store, trust()).unwrap();
         store
             .update(user, |_| Ok::<_, ()>((Change::Put(record), ())))
             .unwrap()
@@ -160,7 +179,7 @@ impl Fixture {
     }
 
     pub fn record(&self, user: &str) -> Record {
-        Store::open(&self.store)
+        Store::open(&self.store, trust())
             .unwrap()
             .load(user)
             .unwrap()

@@ -1,0 +1,431 @@
+//! Unit tests of the file store: names, ownership, the directory handle.
+
+use super::checks::mode_str;
+use super::*;
+use crate::core::otp::OtpParams;
+use crate::core::recovery::{KdfParams, RecoveryCodes, RecoveryHashes};
+use std::fs;
+
+/// A private (root-owned when run as root, 0700) directory under /tmp.
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+fn sample_record() -> Record {
+    let cheap = KdfParams {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let rc = RecoveryCodes::generate(1).unwrap();
+    let hashes = RecoveryHashes::create(&rc, cheap).unwrap();
+    Record::new(b"12345678901234567890", OtpParams::default(), hashes, 1)
+}
+
+fn put(store: &Store, user: &str) -> Result<(), StoreError> {
+    let record = sample_record();
+    store
+        .update(user, |_| Ok::<_, ()>((Change::Put(record), ())))
+        .map(|r| r.unwrap())
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn user_names_are_checked_before_touching_paths() {
+    for ok in [
+        "alice",
+        "alice@example.com",
+        "DOMAIN\\bob",
+        "a.b-c_d",
+        "josé",
+    ] {
+        assert!(validate_user(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        ".hidden",
+        "../etc/passwd",
+        "a/b",
+        "tab\tname",
+        "nul\0",
+        "bell\x07",
+        &"x".repeat(257),
+    ] {
+        assert!(validate_user(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn format_and_separator_characters_are_refused() {
+    for bad in [
+        "a\u{200B}b",
+        "\u{200F}x",
+        "\u{202E}cilbup",
+        "x\u{2028}y",
+        "x\u{2029}y",
+        "a\u{2060}",
+        "a\u{2066}b\u{2069}",
+        "\u{FEFF}bom",
+        "soft\u{AD}hyphen",
+        "tag\u{E0041}",
+        "a\u{85}b",
+    ] {
+        assert!(
+            matches!(validate_user(bad), Err(StoreError::BadUser(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn every_file_name_derived_from_the_longest_user_fits_name_max() {
+    let longest = "x".repeat(MAX_USER_BYTES);
+    assert!(validate_user(&longest).is_ok());
+    for name in [
+        format!("{longest}.toml"),
+        format!(".{longest}.lock"),
+        format!(".{longest}.toml.tmp"),
+        format!(".{longest}.state"),
+    ] {
+        assert!(name.len() <= 255, "{} bytes", name.len());
+    }
+    assert!(validate_user(&"x".repeat(MAX_USER_BYTES + 1)).is_err());
+    // Bytes, not characters: 123 two-byte characters are 246 bytes.
+    assert!(validate_user(&"é".repeat(123)).is_err());
+}
+
+#[test]
+fn a_too_long_name_is_refused_before_any_file_is_created() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    for len in [246, 249, 250, 256] {
+        let user = "x".repeat(len);
+        let r = put(&store, &user);
+        assert!(matches!(r, Err(StoreError::BadUser(_))), "{len}: {r:?}");
+    }
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn only_root_is_trusted_unless_owner_ok() {
+    assert!(Trust::RootOnly.trusts(0, 1000));
+    assert!(!Trust::RootOnly.trusts(1000, 1000));
+    assert!(Trust::RootOrEuid.trusts(0, 1000));
+    assert!(Trust::RootOrEuid.trusts(1000, 1000));
+    assert!(!Trust::RootOrEuid.trusts(1001, 1000));
+    assert_eq!(Trust::default(), Trust::RootOnly);
+}
+
+/// The trust a test store needs: root in CI, the test's own user otherwise.
+fn test_trust() -> Trust {
+    if nix::unistd::geteuid().is_root() {
+        Trust::RootOnly
+    } else {
+        Trust::RootOrEuid
+    }
+}
+
+#[test]
+fn records_with_any_mode_bit_beyond_0600_are_refused() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let record = dir.path().join("alice.toml");
+    for mode in [0o4600, 0o2600, 0o1600, 0o700, 0o640, 0o604] {
+        fs::set_permissions(&record, Permissions::from_mode(mode)).unwrap();
+        let r = store.load("alice");
+        assert!(
+            matches!(&r, Err(StoreError::Unsafe { why, .. }) if why.contains(&mode_str(mode))),
+            "{mode:o}: {r:?}"
+        );
+    }
+    fs::set_permissions(&record, Permissions::from_mode(0o600)).unwrap();
+    assert!(store.load("alice").unwrap().is_some());
+}
+
+#[test]
+fn lock_files_with_any_mode_bit_beyond_0600_are_refused() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let lock = dir.path().join(".alice.lock");
+    for mode in [0o4600, 0o2600, 0o1600, 0o700] {
+        fs::set_permissions(&lock, Permissions::from_mode(mode)).unwrap();
+        let r = put(&store, "alice");
+        assert!(
+            matches!(r, Err(StoreError::Unsafe { .. })),
+            "{mode:o}: {r:?}"
+        );
+    }
+}
+
+fn mkdir(path: &Path, mode: u32) {
+    fs::create_dir(path).unwrap();
+    fs::set_permissions(path, Permissions::from_mode(mode)).unwrap();
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The refusal's path and reason, or a panic naming what was accepted.
+fn refusal(r: Result<Store, StoreError>) -> (PathBuf, String) {
+    match r {
+        Err(StoreError::Unsafe { path, why }) => (path, why),
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(s) => panic!("accepted {}", s.dir().display()),
+    }
+}
+
+#[test]
+fn a_store_under_a_parent_owned_by_another_user_is_refused() {
+    if !is_root() {
+        return; // chown needs root; CI runs as root
+    }
+    let top = private_dir();
+    let parent = top.path().join("home");
+    mkdir(&parent, 0o755);
+    mkdir(&parent.join("store"), 0o700);
+    std::os::unix::fs::chown(&parent, Some(65534), Some(65534)).unwrap();
+    let (path, why) = refusal(Store::open(&parent.join("store"), Trust::RootOnly));
+    assert_eq!(path, parent);
+    assert!(why.contains("owned by uid 65534"), "{why}");
+    let (_, why) = refusal(Store::create(&parent.join("new"), Trust::RootOnly));
+    assert!(why.contains("owned by uid 65534"), "{why}");
+    assert!(
+        !parent.join("new").exists(),
+        "created under an unsafe parent"
+    );
+}
+
+#[test]
+fn a_store_under_a_group_or_world_writable_parent_is_refused() {
+    let top = private_dir();
+    let parent = top.path().join("shared");
+    mkdir(&parent, 0o755);
+    mkdir(&parent.join("store"), 0o700);
+    for mode in [0o777, 0o775, 0o757] {
+        fs::set_permissions(&parent, Permissions::from_mode(mode)).unwrap();
+        let (path, why) = refusal(Store::open(&parent.join("store"), test_trust()));
+        assert_eq!(path, parent);
+        assert!(why.contains("writable by group/other"), "{mode:o}: {why}");
+        let (_, why) = refusal(Store::create(&parent.join("new"), test_trust()));
+        assert!(why.contains("writable by group/other"), "{why}");
+        assert!(
+            !parent.join("new").exists(),
+            "created under an unsafe parent"
+        );
+    }
+    if is_root() {
+        // A root-owned sticky directory (like /tmp) is fine.
+        fs::set_permissions(&parent, Permissions::from_mode(0o1777)).unwrap();
+        Store::open(&parent.join("store"), Trust::RootOnly).unwrap();
+    }
+}
+
+#[test]
+fn a_symlink_anywhere_in_the_store_path_is_refused() {
+    let top = private_dir();
+    mkdir(&top.path().join("real"), 0o700);
+    mkdir(&top.path().join("real/store"), 0o700);
+    std::os::unix::fs::symlink("real/store", top.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("real", top.path().join("plink")).unwrap();
+    let t = top.path().display();
+    for path in [
+        format!("{t}/link"),
+        format!("{t}/link/"),
+        format!("{t}/link/."),
+        format!("{t}/plink/store"),
+        format!("{t}/plink/store/"),
+    ] {
+        let (_, why) = refusal(Store::open(Path::new(&path), test_trust()));
+        assert!(why.contains("symbolic link"), "{path}: {why}");
+    }
+    let dotdot = format!("{t}/real/store/../store");
+    refusal(Store::open(Path::new(&dotdot), test_trust()));
+    Store::open(&top.path().join("real/store/"), test_trust()).unwrap();
+}
+
+#[test]
+fn swapping_the_store_directory_after_open_does_not_redirect_writes() {
+    let top = private_dir();
+    let dir = top.path().join("store");
+    mkdir(&dir, 0o700);
+    let store = Store::open(&dir, test_trust()).unwrap();
+    fs::rename(&dir, top.path().join("old")).unwrap();
+    mkdir(&dir, 0o700);
+    put(&store, "alice").unwrap();
+    assert_eq!(
+        entries(&top.path().join("old")),
+        [".alice.lock", "alice.toml"]
+    );
+    assert_eq!(entries(&dir), Vec::<String>::new());
+    assert!(store.load("alice").unwrap().is_some());
+    assert_eq!(store.users().unwrap(), ["alice"]);
+    assert!(store.is_enrolled("alice").unwrap());
+    store
+        .update("alice", |_| Ok::<_, ()>((Change::Remove, ())))
+        .unwrap()
+        .unwrap();
+    assert_eq!(entries(&top.path().join("old")), [".alice.lock"]);
+}
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).unwrap().ino()
+}
+
+#[test]
+fn a_corrupt_record_is_replaced_or_removed_never_edited_in_place() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    let record = dir.path().join("alice.toml");
+    put(&store, "alice").unwrap();
+    fs::write(&record, "version = 1\nsecret = ").unwrap();
+    assert!(matches!(
+        put(&store, "alice"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let broken = inode(&record);
+    let r = store.replace_broken("alice", Change::Put(sample_record()));
+    assert!(r.unwrap(), "there was a record");
+    assert_ne!(inode(&record), broken, "replaced by rename, not rewritten");
+    assert!(store.load("alice").unwrap().is_some());
+
+    fs::write(&record, "\u{0}garbage").unwrap();
+    assert!(store.replace_broken("alice", Change::Remove).unwrap());
+    assert!(store.load("alice").unwrap().is_none());
+    assert!(!store.replace_broken("alice", Change::Remove).unwrap());
+    assert_eq!(entries(dir.path()), [".alice.lock"]);
+}
+
+#[test]
+fn a_record_with_a_bad_mode_can_be_replaced() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let record = dir.path().join("alice.toml");
+    fs::set_permissions(&record, Permissions::from_mode(0o4644)).unwrap();
+    assert!(matches!(
+        store.load("alice"),
+        Err(StoreError::Unsafe { .. })
+    ));
+    assert!(
+        store
+            .replace_broken("alice", Change::Put(sample_record()))
+            .unwrap()
+    );
+    let mode = fs::metadata(&record).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o600);
+}
+
+/// Breaks the store in the directory it is given.
+type Damage = fn(&Path);
+
+/// Ways a record path can be something the store must not touch.
+fn hostile_record_paths() -> Vec<(&'static str, Damage)> {
+    let mut damage: Vec<(&'static str, Damage)> = vec![
+        ("is a symbolic link", |d| {
+            fs::write(d.join("elsewhere"), "x").unwrap();
+            std::os::unix::fs::symlink(d.join("elsewhere"), d.join("alice.toml")).unwrap();
+        }),
+        ("it is a FIFO", |d| {
+            nix::unistd::mkfifo(&d.join("alice.toml"), nix::sys::stat::Mode::S_IRUSR).unwrap();
+        }),
+        ("it is a directory", |d| mkdir(&d.join("alice.toml"), 0o700)),
+        ("has 2 hard links", |d| {
+            fs::write(d.join("alice.toml"), "x").unwrap();
+            fs::hard_link(d.join("alice.toml"), d.join("second")).unwrap();
+        }),
+    ];
+    if is_root() {
+        damage.push(("owned by uid 65534", |d| {
+            fs::write(d.join("alice.toml"), "x").unwrap();
+            std::os::unix::fs::chown(d.join("alice.toml"), Some(65534), None).unwrap();
+        }));
+    }
+    damage
+}
+
+#[test]
+fn replacing_still_refuses_links_fifos_directories_and_foreign_owners() {
+    for (why, damage) in hostile_record_paths() {
+        let dir = private_dir();
+        let store = Store::open(dir.path(), test_trust()).unwrap();
+        damage(dir.path());
+        let before = entries(dir.path());
+        let kind = fs::symlink_metadata(dir.path().join("alice.toml"))
+            .unwrap()
+            .file_type();
+        for change in [Change::Put(sample_record()), Change::Remove] {
+            let r = store.replace_broken("alice", change);
+            assert!(
+                matches!(&r, Err(StoreError::Unsafe { why: w, .. }) if w.contains(why) && w.contains("not replaced")),
+                "{why}: {r:?}"
+            );
+        }
+        let after = fs::symlink_metadata(dir.path().join("alice.toml")).unwrap();
+        assert_eq!(after.file_type(), kind, "{why}");
+        let mut without_lock = entries(dir.path());
+        without_lock.retain(|n| n != ".alice.lock");
+        assert_eq!(without_lock, before, "{why}");
+    }
+}
+
+#[test]
+fn check_paths_reports_lock_and_temp_paths_that_break_logins() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    assert_eq!(store.check_paths("alice"), []);
+    // A temp file left by a crash is regular and private: it is replaced, not a problem.
+    fs::write(dir.path().join(".alice.toml.tmp"), "x").unwrap();
+    fs::set_permissions(
+        dir.path().join(".alice.toml.tmp"),
+        Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(store.check_paths("alice"), []);
+
+    let lock = dir.path().join(".alice.lock");
+    let temp = dir.path().join(".alice.toml.tmp");
+    fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", &lock).unwrap();
+    fs::remove_file(&temp).unwrap();
+    mkdir(&temp, 0o700);
+    let found = store.check_paths("alice");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, lock);
+    assert!(found[0].1.contains("symbolic link"), "{found:?}");
+    assert_eq!(found[1].0, temp);
+    assert!(found[1].1.contains("directory"), "{found:?}");
+    assert!(
+        put(&store, "alice").is_err(),
+        "a login would fail: doctor must say so"
+    );
+
+    fs::remove_file(&lock).unwrap();
+    nix::unistd::mkfifo(
+        &lock,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    let found = store.check_paths("alice");
+    assert!(found[0].1.contains("FIFO"), "{found:?}");
+    fs::remove_file(&lock).unwrap();
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, Permissions::from_mode(0o644)).unwrap();
+    let found = store.check_paths("alice");
+    assert!(found[0].1.contains("mode 0644"), "{found:?}");
+    assert_eq!(store.check_paths("../x").len(), 1, "a bad name is reported");
+}
