@@ -206,7 +206,10 @@ fn prepare(
     let opts = args.map_err(|e| Stop::new(Reason::ConfigError, e))?;
     let site = SiteConfig::load(opts.site_config(env.site_config))
         .map_err(|e| Stop::new(Reason::ConfigError, e))?;
-    let policy = opts.policy.over(&site.policy());
+    let mut policy = opts.policy.over(&site.policy());
+    // forward_pass checks the code before the next module checks the
+    // password: its failures must never bring anyone to the hard lock.
+    policy.confirmed = opts.token != TokenSource::ForwardPass;
     let dir = opts.store.clone().unwrap_or_else(|| site.store_dir());
     if opts.debug {
         h.log(
@@ -391,20 +394,23 @@ impl Login<'_> {
             );
             return Verdict::ConversationError;
         };
-        let answer = if opts.token == TokenSource::ForwardPass {
-            let (password, code) = split_forward(&raw, self.digits);
-            if !h.set_authtok(&password) {
-                return fault(
-                    h,
-                    self.who,
-                    Stop::new(Reason::ConfigError, "cannot set PAM_AUTHTOK"),
-                );
-            }
-            code
-        } else {
-            raw
-        };
-        finish(self.attempt(h, env, clock, &answer, false))
+        if opts.token != TokenSource::ForwardPass {
+            return finish(self.attempt(h, env, clock, &raw, false));
+        }
+        // forward_pass: the password goes on only once the code is right, so
+        // even a mistaken stack (this line `sufficient` or `optional` before
+        // `pam_unix.so use_first_pass`) never lets a wrong code through.
+        let (password, code) = split_forward(&raw, self.digits);
+        drop(raw);
+        let verdict = finish(self.attempt(h, env, clock, &code, false));
+        if verdict == Verdict::Success && !h.set_authtok(&password) {
+            return fault(
+                h,
+                self.who,
+                Stop::new(Reason::ConfigError, "cannot set PAM_AUTHTOK"),
+            );
+        }
+        verdict
     }
 
     /// One locked transaction on the record. `quiet`: a failure changes
@@ -470,7 +476,11 @@ impl Login<'_> {
                         .who
                         .line("success", Some(success.method), None, success.offset, None),
                 );
-                tell_success(h, &success, env.silent);
+                // forward_pass: the password is checked after us, so a
+                // success must show nothing (it would tell someone with a
+                // wrong password that the code was right).
+                let forward = self.setup.opts.token == TokenSource::ForwardPass;
+                tell_success(h, &success, env.silent || forward);
                 return Outcome::Done(Verdict::Success);
             }
             Ok(Ok(Err(failure))) => failure,

@@ -236,6 +236,53 @@ fn forward_pass_hands_the_password_to_pam_unix() {
 }
 
 #[test]
+fn forward_pass_wrong_passwords_never_lock_for_good_and_no_layout_takes_a_wrong_code() {
+    if !runs_as_root(
+        "forward_pass_wrong_passwords_never_lock_for_good_and_no_layout_takes_a_wrong_code",
+    ) {
+        return;
+    }
+    let user = TestUser::create("otpgate-t6c", "Right-pass-3");
+    let f = Fixture::new("forward-hard", "");
+    f.set_stack(&format!(
+        "{}\nauth required pam_unix.so use_first_pass nodelay",
+        line(&f, "forward_pass deny=1000 hard_deny=3")
+    ));
+    let e = f.enroll(&user.name, OtpParams::default(), 1);
+    // Someone who knows only the user name: wrong password, guessed codes.
+    for _ in 0..6 {
+        let t = f.login(&user.name, &format!("guess{}", wrong_code(&e.code(0))));
+        assert_eq!(t.code, PAM_AUTH_ERR);
+    }
+    let r = f.record(&user.name);
+    assert!(!r.hard_locked, "wrong passwords reached the hard lock");
+    assert_eq!((r.failures, r.unconfirmed), (6, 6));
+    // The user still gets in.
+    let t = f.login(&user.name, &format!("Right-pass-3{}", e.code(0)));
+    assert_eq!(t.code, PAM_SUCCESS, "{t:?}");
+    // A right code with a wrong password shows nothing more than a wrong one.
+    let right = f.login(&user.name, &format!("guess{}", e.code(1)));
+    let wrong = f.login(&user.name, &format!("guess{}", wrong_code(&e.code(1))));
+    assert_eq!(right.code, PAM_AUTH_ERR);
+    assert_eq!(right.messages, wrong.messages);
+    // Mistaken layouts where a failing code line does not fail the stack:
+    // the password is only passed on after a right code, so pam_unix has
+    // nothing to check and a wrong code never gets in.
+    for control in ["sufficient", "optional", "[default=ignore]"] {
+        f.set_stack(&format!(
+            "auth {control} {} store={} forward_pass\nauth required pam_unix.so use_first_pass nodelay",
+            module_path().display(),
+            f.store.display()
+        ));
+        let t = f.login(
+            &user.name,
+            &format!("Right-pass-3{}", wrong_code(&e.code(2))),
+        );
+        assert_eq!(t.code, PAM_AUTH_ERR, "{control}: a wrong code got in");
+    }
+}
+
+#[test]
 fn forward_pass_with_nullok_passes_a_not_enrolled_users_password_on() {
     let user = TestUser::create("otpgate-t6b", "Plain-pass-9");
     let f = Fixture::new("forward-nullok", "");

@@ -22,6 +22,10 @@ pub struct Policy {
     pub recovery: bool,
     /// Steps beyond the window searched only to diagnose clock drift.
     pub drift_steps: u32,
+    /// Whether a failure here counts toward `hard_deny`. False where the
+    /// password is checked only after the code (`forward_pass`): someone
+    /// who knows only a user name must never lock that user out for good.
+    pub confirmed: bool,
 }
 
 impl Default for Policy {
@@ -33,6 +37,7 @@ impl Default for Policy {
             hard_deny: 100,
             recovery: true,
             drift_steps: 10,
+            confirmed: true,
         }
     }
 }
@@ -136,7 +141,9 @@ pub struct Decision {
 
 /// The lock in force at `now`, if any.
 pub fn lock_state(record: &Record, policy: &Policy, now: u64) -> Option<Lock> {
-    if record.hard_locked || (policy.hard_deny > 0 && record.failures >= policy.hard_deny) {
+    if record.hard_locked
+        || (policy.hard_deny > 0 && record.confirmed_failures() >= policy.hard_deny)
+    {
         Some(Lock::UntilUnlocked)
     } else if record.locked_until > now {
         Some(Lock::Until(record.locked_until))
@@ -294,6 +301,7 @@ fn offsets(from: i64, to: i64) -> impl Iterator<Item = i64> {
 fn succeeded(record: &Record, now: u64, source: &str) -> Record {
     let mut next = record.clone();
     next.failures = 0;
+    next.unconfirmed = 0;
     next.locked_until = 0;
     next.last_login = now;
     next.last_login_from = clean_source(source);
@@ -310,12 +318,15 @@ fn failed(
 ) -> Decision {
     let mut next = record.clone();
     next.failures = next.failures.saturating_add(1);
+    if !policy.confirmed {
+        next.unconfirmed = next.unconfirmed.saturating_add(1);
+    }
     if policy.deny > 0 && next.failures.is_multiple_of(policy.deny) {
         // Clamped so the lock can always be stored: a lock that cannot be
         // written would refuse the write and give a free guess instead.
         next.locked_until = now.saturating_add(policy.unlock_time).min(MAX_TIME);
     }
-    if policy.hard_deny > 0 && next.failures >= policy.hard_deny {
+    if policy.hard_deny > 0 && next.confirmed_failures() >= policy.hard_deny {
         next.hard_locked = true;
     }
     let lock = lock_state(&next, policy, now);
@@ -639,5 +650,50 @@ mod tests {
         assert_eq!(next.last_drift, None);
         let again = decide(&next, &code(1), &p, NOW).result.unwrap();
         assert_eq!(again.drift_before, None);
+    }
+
+    #[test]
+    fn unconfirmed_failures_lock_for_a_while_but_never_for_good() {
+        let (mut r, _) = sample();
+        let forward = Policy {
+            deny: 3,
+            unlock_time: 10,
+            hard_deny: 5,
+            confirmed: false,
+            ..Policy::default()
+        };
+        let mut now = NOW;
+        for _ in 0..50 {
+            now += 100;
+            r = decide(&r, "000000", &forward, now).new_record.unwrap();
+        }
+        assert_eq!((r.failures, r.unconfirmed), (50, 50));
+        assert!(!r.hard_locked);
+        assert_eq!(lock_state(&r, &forward, now + 100), None);
+        // Temporary locks still apply.
+        let r3 = decide(&r, "000000", &forward, now + 100)
+            .new_record
+            .unwrap();
+        assert_eq!(
+            r3.locked_until,
+            now + 110,
+            "the 51st failure is a multiple of 3"
+        );
+        // Confirmed failures (another service) still reach the hard lock.
+        let strict = Policy {
+            confirmed: true,
+            ..forward.clone()
+        };
+        let mut r = r;
+        for _ in 0..5 {
+            now += 100;
+            r = decide(&r, "000000", &strict, now).new_record.unwrap();
+        }
+        assert!(r.hard_locked);
+        // A success clears both counts.
+        let (mut fresh, _) = sample();
+        fresh = decide(&fresh, "000000", &forward, NOW).new_record.unwrap();
+        let ok = decide(&fresh, &code(0), &forward, NOW).new_record.unwrap();
+        assert_eq!((ok.failures, ok.unconfirmed), (0, 0));
     }
 }

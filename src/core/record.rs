@@ -33,6 +33,10 @@ pub struct Record {
     /// Consecutive failed attempts (reset by a success or `otpgate unlock`).
     #[serde(default)]
     pub failures: u32,
+    /// How many of `failures` came where the password was not yet checked
+    /// (`forward_pass`): they lead to temporary locks, never to the hard lock.
+    #[serde(default)]
+    pub unconfirmed: u32,
     /// Unix time until which the second factor is locked (0: not locked).
     #[serde(default)]
     pub locked_until: u64,
@@ -111,6 +115,7 @@ impl Record {
             created: now,
             last_step: 0,
             failures: 0,
+            unconfirmed: 0,
             locked_until: 0,
             hard_locked: false,
             last_login: 0,
@@ -118,6 +123,11 @@ impl Record {
             last_drift: None,
             recovery,
         }
+    }
+
+    /// Failures that count toward the hard lock.
+    pub fn confirmed_failures(&self) -> u32 {
+        self.failures.saturating_sub(self.unconfirmed)
     }
 
     pub fn params(&self) -> OtpParams {
@@ -169,6 +179,11 @@ impl Record {
         self.params().validate().map_err(RecordError::Invalid)?;
         self.secret_bytes()?;
         self.recovery.validate().map_err(RecordError::Invalid)?;
+        if self.unconfirmed > self.failures {
+            return Err(RecordError::Invalid(
+                "unconfirmed failures exceed failures".into(),
+            ));
+        }
         if self.last_login_from.chars().count() > MAX_SOURCE_CHARS
             || self.last_login_from.chars().any(char::is_control)
         {
@@ -239,6 +254,7 @@ pub(crate) mod tests {
         let (mut r, _) = sample();
         r.last_step = 56_666_666;
         r.failures = 3;
+        r.unconfirmed = 1;
         r.locked_until = 1_700_000_600;
         r.hard_locked = true;
         r.last_login = 1_700_000_100;
