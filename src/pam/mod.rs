@@ -1,6 +1,7 @@
 //! Everything that touches libpam: the module's hooks and the
 //! application-side client used by tests. The only place with `unsafe`.
 
+#[cfg(feature = "test-client")]
 pub mod client;
 mod ffi;
 mod module;
