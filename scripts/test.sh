@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
-          faketime libpam-wrapper zbar-tools passwd util-linux)
+          faketime libpam-wrapper zbar-tools passwd util-linux tmux)
 
 install_packages() {
     local missing=()
