@@ -14,26 +14,36 @@ use std::process::{Command, Output, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
 /// A fixed secret so tests can compute codes before enrolling.
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// An account every Debian system has, for tests that need a real user
+/// (each test has its own store, so they do not share the enrollment).
+const ACCOUNT: &str = "daemon";
 
-fn otpgate(f: &Fixture, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("--store")
+/// The command on the fixture's store, with no site config and no sudo
+/// variables; stdin, stdout and stderr piped.
+fn command(f: &Fixture, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--store")
         .arg(&f.store)
         .arg("--config")
         .arg(f.tmp.path().join("no-site-config.toml"))
         .args(args)
         .env_remove("SUDO_USER")
+        .env_remove("SUDO_UID")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+        .stderr(Stdio::piped());
+    c
+}
+
+fn otpgate(f: &Fixture, args: &[&str], stdin: &str) -> Output {
+    run_with(command(f, args), stdin)
+}
+
+/// Runs a prepared command with `stdin` as its input.
+fn run_with(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.spawn().unwrap();
+    // A command that refuses early may exit before reading its input.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -687,4 +697,564 @@ fn admin_changes_leave_an_audit_line_in_syslog() {
     );
     assert!(lines[1].contains("action=unlock user=otpgate-t1"));
     assert!(lines[2].contains("action=disable user=otpgate-t1"));
+}
+
+/// A command's output goes to `sink` instead of a pipe we read.
+fn with_stdout(mut cmd: Command, sink: impl Into<Stdio>) -> Command {
+    cmd.stdout(sink);
+    cmd
+}
+
+/// /dev/full: every write fails with ENOSPC.
+fn full() -> fs::File {
+    fs::File::create("/dev/full").unwrap()
+}
+
+/// The write end of a pipe whose reader is already gone: every write fails
+/// with EPIPE (`| head -1` after head exited).
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+fn assert_unwritable_output_refused(o: &Output, what: &str) {
+    assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(o));
+    let err = stderr(o);
+    assert!(
+        err.contains("otpgate: cannot write the output (") && !err.contains("panicked"),
+        "{what}: {err}"
+    );
+    assert!(err.contains("nothing was saved"), "{what}: {err}");
+    assert!(!err.contains("os error"), "{what}: {err}");
+}
+
+#[test]
+fn output_that_cannot_be_written_saves_nothing() {
+    let f = Fixture::new("cli-full", "");
+    let user = ACCOUNT;
+    let enroll_json = ["enroll", user, "--no-verify", "--json"];
+    let enroll_text = ["enroll", user, "--no-verify", "--qr", "none"];
+    for (args, sink, what) in [
+        (
+            &enroll_json[..],
+            Stdio::from(full()),
+            "enroll --json > /dev/full",
+        ),
+        (&enroll_text[..], Stdio::from(full()), "enroll > /dev/full"),
+        (
+            &enroll_json[..],
+            Stdio::from(closed_pipe()),
+            "enroll --json | closed",
+        ),
+        (
+            &enroll_text[..],
+            Stdio::from(closed_pipe()),
+            "enroll | closed",
+        ),
+    ] {
+        let o = run_with(with_stdout(command(&f, args), sink), "");
+        assert_unwritable_output_refused(&o, what);
+        assert!(!f.record_path(user).exists(), "{what}: saved anyway");
+    }
+
+    // An enrollment that exists is kept byte for byte: replacing it or its
+    // recovery codes with output nobody can read changes nothing.
+    let old = json(&otpgate(&f, &enroll_json, ""));
+    let before = fs::read_to_string(f.record_path(user)).unwrap();
+    let force_json = ["enroll", user, "--no-verify", "--json", "--force"];
+    let recovery_json = ["recovery", user, "--json"];
+    let recovery_text = ["recovery", user];
+    for (args, sink, what) in [
+        (
+            &force_json[..],
+            Stdio::from(full()),
+            "enroll --force > /dev/full",
+        ),
+        (
+            &force_json[..],
+            Stdio::from(closed_pipe()),
+            "enroll --force | closed",
+        ),
+        (
+            &recovery_json[..],
+            Stdio::from(full()),
+            "recovery --json > /dev/full",
+        ),
+        (
+            &recovery_text[..],
+            Stdio::from(full()),
+            "recovery > /dev/full",
+        ),
+        (
+            &recovery_json[..],
+            Stdio::from(closed_pipe()),
+            "recovery | closed",
+        ),
+    ] {
+        let o = run_with(with_stdout(command(&f, args), sink), "");
+        assert_unwritable_output_refused(&o, what);
+        assert_eq!(
+            fs::read_to_string(f.record_path(user)).unwrap(),
+            before,
+            "{what}"
+        );
+    }
+    assert_eq!(
+        f.login(user, old["recovery_codes"][0].as_str().unwrap())
+            .code,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn a_reader_that_leaves_before_the_recovery_codes_gets_nothing_saved() {
+    use std::io::{BufRead, BufReader};
+    let f = Fixture::new("cli-head", "");
+    let user = ACCOUNT;
+    let mut child = command(&f, &["enroll", user, "--secret", SECRET, "--qr", "none"])
+        .spawn()
+        .unwrap();
+    // Read up to the URI (what `head` would show), then close the pipe.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("URI: ") {
+        assert!(out.read_line(&mut seen).unwrap() > 0, "no URI in {seen}");
+    }
+    drop(out);
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = writeln!(stdin, "{}", code_now(OtpParams::default()));
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_unwritable_output_refused(&o, "recovery codes to a closed pipe");
+    assert!(!f.record_path(user).exists(), "saved codes nobody saw");
+}
+
+/// Blocked waiters on the flock of the file with inode `ino` (/proc/locks
+/// lists them as `->` lines).
+fn flock_waiters(ino: u64) -> usize {
+    let needle = format!(":{ino} ");
+    fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("->") && l.contains(&needle))
+        .count()
+}
+
+#[test]
+fn concurrent_recovery_runs_never_print_codes_that_do_not_work() {
+    use otpgate::core::recovery::canonical;
+    use std::os::unix::fs::MetadataExt;
+    let f = Fixture::new("cli-race", "");
+    let user = ACCOUNT;
+    f.enroll(user, OtpParams::default(), 2);
+    // Hold the user's lock so every run gets as far as it can, then let them
+    // all go at once: the worst interleaving, every time.
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(f.store.join(format!(".{user}.lock")))
+        .unwrap();
+    fs::set_permissions(
+        f.store.join(format!(".{user}.lock")),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    lock.lock().unwrap();
+    let ino = lock.metadata().unwrap().ino();
+    const RUNS: usize = 4;
+    let children: Vec<_> = (0..RUNS)
+        .map(|_| {
+            command(&f, &["recovery", user, "--count", "3", "--json"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut polls = 0;
+    while flock_waiters(ino) < RUNS {
+        polls += 1;
+        assert!(polls < 6000, "the runs never queued on the lock");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    lock.unlock().unwrap();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let record = f.record(user);
+    let mut winners = 0;
+    for o in &outputs {
+        match o.status.code() {
+            Some(0) => {
+                winners += 1;
+                for c in json(o)["recovery_codes"].as_array().unwrap() {
+                    let compact = c.as_str().unwrap().replace('-', "");
+                    let code = canonical(&compact).unwrap();
+                    assert!(
+                        record.recovery.find(&code).unwrap().is_some(),
+                        "a run exited 0 with codes that do not work"
+                    );
+                }
+            }
+            Some(1) => {
+                assert!(o.stdout.is_empty(), "a refused run printed codes");
+                assert!(stderr(o).contains("nothing was saved"), "{}", stderr(o));
+            }
+            other => panic!("exit {other:?}: {}", stderr(o)),
+        }
+    }
+    assert_eq!(winners, 1, "exactly one of the overlapping runs wins");
+}
+
+/// `otpgate enroll --self` as sudo would run it for `user` (uid `uid`);
+/// `None` leaves the variable out.
+fn enroll_self(f: &Fixture, user: Option<&str>, uid: Option<&str>, stdin: &str) -> Output {
+    let mut c = command(f, &["enroll", "--self", "--qr", "none"]);
+    if let Some(u) = user {
+        c.env("SUDO_USER", u);
+    }
+    if let Some(u) = uid {
+        c.env("SUDO_UID", u);
+    }
+    run_with(c, stdin)
+}
+
+fn uid_of(name: &str) -> String {
+    nix::unistd::User::from_name(name)
+        .unwrap()
+        .unwrap()
+        .uid
+        .to_string()
+}
+
+#[test]
+fn enroll_self_believes_sudo_only_when_user_and_uid_agree() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // --self needs real uid 0; CI runs as root
+    }
+    let f = Fixture::new("cli-self-env", "");
+    let uid = uid_of(ACCOUNT);
+    for (user, sudo_uid, what) in [
+        (Some(ACCOUNT), Some("0"), "SUDO_UID of another account"),
+        (Some(ACCOUNT), None, "no SUDO_UID"),
+        (None, Some(uid.as_str()), "no SUDO_USER"),
+        (Some(ACCOUNT), Some("x1"), "SUDO_UID not a number"),
+        (Some("root"), Some("0"), "root itself"),
+        (
+            Some("otpgate-no-such-account"),
+            Some(uid.as_str()),
+            "an unknown account",
+        ),
+    ] {
+        let o = enroll_self(&f, user, sudo_uid, "");
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("sudo"), "{what}: {}", stderr(&o));
+        assert!(!f.record_path(ACCOUNT).exists(), "{what}");
+    }
+    // Agreeing variables get as far as asking for the first code.
+    let o = enroll_self(&f, Some(ACCOUNT), Some(&uid), "");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Enter the code the app shows now: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_aborted_self_enrollment_spends_no_proof_and_records_no_login() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let f = Fixture::new("cli-self-abort", "");
+    let uid = uid_of(ACCOUNT);
+    let e = f.enroll(ACCOUNT, OtpParams::default(), 2);
+    let before = fs::read_to_string(f.record_path(ACCOUNT)).unwrap();
+    // The proof is right, then input ends before the first code.
+    let o = enroll_self(
+        &f,
+        Some(ACCOUNT),
+        Some(&uid),
+        &format!("{}\n", e.recovery[0]),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was saved"), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(f.record_path(ACCOUNT)).unwrap(),
+        before,
+        "the record is untouched: no recovery code spent, no login recorded"
+    );
+    assert_eq!(f.record(ACCOUNT).last_login, 0);
+    // Same with a code from the app: it is not used up either.
+    let code = e.code(0);
+    let o = enroll_self(&f, Some(ACCOUNT), Some(&uid), &format!("{code}\n"));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(f.record_path(ACCOUNT)).unwrap(), before);
+    assert_eq!(f.login(ACCOUNT, &e.recovery[0]).code, PAM_SUCCESS);
+
+    // A whole self-service run spends the proof and replaces the enrollment
+    // in one step; the old factor is gone with it.
+    let mut c = command(&f, &["enroll", "--self", "--qr", "none"]);
+    c.env("SUDO_USER", ACCOUNT).env("SUDO_UID", &uid);
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", e.recovery[1]).unwrap();
+    let secret = read_secret_until_uri(child.stdout.as_mut().unwrap());
+    writeln!(
+        stdin,
+        "{}",
+        oathtool(&secret, OtpParams::default(), unix_now())
+    )
+    .unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let after = f.record(ACCOUNT);
+    assert_eq!(after.secret, secret);
+    assert_eq!(f.login(ACCOUNT, &e.recovery[1]).code, PAM_AUTH_ERR);
+}
+
+/// Reads a child's stdout up to the `URI: ` line; returns the secret in it.
+fn read_secret_until_uri(out: &mut impl std::io::Read) -> String {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        assert_eq!(out.read(&mut byte).unwrap(), 1, "no URI in output");
+        seen.push(byte[0]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(line) = text.lines().last().filter(|_| byte[0] == b'\n')
+            && let Some(uri) = line.strip_prefix("URI: ")
+        {
+            return uri
+                .split("secret=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    }
+}
+
+#[test]
+fn after_saving_it_says_what_comes_next_without_overclaiming() {
+    let f = Fixture::new("cli-next", "");
+    let pam = f.tmp.path().join("pam.d-test");
+    fs::create_dir(&pam).unwrap();
+    // Only a comment mentions the module: no service asks for a code yet.
+    fs::write(
+        pam.join("sshd"),
+        "# auth required pam_otpgate.so\n@include common-auth\n",
+    )
+    .unwrap();
+    let enroll = |force: bool| {
+        let mut args = vec![
+            "enroll",
+            ACCOUNT,
+            "--no-verify",
+            "--qr",
+            "none",
+            "--pam-dir",
+            pam.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        let o = otpgate(&f, &args, "");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let out = enroll(false);
+    let saved = &out[out.find("Saved.").expect("Saved.")..];
+    assert!(!saved.contains("now needs a code"), "{saved}");
+    assert!(
+        saved.contains("No PAM service uses pam_otpgate yet"),
+        "{saved}"
+    );
+    for next in ["otpgate doctor", "second session"] {
+        assert!(saved.contains(next), "{next}: {saved}");
+    }
+    // Recovery codes come before the save is announced.
+    assert!(out.find("Recovery codes").unwrap() < out.find("Saved.").unwrap());
+
+    fs::write(pam.join("sudo"), "auth required pam_otpgate.so\n").unwrap();
+    let out = enroll(true);
+    let saved = &out[out.find("Saved.").expect("Saved.")..];
+    assert!(saved.contains("sudo") && !saved.contains("sshd"), "{saved}");
+    assert!(saved.contains("second session"), "{saved}");
+}
+
+#[test]
+fn a_first_code_from_another_time_says_to_check_the_phone_clock() {
+    let f = Fixture::new("cli-drift", "");
+    let params = OtpParams::default();
+    let ahead = oathtool(SECRET, params, unix_now() + 5 * 30);
+    let o = otpgate(
+        &f,
+        &[
+            "enroll", ACCOUNT, "--secret", SECRET, "--code", &ahead, "--qr", "none",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("that code is for a different time: check the phone's clock"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!f.record_path(ACCOUNT).exists());
+    let input = format!("{ahead}\n{}\n", code_now(params));
+    let o = otpgate(
+        &f,
+        &["enroll", ACCOUNT, "--secret", SECRET, "--qr", "none"],
+        &input,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("That code is for a different time: check the phone's clock"),
+        "{}",
+        stderr(&o)
+    );
+    // A code that is merely wrong says nothing about time.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll", ACCOUNT, "--secret", SECRET, "--qr", "none", "--force",
+        ],
+        &format!("{}\n", wrong_code(&code_now(params))),
+    );
+    assert!(!stderr(&o).contains("different time"), "{}", stderr(&o));
+}
+
+#[test]
+fn errors_read_as_sentences_with_the_fix() {
+    let f = Fixture::new("cli-words", "");
+    let missing = Command::new(BIN)
+        .arg("--store")
+        .arg(f.tmp.path().join("missing"))
+        .args(["--config", "/nonexistent", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("no such file or directory")
+            && !stderr(&missing).contains("os error"),
+        "{}",
+        stderr(&missing)
+    );
+    for (args, want) in [
+        (
+            vec!["enroll", ACCOUNT, "--period", "5", "--no-verify"],
+            "between 15 and 120",
+        ),
+        (
+            vec!["enroll", ACCOUNT, "--recovery-codes", "101", "--no-verify"],
+            "at most 100",
+        ),
+    ] {
+        let o = otpgate(&f, &args, "");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("..") && !err.contains("os error"),
+            "{args:?}: {err}"
+        );
+    }
+    // Algorithm names in any case; help lists each value once, in lower case.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            ACCOUNT,
+            "--algorithm",
+            "Sha256",
+            "--no-verify",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["algorithm"], "SHA256");
+    let help = stdout(&otpgate(&f, &["enroll", "--help"], ""));
+    assert_eq!(help.matches("sha1|sha256|sha512").count(), 1, "{help}");
+    assert!(!help.contains("SHA1"), "{help}");
+
+    // Zero recovery codes: allowed by both commands, and said so.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            ACCOUNT,
+            "--no-verify",
+            "--json",
+            "--force",
+            "--recovery-codes",
+            "0",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["recovery_codes"], serde_json::json!([]));
+    let o = otpgate(&f, &["recovery", ACCOUNT, "--count", "0"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no recovery codes"), "{}", stdout(&o));
+    assert_eq!(f.record(ACCOUNT).recovery.remaining(), 0);
+}
+
+#[test]
+fn self_service_proof_attempts_leave_an_audit_line_like_logins() {
+    use std::os::unix::net::UnixDatagram;
+    if !nix::unistd::geteuid().is_root() {
+        return; // a private mount namespace and --self need root; CI runs as root
+    }
+    let f = Fixture::new("cli-self-audit", "");
+    let e = f.enroll(ACCOUNT, OtpParams::default(), 2);
+    let sock_path = f.tmp.path().join("log.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let run = |answer: &str| {
+        let script = format!(
+            "mount -t tmpfs none /dev && touch /dev/log && mount --bind {} /dev/log && exec {BIN} --store {} --config /nonexistent enroll --self --qr none",
+            sock_path.display(),
+            f.store.display()
+        );
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .env("SUDO_USER", ACCOUNT)
+            .env("SUDO_UID", uid_of(ACCOUNT))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        run_with(c, answer)
+    };
+    let o = run("zzzz-zzzz-zzzz-zzzz\n");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = run(&format!("{}\n", e.recovery[0]));
+    assert_eq!(o.status.code(), Some(1), "no first code: {}", stderr(&o));
+    sock.set_nonblocking(true).unwrap();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains(&format!(
+            "action=prove-self user={ACCOUNT} by=root(sudo:{ACCOUNT})"
+        )) && lines[0].ends_with("result=failure method=recovery reason=bad_code"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with("result=success method=recovery"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains(&e.recovery[0])),
+        "never the code"
+    );
 }
