@@ -1154,6 +1154,11 @@ fn errors_read_as_sentences_with_the_fix() {
             vec!["enroll", ACCOUNT, "--recovery-codes", "101", "--no-verify"],
             "at most 100",
         ),
+        (
+            vec!["enroll", ACCOUNT, "--period", "half", "--no-verify"],
+            "whole number of seconds",
+        ),
+        (vec!["recovery", ACCOUNT, "--count", "ten"], "whole number"),
     ] {
         let o = otpgate(&f, &args, "");
         let err = stderr(&o);

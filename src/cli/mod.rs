@@ -52,7 +52,7 @@ enum Command {
         user: Option<String>,
         /// Number of codes, 0 to 100; 0 voids the old ones and makes none
         /// (default: site config, else 10).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = recovery_count)]
         count: Option<usize>,
         /// Print one JSON object on stdout and nothing else.
         #[arg(long)]
@@ -267,6 +267,34 @@ pub fn resolve_user(user: Option<String>) -> Result<String, CliError> {
         },
     };
     checked(name)
+}
+
+/// `--recovery-codes` / `--count`: a whole number from 0 to the maximum.
+fn recovery_count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|&n| n <= crate::core::recovery::MAX_COUNT)
+        .ok_or_else(|| {
+            format!(
+                "use a whole number of codes, at most {}",
+                crate::core::recovery::MAX_COUNT
+            )
+        })
+}
+
+/// `--period`: whole seconds within the range every app accepts.
+fn period_seconds(text: &str) -> Result<u32, String> {
+    use crate::core::otp::{PERIOD_MAX, PERIOD_MIN};
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|p| (PERIOD_MIN..=PERIOD_MAX).contains(p))
+        .ok_or_else(|| {
+            format!(
+                "use a whole number of seconds between {PERIOD_MIN} and {PERIOD_MAX}; most apps expect 30"
+            )
+        })
 }
 
 /// Current unix time, read once per command.
