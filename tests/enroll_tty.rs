@@ -31,6 +31,7 @@ impl Terminal {
             socket: dir.join("tmux.sock"),
         };
         let o = Command::new("tmux")
+            .env_remove("TMUX") // a private server even when the tests run inside tmux
             .arg("-f")
             .arg(&conf)
             .arg("-S")
