@@ -1263,3 +1263,43 @@ fn self_service_proof_attempts_leave_an_audit_line_like_logins() {
         "never the code"
     );
 }
+
+#[test]
+fn a_save_that_fails_after_showing_says_the_shown_codes_do_not_work() {
+    let f = Fixture::new("cli-save-fails", "");
+    // A directory where the store writes its temporary file: every save
+    // fails, after the output was written.
+    let blocker = f.store.join(format!(".{ACCOUNT}.toml.tmp"));
+    fs::create_dir(&blocker).unwrap();
+    let o = otpgate(&f, &["enroll", ACCOUNT, "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(json(&o)["recovery_codes"].is_array(), "shown before saving");
+    assert!(
+        stderr(&o).contains("nothing was saved: the secret and recovery codes shown do not work"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!f.record_path(ACCOUNT).exists());
+
+    fs::remove_dir(&blocker).unwrap();
+    let old = json(&otpgate(
+        &f,
+        &["enroll", ACCOUNT, "--no-verify", "--json"],
+        "",
+    ));
+    fs::create_dir(&blocker).unwrap();
+    let o = otpgate(&f, &["recovery", ACCOUNT], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).contains("New recovery codes"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("the codes shown do not work, the earlier ones still do"),
+        "{}",
+        stderr(&o)
+    );
+    fs::remove_dir(&blocker).unwrap();
+    assert_eq!(
+        f.login(ACCOUNT, old["recovery_codes"][0].as_str().unwrap())
+            .code,
+        PAM_SUCCESS
+    );
+}
