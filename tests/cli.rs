@@ -14,26 +14,36 @@ use std::process::{Command, Output, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
 /// A fixed secret so tests can compute codes before enrolling.
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// An account every Debian system has, for tests that need a real user
+/// (each test has its own store, so they do not share the enrollment).
+const ACCOUNT: &str = "daemon";
 
-fn otpgate(f: &Fixture, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("--store")
+/// The command on the fixture's store, with no site config and no sudo
+/// variables; stdin, stdout and stderr piped.
+fn command(f: &Fixture, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--store")
         .arg(&f.store)
         .arg("--config")
         .arg(f.tmp.path().join("no-site-config.toml"))
         .args(args)
         .env_remove("SUDO_USER")
+        .env_remove("SUDO_UID")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+        .stderr(Stdio::piped());
+    c
+}
+
+fn otpgate(f: &Fixture, args: &[&str], stdin: &str) -> Output {
+    run_with(command(f, args), stdin)
+}
+
+/// Runs a prepared command with `stdin` as its input.
+fn run_with(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.spawn().unwrap();
+    // A command that refuses early may exit before reading its input.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -61,7 +71,7 @@ fn enroll_json_prints_one_object_and_saves_a_private_record() {
         &f,
         &[
             "enroll",
-            "otpgate-t1",
+            "daemon",
             "--no-verify",
             "--json",
             "--issuer",
@@ -74,13 +84,13 @@ fn enroll_json_prints_one_object_and_saves_a_private_record() {
     let secret = v["secret"].as_str().unwrap();
     assert_eq!(
         v["uri"],
-        format!("otpauth://totp/Acme:otpgate-t1?secret={secret}&issuer=Acme")
+        format!("otpauth://totp/Acme:daemon?secret={secret}&issuer=Acme")
     );
     let codes = v["recovery_codes"].as_array().unwrap();
     assert_eq!(codes.len(), 10);
-    let meta = fs::metadata(f.record_path("otpgate-t1")).unwrap();
+    let meta = fs::metadata(f.record_path("daemon")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    let text = fs::read_to_string(f.record_path("otpgate-t1")).unwrap();
+    let text = fs::read_to_string(f.record_path("daemon")).unwrap();
     for c in codes {
         let c = c.as_str().unwrap();
         assert!(
@@ -90,9 +100,9 @@ fn enroll_json_prints_one_object_and_saves_a_private_record() {
     }
     // The enrolled secret logs in through PAM with a code from oathtool.
     let code = oathtool(secret, OtpParams::default(), unix_now());
-    assert_eq!(f.login("otpgate-t1", &code).code, PAM_SUCCESS);
+    assert_eq!(f.login("daemon", &code).code, PAM_SUCCESS);
     assert_eq!(
-        f.login("otpgate-t1", codes[0].as_str().unwrap()).code,
+        f.login("daemon", codes[0].as_str().unwrap()).code,
         PAM_SUCCESS
     );
 }
@@ -103,14 +113,7 @@ fn enroll_verifies_a_code_and_uses_it_up() {
     let wrong = otpgate(
         &f,
         &[
-            "enroll",
-            "otpgate-t1",
-            "--secret",
-            SECRET,
-            "--code",
-            "000000",
-            "--qr",
-            "none",
+            "enroll", "daemon", "--secret", SECRET, "--code", "000000", "--qr", "none",
         ],
         "",
     );
@@ -122,7 +125,7 @@ fn enroll_verifies_a_code_and_uses_it_up() {
             stderr(&wrong)
         );
         assert!(
-            !f.record_path("otpgate-t1").exists(),
+            !f.record_path("daemon").exists(),
             "a wrong --code saves nothing"
         );
     }
@@ -130,14 +133,7 @@ fn enroll_verifies_a_code_and_uses_it_up() {
     let o = otpgate(
         &f,
         &[
-            "enroll",
-            "otpgate-t1",
-            "--secret",
-            SECRET,
-            "--code",
-            &code,
-            "--qr",
-            "none",
+            "enroll", "daemon", "--secret", SECRET, "--code", &code, "--qr", "none",
         ],
         "",
     );
@@ -150,7 +146,7 @@ fn enroll_verifies_a_code_and_uses_it_up() {
     assert!(out.contains("Recovery codes"), "{out}");
     assert!(!out.contains(&code), "the expected code is never printed");
     // The code that proved the enrollment cannot be replayed at login.
-    assert_eq!(f.login("otpgate-t1", &code).code, PAM_AUTH_ERR);
+    assert_eq!(f.login("daemon", &code).code, PAM_AUTH_ERR);
 }
 
 #[test]
@@ -158,7 +154,7 @@ fn enroll_asks_three_times_then_saves_nothing() {
     let f = Fixture::new("cli-ask", "");
     let o = otpgate(
         &f,
-        &["enroll", "otpgate-t1", "--secret", SECRET, "--qr", "none"],
+        &["enroll", "daemon", "--secret", SECRET, "--qr", "none"],
         "1\n2\n3\n",
     );
     assert_eq!(o.status.code(), Some(1));
@@ -168,15 +164,15 @@ fn enroll_asks_three_times_then_saves_nothing() {
             .count(),
         3
     );
-    assert!(!f.record_path("otpgate-t1").exists());
+    assert!(!f.record_path("daemon").exists());
     let input = format!("111\n{}\n", code_now(OtpParams::default()));
     let o = otpgate(
         &f,
-        &["enroll", "otpgate-t1", "--secret", SECRET, "--qr", "none"],
+        &["enroll", "daemon", "--secret", SECRET, "--qr", "none"],
         &input,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(f.record_path("otpgate-t1").exists());
+    assert!(f.record_path("daemon").exists());
 }
 
 #[test]
@@ -188,7 +184,9 @@ fn every_algorithm_digits_and_period_the_cli_offers_match_oathtool() {
     {
         for digits in [6u8, 8] {
             for period in [15u32, 30, 60, 120] {
-                let user = format!("otpgate-t{i}{digits}{period}");
+                // 24 combinations, 12 accounts: --force re-enrolls one.
+                let user =
+                    ACCOUNTS[(i * 8 + usize::from(digits) + period as usize) % ACCOUNTS.len()];
                 let params = OtpParams {
                     algorithm: alg,
                     digits,
@@ -199,7 +197,8 @@ fn every_algorithm_digits_and_period_the_cli_offers_match_oathtool() {
                     &f,
                     &[
                         "enroll",
-                        &user,
+                        user,
+                        "--force",
                         "--secret",
                         SECRET,
                         "--algorithm",
@@ -235,22 +234,22 @@ fn every_algorithm_digits_and_period_the_cli_offers_match_oathtool() {
 fn re_enroll_needs_force_and_force_replaces_the_secret() {
     let f = Fixture::new("cli-force", "");
     assert_eq!(
-        otpgate(&f, &["enroll", "otpgate-t1", "--no-verify", "--json"], "")
+        otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "")
             .status
             .code(),
         Some(0)
     );
-    let before = fs::read(f.record_path("otpgate-t1")).unwrap();
-    let o = otpgate(&f, &["enroll", "otpgate-t1", "--no-verify", "--json"], "");
+    let before = fs::read(f.record_path("daemon")).unwrap();
+    let o = otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("already enrolled"), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
-    assert_eq!(fs::read(f.record_path("otpgate-t1")).unwrap(), before);
+    assert_eq!(fs::read(f.record_path("daemon")).unwrap(), before);
     let o = otpgate(
         &f,
         &[
             "enroll",
-            "otpgate-t1",
+            "daemon",
             "--no-verify",
             "--json",
             "--force",
@@ -266,13 +265,12 @@ fn re_enroll_needs_force_and_force_replaces_the_secret() {
 #[test]
 fn printed_qr_code_decodes_to_the_printed_uri() {
     let f = Fixture::new("cli-qr", "");
-    for style in ["ansi", "utf8"] {
-        let user = format!("otpgate-t-{style}");
+    for (style, user) in [("ansi", "daemon"), ("utf8", "bin")] {
         let o = otpgate(
             &f,
             &[
                 "enroll",
-                &user,
+                user,
                 "--no-verify",
                 "--qr",
                 style,
@@ -347,39 +345,32 @@ fn recovery_replaces_every_earlier_code() {
     let f = Fixture::new("cli-recovery", "");
     let old = json(&otpgate(
         &f,
-        &["enroll", "otpgate-t1", "--no-verify", "--json"],
+        &["enroll", "daemon", "--no-verify", "--json"],
         "",
     ));
-    let o = otpgate(
-        &f,
-        &["recovery", "otpgate-t1", "--count", "4", "--json"],
-        "",
-    );
+    let o = otpgate(&f, &["recovery", "daemon", "--count", "4", "--json"], "");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let new = json(&o)["recovery_codes"].as_array().unwrap().clone();
     assert_eq!(new.len(), 4);
     assert_eq!(
-        f.login("otpgate-t1", old["recovery_codes"][0].as_str().unwrap())
+        f.login("daemon", old["recovery_codes"][0].as_str().unwrap())
             .code,
         PAM_AUTH_ERR
     );
     assert_eq!(
-        f.login("otpgate-t1", new[3].as_str().unwrap()).code,
+        f.login("daemon", new[3].as_str().unwrap()).code,
         PAM_SUCCESS
     );
-    let o = otpgate(&f, &["recovery", "otpgate-t9"], "");
+    let o = otpgate(&f, &["recovery", "news"], "");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).starts_with("otpgate: otpgate-t9 is not enrolled ("),
+        stderr(&o).starts_with("otpgate: news is not enrolled ("),
         "{}",
         stderr(&o)
     );
-    assert_eq!(
-        otpgate(&f, &["unlock", "otpgate-t9"], "").status.code(),
-        Some(1)
-    );
+    assert_eq!(otpgate(&f, &["unlock", "news"], "").status.code(), Some(1));
     assert!(
-        !f.store.join(".otpgate-t9.lock").exists(),
+        !f.store.join(".news.lock").exists(),
         "no lock file for a name that is not enrolled"
     );
 }
@@ -391,7 +382,7 @@ fn status_unlock_and_disable() {
         &f,
         &[
             "enroll",
-            "otpgate-t1",
+            "daemon",
             "--no-verify",
             "--json",
             "--recovery-codes",
@@ -399,11 +390,11 @@ fn status_unlock_and_disable() {
         ],
         "",
     );
-    otpgate(&f, &["enroll", "otpgate-t2", "--no-verify", "--json"], "");
+    otpgate(&f, &["enroll", "bin", "--no-verify", "--json"], "");
     for _ in 0..3 {
-        f.login("otpgate-t1", "000000x");
+        f.login("daemon", "000000x");
     }
-    let v = json(&otpgate(&f, &["status", "otpgate-t1", "--json"], ""));
+    let v = json(&otpgate(&f, &["status", "daemon", "--json"], ""));
     assert_eq!(v["failures"], 3);
     assert_eq!(v["locked"], true);
     assert_eq!(v["recovery_codes_left"], 5);
@@ -414,59 +405,48 @@ fn status_unlock_and_disable() {
         .iter()
         .map(|u| u["user"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(users, ["otpgate-t1", "otpgate-t2"]);
+    assert_eq!(users, ["bin", "daemon"]);
     let text = stdout(&otpgate(&f, &["status"], ""));
     // A broken record shows up in the list, and the list exits 1.
-    fs::write(f.record_path("otpgate-t3"), "version = 1\nsecret = ").unwrap();
-    fs::set_permissions(
-        f.record_path("otpgate-t3"),
-        fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    fs::write(f.record_path("sys"), "version = 1\nsecret = ").unwrap();
+    fs::set_permissions(f.record_path("sys"), fs::Permissions::from_mode(0o600)).unwrap();
     let broken = otpgate(&f, &["status"], "");
     assert_eq!(broken.status.code(), Some(1));
     assert!(
-        stdout(&broken).contains("otpgate-t3") && stdout(&broken).contains("ERROR: "),
+        stdout(&broken).contains("sys") && stdout(&broken).contains("ERROR: "),
         "{}",
         stdout(&broken)
     );
-    fs::remove_file(f.record_path("otpgate-t3")).unwrap();
-    assert!(
-        text.contains("otpgate-t1") && text.contains("otpgate-t2"),
-        "{text}"
-    );
+    fs::remove_file(f.record_path("sys")).unwrap();
+    assert!(text.contains("daemon") && text.contains("bin"), "{text}");
 
     assert_eq!(
-        otpgate(&f, &["unlock", "otpgate-t1"], "").status.code(),
+        otpgate(&f, &["unlock", "daemon"], "").status.code(),
         Some(0)
     );
-    let v = json(&otpgate(&f, &["status", "otpgate-t1", "--json"], ""));
+    let v = json(&otpgate(&f, &["status", "daemon", "--json"], ""));
     assert_eq!(
         (v["failures"].as_u64(), v["locked"].as_bool()),
         (Some(0), Some(false))
     );
 
-    let o = otpgate(&f, &["disable", "otpgate-t2"], "y\n");
+    let o = otpgate(&f, &["disable", "bin"], "y\n");
     assert_eq!(
         o.status.code(),
         Some(2),
         "no terminal and no --yes: refused"
     );
-    assert!(f.record_path("otpgate-t2").exists());
+    assert!(f.record_path("bin").exists());
     assert_eq!(
-        otpgate(&f, &["disable", "otpgate-t2", "--yes"], "")
-            .status
-            .code(),
+        otpgate(&f, &["disable", "bin", "--yes"], "").status.code(),
         Some(0)
     );
-    assert!(!f.record_path("otpgate-t2").exists());
+    assert!(!f.record_path("bin").exists());
     assert_eq!(
-        otpgate(&f, &["disable", "otpgate-t2", "--yes"], "")
-            .status
-            .code(),
+        otpgate(&f, &["disable", "bin", "--yes"], "").status.code(),
         Some(1)
     );
-    let o = otpgate(&f, &["status", "otpgate-t2", "--json"], "");
+    let o = otpgate(&f, &["status", "bin", "--json"], "");
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json(&o)["enrolled"], false);
 }
@@ -475,9 +455,9 @@ fn status_unlock_and_disable() {
 fn usage_errors_exit_2() {
     let f = Fixture::new("cli-usage", "");
     for args in [
-        vec!["enroll", "otpgate-t1", "--digits", "7"],
-        vec!["enroll", "otpgate-t1", "--period", "5", "--no-verify"],
-        vec!["enroll", "otpgate-t1", "--secret", "!!", "--no-verify"],
+        vec!["enroll", "daemon", "--digits", "7"],
+        vec!["enroll", "daemon", "--period", "5", "--no-verify"],
+        vec!["enroll", "daemon", "--secret", "!!", "--no-verify"],
         vec!["enroll", "../etc", "--no-verify"],
         vec!["frobnicate"],
     ] {
@@ -521,7 +501,7 @@ fn enroll_refuses_to_create_a_store_under_an_unsafe_parent() {
         .arg(&store)
         .arg("--config")
         .arg(f.tmp.path().join("no-site-config.toml"))
-        .args(["enroll", "otpgate-t1", "--no-verify", "--secret", SECRET])
+        .args(["enroll", "daemon", "--no-verify", "--secret", SECRET])
         .env_remove("SUDO_USER")
         .stdin(Stdio::null())
         .output()
@@ -566,7 +546,7 @@ fn a_store_owned_by_a_user_serves_that_user_only() {
 #[test]
 fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
     let f = Fixture::new("cli-doctor", "");
-    otpgate(&f, &["enroll", "otpgate-t1", "--no-verify", "--json"], "");
+    otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
     let pam = f.tmp.path().join("etc-pam.d");
     let modules = f.tmp.path().join("security");
     fs::create_dir_all(&pam).unwrap();
@@ -611,11 +591,7 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
         "auth sufficient pam_permit.so\nauth required pam_otpgate.so\n",
     )
     .unwrap();
-    fs::set_permissions(
-        f.record_path("otpgate-t1"),
-        fs::Permissions::from_mode(0o640),
-    )
-    .unwrap();
+    fs::set_permissions(f.record_path("daemon"), fs::Permissions::from_mode(0o640)).unwrap();
     let (rc, v) = doctor(&[]);
     assert_eq!(rc, Some(1));
     let errors: Vec<(String, String)> = v["findings"]
@@ -712,9 +688,9 @@ fn admin_changes_leave_an_audit_line_in_syslog() {
             String::from_utf8_lossy(&o.stderr)
         );
     };
-    run("enroll otpgate-t1 --no-verify --json --recovery-codes 2");
-    run("unlock otpgate-t1");
-    run("disable otpgate-t1 --yes");
+    run("enroll daemon --no-verify --json --recovery-codes 2");
+    run("unlock daemon");
+    run("disable daemon --yes");
     sock.set_nonblocking(true).unwrap();
     let mut lines = Vec::new();
     let mut buf = [0u8; 2048];
@@ -730,7 +706,7 @@ fn admin_changes_leave_an_audit_line_in_syslog() {
         "{lines:#?}"
     );
     assert!(
-        lines[0].contains("otpgate: action=enroll user=otpgate-t1 by=root store="),
+        lines[0].contains("otpgate: action=enroll user=daemon by=root store="),
         "{}",
         lines[0]
     );
@@ -741,6 +717,611 @@ fn admin_changes_leave_an_audit_line_in_syslog() {
         "{}",
         lines[0]
     );
-    assert!(lines[1].contains("action=unlock user=otpgate-t1"));
-    assert!(lines[2].contains("action=disable user=otpgate-t1"));
+    assert!(lines[1].contains("action=unlock user=daemon"));
+    assert!(lines[2].contains("action=disable user=daemon"));
+}
+
+/// A command's output goes to `sink` instead of a pipe we read.
+fn with_stdout(mut cmd: Command, sink: impl Into<Stdio>) -> Command {
+    cmd.stdout(sink);
+    cmd
+}
+
+/// /dev/full: every write fails with ENOSPC.
+fn full() -> fs::File {
+    fs::File::create("/dev/full").unwrap()
+}
+
+/// The write end of a pipe whose reader is already gone: every write fails
+/// with EPIPE (`| head -1` after head exited).
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+fn assert_unwritable_output_refused(o: &Output, what: &str) {
+    assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(o));
+    let err = stderr(o);
+    assert!(
+        err.contains("otpgate: cannot write the output (") && !err.contains("panicked"),
+        "{what}: {err}"
+    );
+    assert!(err.contains("nothing was saved"), "{what}: {err}");
+    assert!(!err.contains("os error"), "{what}: {err}");
+}
+
+#[test]
+fn output_that_cannot_be_written_saves_nothing() {
+    let f = Fixture::new("cli-full", "");
+    let user = ACCOUNT;
+    let enroll_json = ["enroll", user, "--no-verify", "--json"];
+    let enroll_text = ["enroll", user, "--no-verify", "--qr", "none"];
+    for (args, sink, what) in [
+        (
+            &enroll_json[..],
+            Stdio::from(full()),
+            "enroll --json > /dev/full",
+        ),
+        (&enroll_text[..], Stdio::from(full()), "enroll > /dev/full"),
+        (
+            &enroll_json[..],
+            Stdio::from(closed_pipe()),
+            "enroll --json | closed",
+        ),
+        (
+            &enroll_text[..],
+            Stdio::from(closed_pipe()),
+            "enroll | closed",
+        ),
+    ] {
+        let o = run_with(with_stdout(command(&f, args), sink), "");
+        assert_unwritable_output_refused(&o, what);
+        assert!(!f.record_path(user).exists(), "{what}: saved anyway");
+    }
+
+    // An enrollment that exists is kept byte for byte: replacing it or its
+    // recovery codes with output nobody can read changes nothing.
+    let old = json(&otpgate(&f, &enroll_json, ""));
+    let before = fs::read_to_string(f.record_path(user)).unwrap();
+    let force_json = ["enroll", user, "--no-verify", "--json", "--force"];
+    let recovery_json = ["recovery", user, "--json"];
+    let recovery_text = ["recovery", user];
+    for (args, sink, what) in [
+        (
+            &force_json[..],
+            Stdio::from(full()),
+            "enroll --force > /dev/full",
+        ),
+        (
+            &force_json[..],
+            Stdio::from(closed_pipe()),
+            "enroll --force | closed",
+        ),
+        (
+            &recovery_json[..],
+            Stdio::from(full()),
+            "recovery --json > /dev/full",
+        ),
+        (
+            &recovery_text[..],
+            Stdio::from(full()),
+            "recovery > /dev/full",
+        ),
+        (
+            &recovery_json[..],
+            Stdio::from(closed_pipe()),
+            "recovery | closed",
+        ),
+    ] {
+        let o = run_with(with_stdout(command(&f, args), sink), "");
+        assert_unwritable_output_refused(&o, what);
+        assert_eq!(
+            fs::read_to_string(f.record_path(user)).unwrap(),
+            before,
+            "{what}"
+        );
+    }
+    assert_eq!(
+        f.login(user, old["recovery_codes"][0].as_str().unwrap())
+            .code,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn a_reader_that_leaves_before_the_recovery_codes_gets_nothing_saved() {
+    use std::io::{BufRead, BufReader};
+    let f = Fixture::new("cli-head", "");
+    let user = ACCOUNT;
+    let mut child = command(&f, &["enroll", user, "--secret", SECRET, "--qr", "none"])
+        .spawn()
+        .unwrap();
+    // Read up to the URI (what `head` would show), then close the pipe.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("URI: ") {
+        assert!(out.read_line(&mut seen).unwrap() > 0, "no URI in {seen}");
+    }
+    drop(out);
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = writeln!(stdin, "{}", code_now(OtpParams::default()));
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_unwritable_output_refused(&o, "recovery codes to a closed pipe");
+    assert!(!f.record_path(user).exists(), "saved codes nobody saw");
+}
+
+/// Blocked waiters on the flock of the file with inode `ino` (/proc/locks
+/// lists them as `->` lines).
+fn flock_waiters(ino: u64) -> usize {
+    let needle = format!(":{ino} ");
+    fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("->") && l.contains(&needle))
+        .count()
+}
+
+#[test]
+fn concurrent_recovery_runs_never_print_codes_that_do_not_work() {
+    use otpgate::core::recovery::canonical;
+    use std::os::unix::fs::MetadataExt;
+    let f = Fixture::new("cli-race", "");
+    let user = ACCOUNT;
+    f.enroll(user, OtpParams::default(), 2);
+    // Hold the user's lock so every run gets as far as it can, then let them
+    // all go at once: the worst interleaving, every time.
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(f.store.join(format!(".{user}.lock")))
+        .unwrap();
+    fs::set_permissions(
+        f.store.join(format!(".{user}.lock")),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    lock.lock().unwrap();
+    let ino = lock.metadata().unwrap().ino();
+    const RUNS: usize = 4;
+    let children: Vec<_> = (0..RUNS)
+        .map(|_| {
+            command(&f, &["recovery", user, "--count", "3", "--json"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut polls = 0;
+    while flock_waiters(ino) < RUNS {
+        polls += 1;
+        assert!(polls < 6000, "the runs never queued on the lock");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    lock.unlock().unwrap();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let record = f.record(user);
+    let mut winners = 0;
+    for o in &outputs {
+        match o.status.code() {
+            Some(0) => {
+                winners += 1;
+                for c in json(o)["recovery_codes"].as_array().unwrap() {
+                    let compact = c.as_str().unwrap().replace('-', "");
+                    let code = canonical(&compact).unwrap();
+                    assert!(
+                        record.recovery.find(&code).unwrap().is_some(),
+                        "a run exited 0 with codes that do not work"
+                    );
+                }
+            }
+            Some(1) => {
+                assert!(o.stdout.is_empty(), "a refused run printed codes");
+                assert!(stderr(o).contains("nothing was saved"), "{}", stderr(o));
+            }
+            other => panic!("exit {other:?}: {}", stderr(o)),
+        }
+    }
+    assert_eq!(winners, 1, "exactly one of the overlapping runs wins");
+}
+
+/// `otpgate enroll --self` as sudo would run it for `user` (uid `uid`);
+/// `None` leaves the variable out.
+fn enroll_self(f: &Fixture, user: Option<&str>, uid: Option<&str>, stdin: &str) -> Output {
+    let mut c = command(f, &["enroll", "--self", "--qr", "none"]);
+    if let Some(u) = user {
+        c.env("SUDO_USER", u);
+    }
+    if let Some(u) = uid {
+        c.env("SUDO_UID", u);
+    }
+    run_with(c, stdin)
+}
+
+fn uid_of(name: &str) -> String {
+    nix::unistd::User::from_name(name)
+        .unwrap()
+        .unwrap()
+        .uid
+        .to_string()
+}
+
+#[test]
+fn enroll_self_believes_sudo_only_when_user_and_uid_agree() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // --self needs real uid 0; CI runs as root
+    }
+    let f = Fixture::new("cli-self-env", "");
+    let uid = uid_of(ACCOUNT);
+    for (user, sudo_uid, what) in [
+        (Some(ACCOUNT), Some("0"), "SUDO_UID of another account"),
+        (Some(ACCOUNT), None, "no SUDO_UID"),
+        (None, Some(uid.as_str()), "no SUDO_USER"),
+        (Some(ACCOUNT), Some("x1"), "SUDO_UID not a number"),
+        (Some("root"), Some("0"), "root itself"),
+        (
+            Some("otpgate-no-such-account"),
+            Some(uid.as_str()),
+            "an unknown account",
+        ),
+    ] {
+        let o = enroll_self(&f, user, sudo_uid, "");
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("sudo"), "{what}: {}", stderr(&o));
+        assert!(!f.record_path(ACCOUNT).exists(), "{what}");
+    }
+    // Agreeing variables get as far as asking for the first code.
+    let o = enroll_self(&f, Some(ACCOUNT), Some(&uid), "");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Enter the code the app shows now: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_aborted_self_enrollment_spends_no_proof_and_records_no_login() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let f = Fixture::new("cli-self-abort", "");
+    let uid = uid_of(ACCOUNT);
+    let e = f.enroll(ACCOUNT, OtpParams::default(), 2);
+    let before = fs::read_to_string(f.record_path(ACCOUNT)).unwrap();
+    // The proof is right, then input ends before the first code.
+    let o = enroll_self(
+        &f,
+        Some(ACCOUNT),
+        Some(&uid),
+        &format!("{}\n", e.recovery[0]),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was saved"), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(f.record_path(ACCOUNT)).unwrap(),
+        before,
+        "the record is untouched: no recovery code spent, no login recorded"
+    );
+    assert_eq!(f.record(ACCOUNT).last_login, 0);
+    // Same with a code from the app: it is not used up either.
+    let code = e.code(0);
+    let o = enroll_self(&f, Some(ACCOUNT), Some(&uid), &format!("{code}\n"));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(f.record_path(ACCOUNT)).unwrap(), before);
+    assert_eq!(f.login(ACCOUNT, &e.recovery[0]).code, PAM_SUCCESS);
+
+    // A whole self-service run spends the proof and replaces the enrollment
+    // in one step; the old factor is gone with it.
+    let mut c = command(&f, &["enroll", "--self", "--qr", "none"]);
+    c.env("SUDO_USER", ACCOUNT).env("SUDO_UID", &uid);
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", e.recovery[1]).unwrap();
+    let secret = read_secret_until_uri(child.stdout.as_mut().unwrap());
+    writeln!(
+        stdin,
+        "{}",
+        oathtool(&secret, OtpParams::default(), unix_now())
+    )
+    .unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let after = f.record(ACCOUNT);
+    assert_eq!(after.secret, secret);
+    assert_eq!(f.login(ACCOUNT, &e.recovery[1]).code, PAM_AUTH_ERR);
+}
+
+/// Reads a child's stdout up to the `URI: ` line; returns the secret in it.
+fn read_secret_until_uri(out: &mut impl std::io::Read) -> String {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        assert_eq!(out.read(&mut byte).unwrap(), 1, "no URI in output");
+        seen.push(byte[0]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(line) = text.lines().last().filter(|_| byte[0] == b'\n')
+            && let Some(uri) = line.strip_prefix("URI: ")
+        {
+            return uri
+                .split("secret=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    }
+}
+
+#[test]
+fn after_saving_it_says_what_comes_next_without_overclaiming() {
+    let f = Fixture::new("cli-next", "");
+    let pam = f.tmp.path().join("pam.d-test");
+    fs::create_dir(&pam).unwrap();
+    // Only a comment mentions the module: no service asks for a code yet.
+    fs::write(
+        pam.join("sshd"),
+        "# auth required pam_otpgate.so\n@include common-auth\n",
+    )
+    .unwrap();
+    let enroll = |force: bool| {
+        let mut args = vec![
+            "enroll",
+            ACCOUNT,
+            "--no-verify",
+            "--qr",
+            "none",
+            "--pam-dir",
+            pam.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        let o = otpgate(&f, &args, "");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let out = enroll(false);
+    let saved = &out[out.find("Saved.").expect("Saved.")..];
+    assert!(!saved.contains("now needs a code"), "{saved}");
+    assert!(
+        saved.contains("No PAM service uses pam_otpgate yet"),
+        "{saved}"
+    );
+    for next in ["otpgate doctor", "second session"] {
+        assert!(saved.contains(next), "{next}: {saved}");
+    }
+    // Recovery codes come before the save is announced.
+    assert!(out.find("Recovery codes").unwrap() < out.find("Saved.").unwrap());
+
+    fs::write(pam.join("sudo"), "auth required pam_otpgate.so\n").unwrap();
+    let out = enroll(true);
+    let saved = &out[out.find("Saved.").expect("Saved.")..];
+    assert!(saved.contains("sudo") && !saved.contains("sshd"), "{saved}");
+    assert!(saved.contains("second session"), "{saved}");
+}
+
+#[test]
+fn a_first_code_from_another_time_says_to_check_the_phone_clock() {
+    let f = Fixture::new("cli-drift", "");
+    let params = OtpParams::default();
+    let ahead = oathtool(SECRET, params, unix_now() + 5 * 30);
+    let o = otpgate(
+        &f,
+        &[
+            "enroll", ACCOUNT, "--secret", SECRET, "--code", &ahead, "--qr", "none",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("that code is for a different time: check the phone's clock"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!f.record_path(ACCOUNT).exists());
+    let input = format!("{ahead}\n{}\n", code_now(params));
+    let o = otpgate(
+        &f,
+        &["enroll", ACCOUNT, "--secret", SECRET, "--qr", "none"],
+        &input,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("That code is for a different time: check the phone's clock"),
+        "{}",
+        stderr(&o)
+    );
+    // A code that is merely wrong says nothing about time.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll", ACCOUNT, "--secret", SECRET, "--qr", "none", "--force",
+        ],
+        &format!("{}\n", wrong_code(&code_now(params))),
+    );
+    assert!(!stderr(&o).contains("different time"), "{}", stderr(&o));
+}
+
+#[test]
+fn errors_read_as_sentences_with_the_fix() {
+    let f = Fixture::new("cli-words", "");
+    let missing = Command::new(BIN)
+        .arg("--store")
+        .arg(f.tmp.path().join("missing"))
+        .args(["--config", "/nonexistent", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("no such file or directory")
+            && !stderr(&missing).contains("os error"),
+        "{}",
+        stderr(&missing)
+    );
+    for (args, want) in [
+        (
+            vec!["enroll", ACCOUNT, "--period", "5", "--no-verify"],
+            "between 15 and 120",
+        ),
+        (
+            vec!["enroll", ACCOUNT, "--recovery-codes", "101", "--no-verify"],
+            "at most 100",
+        ),
+        (
+            vec!["enroll", ACCOUNT, "--period", "half", "--no-verify"],
+            "whole number of seconds",
+        ),
+        (vec!["recovery", ACCOUNT, "--count", "ten"], "whole number"),
+    ] {
+        let o = otpgate(&f, &args, "");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("..") && !err.contains("os error"),
+            "{args:?}: {err}"
+        );
+    }
+    // Algorithm names in any case; help lists each value once, in lower case.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            ACCOUNT,
+            "--algorithm",
+            "Sha256",
+            "--no-verify",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["algorithm"], "SHA256");
+    let help = stdout(&otpgate(&f, &["enroll", "--help"], ""));
+    assert_eq!(help.matches("sha1|sha256|sha512").count(), 1, "{help}");
+    assert!(!help.contains("SHA1"), "{help}");
+
+    // Zero recovery codes: allowed by both commands, and said so.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            ACCOUNT,
+            "--no-verify",
+            "--json",
+            "--force",
+            "--recovery-codes",
+            "0",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["recovery_codes"], serde_json::json!([]));
+    let o = otpgate(&f, &["recovery", ACCOUNT, "--count", "0"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no recovery codes"), "{}", stdout(&o));
+    assert_eq!(f.record(ACCOUNT).recovery.remaining(), 0);
+}
+
+#[test]
+fn self_service_proof_attempts_leave_an_audit_line_like_logins() {
+    use std::os::unix::net::UnixDatagram;
+    if !nix::unistd::geteuid().is_root() {
+        return; // a private mount namespace and --self need root; CI runs as root
+    }
+    let f = Fixture::new("cli-self-audit", "");
+    let e = f.enroll(ACCOUNT, OtpParams::default(), 2);
+    let sock_path = f.tmp.path().join("log.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let run = |answer: &str| {
+        let script = format!(
+            "mount -t tmpfs none /dev && touch /dev/log && mount --bind {} /dev/log && exec {BIN} --store {} --config /nonexistent enroll --self --qr none",
+            sock_path.display(),
+            f.store.display()
+        );
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .env("SUDO_USER", ACCOUNT)
+            .env("SUDO_UID", uid_of(ACCOUNT))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        run_with(c, answer)
+    };
+    let o = run("zzzz-zzzz-zzzz-zzzz\n");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = run(&format!("{}\n", e.recovery[0]));
+    assert_eq!(o.status.code(), Some(1), "no first code: {}", stderr(&o));
+    sock.set_nonblocking(true).unwrap();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains(&format!(
+            "action=prove-self user={ACCOUNT} by=root(sudo:{ACCOUNT})"
+        )) && lines[0].ends_with("result=failure method=recovery reason=bad_code"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with("result=success method=recovery"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains(&e.recovery[0])),
+        "never the code"
+    );
+}
+
+#[test]
+fn a_save_that_fails_after_showing_says_the_shown_codes_do_not_work() {
+    let f = Fixture::new("cli-save-fails", "");
+    // A directory where the store writes its temporary file: every save
+    // fails, after the output was written.
+    let blocker = f.store.join(format!(".{ACCOUNT}.toml.tmp"));
+    fs::create_dir(&blocker).unwrap();
+    let o = otpgate(&f, &["enroll", ACCOUNT, "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(json(&o)["recovery_codes"].is_array(), "shown before saving");
+    assert!(
+        stderr(&o).contains("nothing was saved: the secret and recovery codes shown do not work"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!f.record_path(ACCOUNT).exists());
+
+    fs::remove_dir(&blocker).unwrap();
+    let old = json(&otpgate(
+        &f,
+        &["enroll", ACCOUNT, "--no-verify", "--json"],
+        "",
+    ));
+    fs::create_dir(&blocker).unwrap();
+    let o = otpgate(&f, &["recovery", ACCOUNT], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).contains("New recovery codes"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("the codes shown do not work, the earlier ones still do"),
+        "{}",
+        stderr(&o)
+    );
+    fs::remove_dir(&blocker).unwrap();
+    assert_eq!(
+        f.login(ACCOUNT, old["recovery_codes"][0].as_str().unwrap())
+            .code,
+        PAM_SUCCESS
+    );
 }

@@ -1,11 +1,16 @@
 //! `otpgate recovery | status | unlock | disable`.
 
 use serde_json::json;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
+use zeroize::Zeroizing;
 
-use super::enroll::print_recovery_codes;
+use super::enroll::recovery_codes_text;
 use super::text::utc;
-use super::{CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, unix_now};
+use super::{
+    CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, emit, emit_before,
+    same_enrollment, store_words, unix_now,
+};
 use crate::core::Policy;
 use crate::core::Record;
 use crate::core::decide::{Lock, lock_state};
@@ -23,38 +28,74 @@ pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> 
     let count = count
         .or(ctx.site.recovery_codes)
         .unwrap_or(recovery::DEFAULT_COUNT);
-    if count == 0 || count > recovery::MAX_COUNT {
+    if count > recovery::MAX_COUNT {
         return Err(CliError::usage(
-            "bad --count",
-            format!("1 to {}", recovery::MAX_COUNT),
+            format!("{count} recovery codes are too many"),
+            format!("use at most {}", recovery::MAX_COUNT),
         ));
     }
     let store = ctx.open_store()?;
-    if !store.is_enrolled(user)? {
+    let Some(base) = store.load(user)? else {
         return Err(not_enrolled(user));
-    }
+    };
+    // Argon2 runs before the lock, so logins are not held up by it.
     let codes = RecoveryCodes::generate(count).map_err(|e| CliError::usage("no randomness", e))?;
     let hashes = RecoveryHashes::create(&codes, KdfParams::DEFAULT)
         .map_err(|e| CliError::usage("hashing failed", e))?;
-    let done = store.update(user, |current| {
-        let mut next = current.ok_or(())?.clone();
-        next.recovery = hashes;
-        Ok((Change::Put(next), ()))
-    })?;
-    done.map_err(|()| not_enrolled(user))?;
-    audit(ctx, "recovery", user, &format!("count={count}"));
-    if json {
+    let text = if json {
         let list: Vec<String> = codes.display().iter().map(|c| c.to_string()).collect();
-        println!("{}", json!({ "user": user, "recovery_codes": list }));
+        Zeroizing::new(format!(
+            "{}\n",
+            json!({ "user": user, "recovery_codes": list })
+        ))
+    } else if codes.is_empty() {
+        Zeroizing::new(format!(
+            "{user} now has no recovery codes; all earlier ones no longer work.\n"
+        ))
     } else {
-        println!("New recovery codes for {user}; all earlier ones no longer work.");
-        print_recovery_codes(&codes);
+        let mut t = Zeroizing::new(format!(
+            "New recovery codes for {user}; all earlier ones no longer work.\n"
+        ));
+        t.push_str(&recovery_codes_text(&codes));
+        t
+    };
+    // Shown, then saved, in one transaction, and only over the set this
+    // run started from: of overlapping runs, one wins and the others say
+    // so, so every run that exits 0 printed codes that work.
+    let mut shown = false;
+    let done = store.update(user, |current| {
+        let current = current.ok_or_else(|| not_enrolled(user))?;
+        if !same_enrollment(Some(&base), Some(current)) {
+            return Err(CliError::refused(
+                format!("{user}'s recovery codes were replaced while this ran"),
+                "nothing was saved; the codes from the other run are the valid ones",
+            ));
+        }
+        let mut next = current.clone();
+        next.recovery = hashes;
+        emit_before(&text, "nothing was saved")?;
+        shown = true;
+        Ok((Change::Put(next), ()))
+    });
+    match done {
+        Ok(result) => result?,
+        Err(e) if shown => {
+            return Err(CliError::usage(
+                "cannot save the new recovery codes",
+                format!(
+                    "{}; nothing was saved: the codes shown do not work, the earlier ones still do",
+                    store_words(&e)
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
+    audit(ctx, "recovery", user, &format!("count={count}"));
     Ok(EXIT_OK)
 }
 
-fn status_json(user: &str, r: &Record, now: u64) -> serde_json::Value {
-    let lock = lock_state(r, &Policy::default(), now);
+fn status_json(user: &str, r: &Record, policy: &Policy, now: u64) -> serde_json::Value {
+    let lock = lock_state(r, policy, now);
     json!({
         "user": user,
         "enrolled": true,
@@ -73,9 +114,10 @@ fn status_json(user: &str, r: &Record, now: u64) -> serde_json::Value {
     })
 }
 
-fn status_text(user: &str, r: &Record, now: u64) {
-    println!("{user}: enrolled {}", utc(r.created));
-    println!(
+fn status_text(out: &mut String, user: &str, r: &Record, policy: &Policy, now: u64) {
+    let _ = writeln!(out, "{user}: enrolled {}", utc(r.created));
+    let _ = writeln!(
+        out,
         "  codes:          {}, {} digits, {} s",
         r.algorithm, r.digits, r.period
     );
@@ -84,17 +126,18 @@ fn status_text(user: &str, r: &Record, now: u64) {
     } else {
         format!(" from {}", r.last_login_from)
     };
-    println!("  last login:     {}{from}", utc(r.last_login));
-    println!("  failures:       {}", r.failures);
-    let lock = match lock_state(r, &Policy::default(), now) {
+    let _ = writeln!(out, "  last login:     {}{from}", utc(r.last_login));
+    let _ = writeln!(out, "  failures:       {}", r.failures);
+    let lock = match lock_state(r, policy, now) {
         None => "no".to_string(),
         Some(Lock::Until(t)) => format!("until {} ({} s)", utc(t), t.saturating_sub(now)),
         Some(Lock::UntilUnlocked) => "until `otpgate unlock`".to_string(),
     };
-    println!("  locked:         {lock}");
-    println!("  recovery codes: {} left", r.recovery.remaining());
+    let _ = writeln!(out, "  locked:         {lock}");
+    let _ = writeln!(out, "  recovery codes: {} left", r.recovery.remaining());
     if let Some(d) = r.last_drift {
-        println!(
+        let _ = writeln!(
+            out,
             "  clock drift:    last wrong code matched {d:+} steps away; check the phone's clock"
         );
     }
@@ -102,28 +145,31 @@ fn status_text(user: &str, r: &Record, now: u64) {
 
 pub fn status(ctx: &Context, user: Option<&str>, json: bool) -> CliResult {
     let store = ctx.open_store()?;
+    let policy = ctx.policy();
     let now = unix_now();
     if let Some(user) = user {
         crate::store::validate_user(user)?;
         let Some(r) = store.load(user)? else {
-            if json {
-                println!("{}", json!({ "user": user, "enrolled": false }));
+            emit(&if json {
+                format!("{}\n", json!({ "user": user, "enrolled": false }))
             } else {
-                println!("{user}: not enrolled");
-            }
+                format!("{user}: not enrolled\n")
+            })?;
             return Ok(EXIT_REFUSED);
         };
+        let mut out = String::new();
         if json {
-            println!("{}", status_json(user, &r, now));
+            let _ = writeln!(out, "{}", status_json(user, &r, &policy, now));
         } else {
-            status_text(user, &r, now);
+            status_text(&mut out, user, &r, &policy, now);
         }
+        emit(&out)?;
         return Ok(EXIT_OK);
     }
-    all(&store, json, now)
+    all(&store, &policy, json, now)
 }
 
-fn all(store: &Store, json: bool, now: u64) -> CliResult {
+fn all(store: &Store, policy: &Policy, json: bool, now: u64) -> CliResult {
     let mut rows = Vec::new();
     let mut bad = false;
     for user in store.users()? {
@@ -132,30 +178,32 @@ fn all(store: &Store, json: bool, now: u64) -> CliResult {
             Ok(None) => {}
             Err(e) => {
                 bad = true;
-                rows.push((user, Err(e.to_string())));
+                rows.push((user, Err(store_words(&e))));
             }
         }
     }
+    let mut out = String::new();
     if json {
         let list: Vec<_> = rows
             .iter()
             .map(|(u, r)| match r {
-                Ok(r) => status_json(u, r, now),
+                Ok(r) => status_json(u, r, policy, now),
                 Err(e) => json!({ "user": u, "enrolled": true, "error": e }),
             })
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        let _ = writeln!(out, "{}", serde_json::Value::Array(list));
     } else if rows.is_empty() {
-        println!("No users are enrolled.");
+        out.push_str("No users are enrolled.\n");
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<24} {:<20} {:>8} {:>9}  LOCKED",
             "USER", "LAST LOGIN", "FAILURES", "RECOVERY"
         );
         for (u, r) in &rows {
             match r {
                 Ok(r) => {
-                    let locked = match lock_state(r, &Policy::default(), now) {
+                    let locked = match lock_state(r, policy, now) {
                         None => "no".to_string(),
                         Some(Lock::Until(t)) => format!("{} s", t.saturating_sub(now)),
                         Some(Lock::UntilUnlocked) => "until unlock".to_string(),
@@ -165,18 +213,38 @@ fn all(store: &Store, json: bool, now: u64) -> CliResult {
                     } else {
                         utc(r.last_login)[..16].to_string()
                     };
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{u:<24} {last:<20} {:>8} {:>9}  {locked}",
                         r.failures,
                         r.recovery.remaining()
                     );
                 }
-                Err(e) => println!("{u:<24} ERROR: {e}"),
+                Err(e) => {
+                    let _ = writeln!(out, "{u:<24} ERROR: {e}");
+                }
             }
         }
     }
+    emit(&out)?;
     // A broken record is something the admin must look at.
     Ok(if bad { EXIT_REFUSED } else { EXIT_OK })
+}
+
+/// Runs one change on an enrolled user's record, writing `message` before
+/// the change is committed (what was not shown is not saved).
+fn change_enrolled(
+    store: &Store,
+    user: &str,
+    message: &str,
+    change: impl FnOnce(&Record) -> Change,
+) -> Result<(), CliError> {
+    store.update(user, |current| {
+        let current = current.ok_or_else(|| not_enrolled(user))?;
+        let change = change(current);
+        emit_before(message, "nothing was changed")?;
+        Ok((change, ()))
+    })?
 }
 
 pub fn unlock(ctx: &Context, user: &str) -> CliResult {
@@ -186,9 +254,10 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
     if !store.is_enrolled(user)? {
         return Err(not_enrolled(user));
     }
-    let done = store.update(user, |current| {
-        let mut next = current.ok_or(())?.clone();
+    store.update(user, |current| {
+        let mut next = current.ok_or_else(|| not_enrolled(user))?.clone();
         next.failures = 0;
+        next.unconfirmed = 0;
         next.locked_until = 0;
         next.hard_locked = false;
         // A clock that ran ahead left a step in the future: pull it back to
@@ -196,21 +265,21 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         let step_now = next.params().step_at(now);
         pulled_back = next.last_step > step_now;
         next.last_step = next.last_step.min(step_now);
-        Ok((Change::Put(next), ()))
-    })?;
-    done.map_err(|()| not_enrolled(user))?;
+        let mut message = format!("{user}: failed attempts cleared, second factor unlocked.\n");
+        if pulled_back {
+            message.push_str(&format!(
+                "{user}: the last accepted code was from the future (the clock was set back); reset to now.\n"
+            ));
+        }
+        emit_before(&message, "nothing was changed")?;
+        Ok::<_, CliError>((Change::Put(next), ()))
+    })??;
     audit(
         ctx,
         "unlock",
         user,
         &format!("clock_pulled_back={pulled_back}"),
     );
-    println!("{user}: failed attempts cleared, second factor unlocked.");
-    if pulled_back {
-        println!(
-            "{user}: the last accepted code was from the future (the clock was set back); reset to now."
-        );
-    }
     Ok(EXIT_OK)
 }
 
@@ -229,16 +298,16 @@ pub fn disable(ctx: &Context, user: &str, yes: bool) -> CliResult {
         let answer = ask(&format!(
             "Remove {user}'s enrollment? Their app and recovery codes stop working. [y/N] "
         ));
-        if !matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes")) {
+        if !matches!(answer.as_deref().map(|a| a.trim()), Some("y" | "Y" | "yes")) {
             return Err(CliError::refused("not disabled", "not confirmed"));
         }
     }
-    let done = store.update(user, |current| {
-        current.ok_or(())?;
-        Ok((Change::Remove, ()))
-    })?;
-    done.map_err(|()| not_enrolled(user))?;
+    change_enrolled(
+        &store,
+        user,
+        &format!("{user}: enrollment removed.\n"),
+        |_| Change::Remove,
+    )?;
     audit(ctx, "disable", user, "");
-    println!("{user}: enrollment removed.");
     Ok(EXIT_OK)
 }

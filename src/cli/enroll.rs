@@ -1,19 +1,49 @@
-//! `otpgate enroll`: secret -> QR code + manual entry + URI -> first code ->
-//! save -> recovery codes, shown once.
+//! `otpgate enroll`: secret -> what to type or scan (secret, URI, then the
+//! QR code right above the prompt, so both fit one 80x24 screen) -> first
+//! code -> recovery codes shown -> saved in one transaction -> what next.
+//!
+//! Nothing is saved that was not shown: the output is written and flushed
+//! inside the transaction, before the record is committed.
 
 use clap::Args;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::qr::{self, QrStyle};
+use super::self_service::{Proof, prove_current_factor, sudo_user};
 use super::text::{group, percent_encode};
-use super::{CliError, CliResult, Context, EXIT_OK, ask, audit, resolve_user, unix_now};
+use super::{
+    CliError, CliResult, Context, EXIT_OK, ask, audit, emit, emit_before, note, resolve_user,
+    same_enrollment, store_words, unix_now,
+};
 use crate::core::otp::{self, Algorithm, Generator, OtpParams};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
-use crate::core::{Policy, Reason, Record, decide_login};
+use crate::core::{Policy, Record};
 use crate::store::{Change, Store};
 
 /// Tries allowed for the first code.
 const VERIFY_TRIES: usize = 3;
+/// Where the install puts ready-made PAM stacks.
+const READY_STACKS: &str = "/usr/local/share/otpgate/pam.d";
+
+/// Hash algorithms as typed on the command line (any case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AlgorithmArg {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl From<AlgorithmArg> for Algorithm {
+    fn from(a: AlgorithmArg) -> Algorithm {
+        match a {
+            AlgorithmArg::Sha1 => Algorithm::Sha1,
+            AlgorithmArg::Sha256 => Algorithm::Sha256,
+            AlgorithmArg::Sha512 => Algorithm::Sha512,
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct EnrollArgs {
@@ -26,12 +56,20 @@ pub struct EnrollArgs {
     /// Name shown in the app (default: site config, else this host's name).
     #[arg(long)]
     issuer: Option<String>,
-    #[arg(long, value_parser = ["sha1", "sha256", "sha512", "SHA1", "SHA256", "SHA512"])]
-    algorithm: Option<String>,
-    #[arg(long, value_parser = ["6", "8"])]
+    /// Hash the codes are made with (default: site config, else sha1).
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_name = "sha1|sha256|sha512",
+        hide_possible_values = true
+    )]
+    algorithm: Option<AlgorithmArg>,
+    /// Digits per code (default: site config, else 6).
+    #[arg(long, value_parser = ["6", "8"], value_name = "6|8", hide_possible_values = true)]
     digits: Option<String>,
-    /// Seconds per code (15-120).
-    #[arg(long)]
+    /// Seconds per code, 15 to 120 (default: site config, else 30).
+    #[arg(long, value_name = "SECONDS", value_parser = super::period_seconds)]
     period: Option<u32>,
     /// Use this base32 secret instead of a new random one (migration);
     /// `-` reads it from stdin so it never shows in the process list.
@@ -49,12 +87,17 @@ pub struct EnrollArgs {
     /// How to draw the QR code.
     #[arg(long, value_enum, default_value = "ansi")]
     qr: QrStyle,
-    /// Number of recovery codes.
-    #[arg(long, value_name = "N")]
+    /// Number of recovery codes, 0 to 100; 0 makes none (default: site
+    /// config, else 10).
+    #[arg(long, value_name = "N", value_parser = super::recovery_count)]
     recovery_codes: Option<usize>,
     /// Print one JSON object on stdout and nothing else.
     #[arg(long)]
     json: bool,
+    /// PAM service directory searched for stacks that use the module, to
+    /// say what comes next after saving.
+    #[arg(long, hide = true, value_name = "DIR", default_value = "/etc/pam.d")]
+    pam_dir: PathBuf,
 }
 
 fn host_name() -> String {
@@ -85,23 +128,16 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret_b32: &str, params: OtpPar
     uri
 }
 
-pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
-    let user = if args.self_service {
-        sudo_user(ctx)?
-    } else {
-        resolve_user(args.user.clone())?
-    };
-    let site = &ctx.site;
-    let mut params = site.otp_params();
-    if let Some(a) = &args.algorithm {
-        params.algorithm = a
-            .parse()
-            .map_err(|e: String| CliError::usage("bad --algorithm", e))?;
+/// Code parameters: the command line over the site config over the defaults.
+fn code_params(ctx: &Context, args: &EnrollArgs) -> Result<OtpParams, CliError> {
+    let mut params = ctx.site.otp_params();
+    if let Some(a) = args.algorithm {
+        params.algorithm = a.into();
     }
     if let Some(d) = &args.digits {
         params.digits = d
             .parse()
-            .map_err(|_| CliError::usage("bad --digits", "6 or 8"))?;
+            .map_err(|_| CliError::usage("bad --digits", "use 6 or 8"))?;
     }
     if let Some(p) = args.period {
         params.period = p;
@@ -109,25 +145,45 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     params
         .validate()
         .map_err(|e| CliError::usage("bad code parameters", e))?;
+    Ok(params)
+}
+
+/// Why the final transaction saved nothing.
+enum Refusal {
+    /// The record is not the one this run started from.
+    Changed,
+    /// The self-service proof was used or locked meanwhile.
+    ProofSpent,
+    /// The output could not be written.
+    Output(CliError),
+}
+
+pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
+    let user = if args.self_service {
+        sudo_user(ctx)?
+    } else {
+        resolve_user(args.user.clone())?
+    };
+    let params = code_params(ctx, &args)?;
     let count = args
         .recovery_codes
-        .or(site.recovery_codes)
+        .or(ctx.site.recovery_codes)
         .unwrap_or(recovery::DEFAULT_COUNT);
     if count > recovery::MAX_COUNT {
         return Err(CliError::usage(
-            "bad --recovery-codes",
-            format!("at most {}", recovery::MAX_COUNT),
+            format!("{count} recovery codes are too many"),
+            format!("use at most {}", recovery::MAX_COUNT),
         ));
     }
     let issuer = args
         .issuer
         .clone()
-        .or_else(|| site.issuer.clone())
+        .or_else(|| ctx.site.issuer.clone())
         .unwrap_or_else(host_name);
     if issuer.contains(':') || issuer.chars().any(char::is_control) {
         return Err(CliError::usage(
             "bad --issuer",
-            "no colons or control characters",
+            "use a name without colons or control characters",
         ));
     }
 
@@ -136,131 +192,36 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     } else {
         Store::create(&ctx.store_dir, ctx.trust)?
     };
-    let mut force = args.force;
-    if args.self_service && store.is_enrolled(&user)? {
-        prove_current_factor(&store, &user)?;
-        force = true;
-    }
-    if !force && store.is_enrolled(&user)? {
-        return Err(CliError::refused(
-            format!("{user} is already enrolled"),
-            "use --force to replace it; the old device then stops working",
-        ));
-    }
-    if nix::unistd::User::from_name(&user).ok().flatten().is_none() {
-        eprintln!("otpgate: note: {user} is not in the passwd database (enrolling anyway)");
-    }
-
-    // `--secret -` reads it from stdin, out of sight of `ps`.
-    let typed = match args.secret.as_deref() {
-        Some("-") => Some(Zeroizing::new(
-            ask("Secret (base32): ")
-                .ok_or_else(|| CliError::usage("bad --secret", "nothing on stdin"))?,
-        )),
-        Some(s) => Some(Zeroizing::new(s.to_string())),
-        None => None,
-    };
-    let secret: Zeroizing<Vec<u8>> = match &typed {
-        Some(s) => otp::decode_secret(s).ok_or_else(|| {
-            CliError::usage(
-                "bad --secret",
-                "base32 of 10 to 128 bytes (16 to 205 characters)",
-            )
-        })?,
-        None => {
-            let mut bytes = Zeroizing::new(vec![0u8; otp::SECRET_BYTES]);
-            getrandom::fill(&mut bytes)
-                .map_err(|e| CliError::usage("no randomness", e.to_string()))?;
-            bytes
+    let base = store.load(&user)?;
+    let proof = match &base {
+        Some(_) if args.self_service => Some(prove_current_factor(ctx, &store, &user)?),
+        Some(_) if !args.force => {
+            return Err(CliError::refused(
+                format!("{user} is already enrolled"),
+                "use --force to replace it; the old device then stops working",
+            ));
         }
+        _ => None,
     };
+    let secret = new_secret(args.secret.as_deref())?;
     let secret_b32 = Zeroizing::new(otp::encode_secret(&secret));
     let uri = Zeroizing::new(otpauth_uri(&issuer, &user, &secret_b32, params));
-
     if !args.json {
-        let picture = qr::render(&uri, args.qr).map_err(|e| CliError::usage("QR code", e))?;
-        println!("Enrolling {user} for one-time codes ({issuer}).");
-        if !picture.is_empty() {
-            println!("Scan this QR code with an authenticator app:\n");
-            print!("{picture}");
-            println!();
-        }
-        println!(
-            "Or enter this secret by hand (time-based, {}, {} digits, {} s):",
-            params.algorithm, params.digits, params.period
-        );
-        println!("    {}", group(&secret_b32, 4));
-        println!("URI: {}", &*uri);
-        println!();
+        let shown = instructions(&user, &issuer, &secret_b32, &uri, params, args.qr)?;
+        emit_before(&shown, "nothing was saved")?;
     }
 
     // First code: proves the app has the secret, and is used up by doing so.
     let generator = Generator::new(&secret, params);
-    let verified_step = if args.no_verify {
-        0
-    } else if let Some(code) = &args.code {
-        let now = unix_now();
-        check_code(&generator, code, now).ok_or_else(|| {
-            CliError::refused(
-                "the code does not match",
-                "nothing was saved; check the app and the clock",
-            )
-        })?
-    } else {
-        let mut found = None;
-        for attempt in 1..=VERIFY_TRIES {
-            let Some(code) = ask("Enter the code the app shows now: ") else {
-                return Err(CliError::refused("no code entered", "nothing was saved"));
-            };
-            let code = Zeroizing::new(code);
-            if let Some(step) = check_code(&generator, &code, unix_now()) {
-                found = Some(step);
-                break;
-            }
-            if attempt < VERIFY_TRIES {
-                eprintln!("That code does not match; try the next one the app shows.");
-            }
-        }
-        found.ok_or_else(|| {
-            CliError::refused(
-                "no matching code after 3 tries",
-                "nothing was saved; check that the phone's clock is set automatically",
-            )
-        })?
-    };
+    let policy = ctx.policy();
+    let verified_step = first_code(&generator, &args, &policy)?;
 
     let codes = RecoveryCodes::generate(count).map_err(|e| CliError::usage("no randomness", e))?;
     let hashes = RecoveryHashes::create(&codes, KdfParams::DEFAULT)
         .map_err(|e| CliError::usage("hashing failed", e))?;
     let mut record = Record::new(&secret, params, hashes, unix_now());
     record.last_step = verified_step;
-    let saved = store.update(&user, |existing| {
-        if existing.is_some() && !force {
-            return Err(());
-        }
-        Ok((Change::Put(record), ()))
-    })?;
-    if saved.is_err() {
-        return Err(CliError::refused(
-            format!("{user} is already enrolled"),
-            "use --force to replace it",
-        ));
-    }
-    audit(
-        ctx,
-        if args.self_service {
-            "enroll-self"
-        } else {
-            "enroll"
-        },
-        &user,
-        &format!(
-            "replaced={force} verified={} algorithm={} digits={} period={} recovery_codes={count}",
-            !args.no_verify, params.algorithm, params.digits, params.period
-        ),
-    );
-
-    if args.json {
+    let shown_last = if args.json {
         let out = serde_json::json!({
             "user": user,
             "issuer": issuer,
@@ -271,108 +232,291 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
             "period": params.period,
             "recovery_codes": codes.display().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         });
-        println!("{out}");
+        Zeroizing::new(format!("{out}\n"))
     } else {
-        println!("Saved. {user} now needs a code from the app to log in.");
-        print_recovery_codes(&codes);
+        recovery_codes_text(&codes)
+    };
+
+    save(
+        &store,
+        &user,
+        base.as_ref(),
+        proof.as_ref(),
+        &policy,
+        record,
+        &shown_last,
+    )?;
+    audit(
+        ctx,
+        if args.self_service {
+            "enroll-self"
+        } else {
+            "enroll"
+        },
+        &user,
+        &format!(
+            "replaced={} verified={} algorithm={} digits={} period={} recovery_codes={count}",
+            base.is_some(),
+            !args.no_verify,
+            params.algorithm,
+            params.digits,
+            params.period
+        ),
+    );
+    if !args.json
+        && let Err(e) = emit(&next_steps(&user, &services_using_module(&args.pam_dir)))
+    {
+        note(&format!(
+            "otpgate: {user} is enrolled, but the rest of the output was lost ({})",
+            e.why
+        ));
     }
     Ok(EXIT_OK)
 }
 
-/// `--self` acts only on the user sudo says ran it, never on a name given.
-fn sudo_user(ctx: &Context) -> Result<String, CliError> {
-    let not_sudo = || {
-        CliError::usage(
-            "--self works through sudo only",
-            "run: sudo otpgate enroll --self",
-        )
-    };
-    if !nix::unistd::getuid().is_root() {
-        return Err(not_sudo());
+/// The one transaction that ends an enrollment: still the enrollment this
+/// run started from, the proof (if any) still holds, the last output is out;
+/// only then is the record replaced.
+fn save(
+    store: &Store,
+    user: &str,
+    base: Option<&Record>,
+    proof: Option<&Proof>,
+    policy: &Policy,
+    record: Record,
+    shown_last: &str,
+) -> Result<(), CliError> {
+    let mut shown = false;
+    let saved = store.update(user, |current| {
+        if !same_enrollment(base, current) {
+            return Err(Refusal::Changed);
+        }
+        if let (Some(p), Some(current)) = (proof, current)
+            && !p.holds(current, policy)
+        {
+            return Err(Refusal::ProofSpent);
+        }
+        emit_before(shown_last, "nothing was saved").map_err(Refusal::Output)?;
+        shown = true;
+        Ok((Change::Put(record), ()))
+    });
+    match saved {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Refusal::Output(e))) => Err(e),
+        Ok(Err(Refusal::Changed)) if base.is_none() => Err(CliError::refused(
+            format!("{user} is already enrolled"),
+            "another run enrolled them meanwhile; nothing was saved",
+        )),
+        Ok(Err(Refusal::Changed)) => Err(CliError::refused(
+            format!("{user}'s enrollment changed while this ran"),
+            "nothing was saved; run it again",
+        )),
+        Ok(Err(Refusal::ProofSpent)) => Err(CliError::refused(
+            "the code that proved the current factor no longer works",
+            "it was used or the factor was locked meanwhile; nothing was saved",
+        )),
+        Err(e) if shown => Err(CliError::usage(
+            "cannot save the enrollment",
+            format!(
+                "{}; nothing was saved: the secret and recovery codes shown do not work",
+                store_words(&e)
+            ),
+        )),
+        Err(e) => Err(e.into()),
     }
-    let user = std::env::var("SUDO_USER")
-        .ok()
-        .filter(|u| !u.is_empty() && u != "root")
-        .ok_or_else(not_sudo)?;
-    crate::store::validate_user(&user)?;
-    if ctx.store_given {
-        // A store named on the command line must already be a real store
-        // (root, 0700), so a loose sudoers rule cannot aim writes elsewhere.
-        let meta = std::fs::symlink_metadata(&ctx.store_dir)
-            .map_err(|e| CliError::usage("store refused", e.to_string()))?;
-        use std::os::unix::fs::MetadataExt;
-        if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o777 != 0o700 {
-            return Err(CliError::usage(
-                "store refused",
-                "with --self, --store must be an existing root-owned 0700 directory",
-            ));
+}
+
+/// The secret: typed (`--secret`, `-` for stdin) or 20 random bytes.
+fn new_secret(typed: Option<&str>) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    // `--secret -` reads it from stdin, out of sight of `ps`.
+    let typed = match typed {
+        Some("-") => Some(
+            ask("Secret (base32): ")
+                .ok_or_else(|| CliError::usage("bad --secret", "nothing on stdin"))?,
+        ),
+        Some(s) => Some(Zeroizing::new(s.to_string())),
+        None => None,
+    };
+    match &typed {
+        Some(s) => otp::decode_secret(s).ok_or_else(|| {
+            CliError::usage(
+                "bad --secret",
+                "give base32 of 10 to 128 bytes (16 to 205 characters)",
+            )
+        }),
+        None => {
+            let mut bytes = Zeroizing::new(vec![0u8; otp::SECRET_BYTES]);
+            getrandom::fill(&mut bytes)
+                .map_err(|e| CliError::usage("no randomness", e.to_string()))?;
+            Ok(bytes)
         }
     }
-    Ok(user)
 }
 
-/// Replacing an enrollment by self-service needs the current factor: a code
-/// from the current app or a recovery code, checked (and used up) exactly as
-/// at login, failures and locks included.
-fn prove_current_factor(store: &Store, user: &str) -> Result<(), CliError> {
-    eprintln!("{user} is already enrolled. To replace it, prove you hold the current factor.");
-    let answer = Zeroizing::new(
-        ask("Code from your current app, or a recovery code: ")
-            .ok_or_else(|| CliError::refused("no code entered", "nothing was changed"))?,
+/// What to type or scan, QR code last so that it stays on the screen
+/// right above the prompt.
+fn instructions(
+    user: &str,
+    issuer: &str,
+    secret_b32: &str,
+    uri: &str,
+    params: OtpParams,
+    style: QrStyle,
+) -> Result<Zeroizing<String>, CliError> {
+    let picture = Zeroizing::new(
+        qr::render(uri, style).map_err(|e| CliError::usage("cannot draw the QR code", e))?,
     );
-    let now = unix_now();
-    let policy = Policy::default();
-    let outcome = store.update(user, |current| {
-        let current = current.ok_or(None)?;
-        let d = decide_login(
-            current,
-            answer.as_bytes(),
-            &policy,
-            now,
-            "otpgate enroll --self",
-        )
-        .map_err(Some)?;
-        Ok::<_, Option<crate::core::RecordError>>((
-            d.new_record.map_or(Change::Keep, Change::Put),
-            d.result,
-        ))
-    })?;
-    match outcome {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(f)) if f.reason == Reason::Locked => Err(CliError::refused(
-            "verification is locked",
-            "too many failed attempts; ask an administrator",
-        )),
-        Ok(Err(_)) => Err(CliError::refused(
-            "that code does not match",
-            "nothing was changed",
-        )),
-        Err(None) => Err(CliError::refused(
-            format!("{user} is not enrolled any more"),
-            "run it again",
-        )),
-        Err(Some(e)) => Err(CliError::usage("store refused", e.to_string())),
+    let grouped = Zeroizing::new(group(secret_b32, 4));
+    // Sized up front so the text is never moved, leaving a copy behind.
+    let mut t = Zeroizing::new(String::with_capacity(picture.len() + 1024));
+    let _ = writeln!(t, "Enrolling {user} for one-time codes ({issuer}).");
+    let _ = writeln!(
+        t,
+        "Secret to type into the app (time-based, {}, {} digits, {} s):",
+        params.algorithm, params.digits, params.period
+    );
+    let _ = writeln!(t, "    {}", &*grouped);
+    let _ = writeln!(t, "URI: {uri}");
+    if !picture.is_empty() {
+        t.push_str("Or scan this QR code with an authenticator app:\n");
+        t.push_str(&picture);
     }
+    Ok(t)
 }
 
-fn check_code(generator: &Generator, code: &str, now: u64) -> Option<u64> {
+/// How a first code compares with the new secret.
+enum FirstCode {
+    /// Right now (within one step): the step it matched.
+    Matches(u64),
+    /// Right for a time 2 to `drift_steps` steps away: the phone's clock.
+    OtherTime,
+    Wrong,
+}
+
+fn check_code(generator: &Generator, code: &str, now: u64, policy: &Policy) -> FirstCode {
     let compact: Zeroizing<String> =
         Zeroizing::new(code.chars().filter(|c| !matches!(c, ' ' | '-')).collect());
     if compact.len() != usize::from(generator.params().digits)
         || !compact.bytes().all(|b| b.is_ascii_digit())
     {
-        return None;
+        return FirstCode::Wrong;
     }
-    generator.find_step(&compact, now, 1)
+    let current = generator.params().step_at(now);
+    match generator.find_step(&compact, now, policy.drift_steps.max(1)) {
+        Some(step) if step.abs_diff(current) <= 1 => FirstCode::Matches(step),
+        Some(_) => FirstCode::OtherTime,
+        None => FirstCode::Wrong,
+    }
 }
 
-pub fn print_recovery_codes(codes: &RecoveryCodes) {
-    println!();
-    println!(
-        "Recovery codes (each works once; store them somewhere safe, they are not shown again):"
-    );
+const OTHER_TIME: &str = "that code is for a different time: check the phone's clock";
+
+/// The step of the first code (0 with `--no-verify`).
+fn first_code(generator: &Generator, args: &EnrollArgs, policy: &Policy) -> Result<u64, CliError> {
+    if args.no_verify {
+        return Ok(0);
+    }
+    if let Some(code) = &args.code {
+        return match check_code(generator, code, unix_now(), policy) {
+            FirstCode::Matches(step) => Ok(step),
+            FirstCode::OtherTime => Err(CliError::refused(
+                OTHER_TIME,
+                "nothing was saved; set the phone to take the time from the network",
+            )),
+            FirstCode::Wrong => Err(CliError::refused(
+                "the code does not match",
+                "nothing was saved; check the app and the clock",
+            )),
+        };
+    }
+    for attempt in 1..=VERIFY_TRIES {
+        let Some(code) = ask("Enter the code the app shows now: ") else {
+            return Err(CliError::refused("no code entered", "nothing was saved"));
+        };
+        let last = attempt == VERIFY_TRIES;
+        match check_code(generator, &code, unix_now(), policy) {
+            FirstCode::Matches(step) => return Ok(step),
+            FirstCode::OtherTime => note(&format!(
+                "T{}{}",
+                &OTHER_TIME[1..],
+                if last {
+                    "."
+                } else {
+                    " (let it set the time from the network), then enter the code it shows."
+                }
+            )),
+            FirstCode::Wrong if !last => {
+                note("That code does not match; try the next one the app shows.")
+            }
+            FirstCode::Wrong => {}
+        }
+    }
+    Err(CliError::refused(
+        "no matching code after 3 tries",
+        "nothing was saved; check that the phone's clock is set automatically",
+    ))
+}
+
+/// The recovery codes, shown once.
+pub fn recovery_codes_text(codes: &RecoveryCodes) -> Zeroizing<String> {
+    let mut t = Zeroizing::new(String::with_capacity(256 + codes.len() * 32));
+    if codes.is_empty() {
+        t.push_str(
+            "\nNo recovery codes were made: if the phone is lost, an administrator\n\
+             must help (`otpgate recovery` makes new codes).\n",
+        );
+        return t;
+    }
+    t.push_str("\nRecovery codes (each works once; keep them safe, they are not shown again):\n");
     for c in codes.display() {
-        println!("    {}", &*c);
+        let _ = writeln!(t, "    {}", &*c);
+    }
+    t
+}
+
+/// PAM services in `dir` with a line (not a comment) that names the module.
+fn services_using_module(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            if name.starts_with('.') || name.ends_with('~') || name.contains(".dpkg-") {
+                return None;
+            }
+            let text = std::fs::read_to_string(entry.path()).ok()?;
+            text.lines()
+                .any(|l| {
+                    l.split('#')
+                        .next()
+                        .is_some_and(|l| l.contains("pam_otpgate"))
+                })
+                .then_some(name)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// After "Saved": what the admin does next, claiming codes are asked only
+/// where a PAM stack uses the module.
+fn next_steps(user: &str, services: &[String]) -> String {
+    if services.is_empty() {
+        format!(
+            "\nSaved. No PAM service uses pam_otpgate yet, so logins do not ask {user} for a code.\n\
+             Next: add the module to a service's PAM stack (ready stacks are in\n\
+             {READY_STACKS}), run `otpgate doctor`, and keep this\n\
+             session open until a login in a second session works.\n"
+        )
+    } else {
+        format!(
+            "\nSaved. The PAM stacks of {} use pam_otpgate: logins through them ask {user}\n\
+             for a code from the app. Next: run `otpgate doctor` to check the stacks, and\n\
+             keep this session open until a login in a second session works.\n",
+            services.join(", ")
+        )
     }
 }
 

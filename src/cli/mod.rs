@@ -2,18 +2,23 @@
 //! that prints; errors go to stderr as `otpgate: <what> (<why>)`.
 
 mod admin;
+pub mod console;
 pub mod doctor;
 mod enroll;
 pub mod qr;
+mod self_service;
 pub mod text;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+pub use console::{ask, ask_hidden, emit, emit_before, note};
+
 use crate::config::{self, SiteConfig};
+use crate::core::{Policy, Record};
 use crate::store::{Store, StoreError, Trust, validate_user};
+use subtle::ConstantTimeEq;
 
 /// Exit codes (DESIGN.md): 0 ok, 1 refused/failed, 2 usage or environment error.
 pub const EXIT_OK: i32 = 0;
@@ -45,25 +50,32 @@ enum Command {
     Recovery {
         /// User (default: $SUDO_USER, else you).
         user: Option<String>,
-        /// Number of codes.
-        #[arg(long)]
+        /// Number of codes, 0 to 100; 0 voids the old ones and makes none
+        /// (default: site config, else 10).
+        #[arg(long, value_name = "N", value_parser = recovery_count)]
         count: Option<usize>,
-        /// Print one JSON object.
+        /// Print one JSON object on stdout and nothing else.
         #[arg(long)]
         json: bool,
     },
     /// Show one user's enrollment, or every enrolled user.
     Status {
+        /// User to show (default: every enrolled user).
         user: Option<String>,
+        /// Print JSON (one object for a user, an array for all).
         #[arg(long)]
         json: bool,
     },
     /// Clear failed attempts and any lock.
-    Unlock { user: String },
+    Unlock {
+        /// User whose second factor to unlock.
+        user: String,
+    },
     /// Check the installation, store, PAM stacks, sshd settings and clock.
     Doctor(doctor::DoctorArgs),
     /// Remove a user's enrollment (their codes and recovery codes stop working).
     Disable {
+        /// User whose enrollment to remove.
         user: String,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -104,10 +116,24 @@ impl fmt::Display for CliError {
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> CliError {
-        match e {
-            StoreError::BadUser(why) => CliError::usage("invalid user name", why),
-            other => CliError::usage("store refused", other.to_string()),
+        CliError::usage(
+            match e {
+                StoreError::BadUser(_) => "invalid user name",
+                _ => "store refused",
+            },
+            store_words(&e),
+        )
+    }
+}
+
+/// A store error in words (no `os error N`).
+pub fn store_words(e: &StoreError) -> String {
+    match e {
+        StoreError::BadUser(why) => why.clone(),
+        StoreError::Io { path, op, err } => {
+            format!("{}: {op}: {}", path.display(), console::words(err))
         }
+        other => other.to_string(),
     }
 }
 
@@ -127,6 +153,12 @@ impl Context {
     pub fn open_store(&self) -> Result<Store, CliError> {
         Store::open(&self.store_dir, self.trust).map_err(CliError::from)
     }
+
+    /// The login policy every command judges by (locks, recovery codes):
+    /// the site file's `[policy]`, as every service starts from.
+    pub fn policy(&self) -> Policy {
+        self.site.policy()
+    }
 }
 
 pub fn main() -> i32 {
@@ -140,7 +172,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
+            note(&e.to_string());
             e.code
         }
     }
@@ -153,8 +185,12 @@ fn run(cli: Cli) -> CliResult {
             "the store is readable by root only; try: sudo otpgate ...",
         ));
     }
-    let site = SiteConfig::load(&cli.config)
-        .map_err(|e| CliError::usage("site configuration refused", e.to_string()))?;
+    let site = SiteConfig::load(&cli.config).map_err(|e| {
+        CliError::usage(
+            format!("cannot use the site configuration {}", cli.config.display()),
+            e.to_string(),
+        )
+    })?;
     let store_dir = cli.store.clone().unwrap_or_else(|| site.store_dir());
     let ctx = Context {
         store_dir,
@@ -240,6 +276,20 @@ fn account(user: &str, orphans: Option<&Context>) -> Result<String, CliError> {
     }
 }
 
+/// Whether `current` is still the enrollment `base` was read as (the same
+/// secret and the same set of recovery codes; logins may have changed the
+/// rest). A run that shows codes saves them only over what it started from.
+pub fn same_enrollment(base: Option<&Record>, current: Option<&Record>) -> bool {
+    match (base, current) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            bool::from(a.secret.as_bytes().ct_eq(b.secret.as_bytes()))
+                && a.recovery.salt == b.recovery.salt
+        }
+        _ => false,
+    }
+}
+
 fn checked(user: String) -> Result<String, CliError> {
     account(&user, None)
 }
@@ -267,6 +317,34 @@ pub fn resolve_user(user: Option<String>) -> Result<String, CliError> {
     checked(name)
 }
 
+/// `--recovery-codes` / `--count`: a whole number from 0 to the maximum.
+fn recovery_count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|&n| n <= crate::core::recovery::MAX_COUNT)
+        .ok_or_else(|| {
+            format!(
+                "use a whole number of codes, at most {}",
+                crate::core::recovery::MAX_COUNT
+            )
+        })
+}
+
+/// `--period`: whole seconds within the range every app accepts.
+fn period_seconds(text: &str) -> Result<u32, String> {
+    use crate::core::otp::{PERIOD_MAX, PERIOD_MIN};
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|p| (PERIOD_MIN..=PERIOD_MAX).contains(p))
+        .ok_or_else(|| {
+            format!(
+                "use a whole number of seconds between {PERIOD_MIN} and {PERIOD_MAX}; most apps expect 30"
+            )
+        })
+}
+
 /// Current unix time, read once per command.
 #[allow(clippy::disallowed_methods)]
 pub fn unix_now() -> u64 {
@@ -276,13 +354,32 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Reads one line from stdin after printing `prompt` on stderr. `None` at end of input.
-pub fn ask(prompt: &str) -> Option<String> {
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand, as `command: --name`.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() {
+                out.push(format!("{path}: {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() != "help" && sub.get_about().is_none() {
+                out.push(format!("{path} {}: no description", sub.get_name()));
+            }
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_argument_of_every_subcommand_has_a_help_text() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "otpgate", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+        Cli::command().debug_assert();
     }
 }

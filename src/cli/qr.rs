@@ -16,10 +16,23 @@ pub enum QrStyle {
     None,
 }
 
+/// The smallest QR code for `data`, with the most error correction that
+/// size allows: an enrollment URI then fits an 80x24 terminal with the
+/// prompt below it (two modules per line, 23 lines for version 5).
+fn smallest(data: &str) -> Result<QrCode, String> {
+    let smallest = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L)
+        .map_err(|e| format!("cannot encode QR code: {e}"))?;
+    for level in [EcLevel::H, EcLevel::Q, EcLevel::M] {
+        if let Ok(code) = QrCode::with_version(data.as_bytes(), smallest.version(), level) {
+            return Ok(code);
+        }
+    }
+    Ok(smallest)
+}
+
 /// Dark/light modules including the quiet zone, row by row.
 pub fn modules(data: &str) -> Result<Vec<Vec<bool>>, String> {
-    let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M)
-        .map_err(|e| format!("cannot encode QR code: {e}"))?;
+    let code = smallest(data)?;
     let width = code.width();
     let colors = code.to_colors();
     let full = width + 2 * QUIET_ZONE;
@@ -115,5 +128,13 @@ mod tests {
             ansi.lines()
                 .all(|l| l.starts_with("\x1b[30;107m") && l.ends_with("\x1b[0m"))
         );
+    }
+
+    #[test]
+    fn a_usual_enrollment_uri_fits_23_lines() {
+        // Issuer and account of 12 and 10 characters: version 5 (37 modules).
+        let uri = "otpauth://totp/Example%20Corp:otpgate-t1?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example%20Corp";
+        let lines = render(uri, QrStyle::Ansi).unwrap().lines().count();
+        assert!(lines <= 23, "{lines} lines");
     }
 }
