@@ -1325,3 +1325,58 @@ fn a_save_that_fails_after_showing_says_the_shown_codes_do_not_work() {
         PAM_SUCCESS
     );
 }
+
+#[test]
+fn a_broken_record_can_be_replaced_or_removed_but_never_edited() {
+    let f = Fixture::new("cli-broken", "");
+    let corrupt = |user: &str| {
+        fs::write(f.record_path(user), "version = 1\nsecret = ").unwrap();
+        fs::set_permissions(f.record_path(user), fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    f.enroll("daemon", OtpParams::default(), 1);
+    corrupt("daemon");
+    // Without --force: refused, the broken record stays for the admin to see.
+    let o = otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // With --force: a new record replaces it, and logins work again.
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            "daemon",
+            "--force",
+            "--no-verify",
+            "--json",
+            "--secret",
+            SECRET,
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("replacing daemon's broken record"),
+        "{}",
+        stderr(&o)
+    );
+    let code = oathtool(SECRET, OtpParams::default(), unix_now());
+    assert_eq!(f.login("daemon", &code).code, PAM_SUCCESS);
+    // disable --yes removes a broken record.
+    f.enroll("bin", OtpParams::default(), 1);
+    corrupt("bin");
+    let o = otpgate(&f, &["disable", "bin", "--yes"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!f.record_path("bin").exists());
+    // A symbolic link is never followed or removed: the admin looks first.
+    let elsewhere = f.tmp.path().join("elsewhere.toml");
+    fs::write(&elsewhere, "not a record").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, f.record_path("sys")).unwrap();
+    let o = otpgate(&f, &["disable", "sys", "--yes"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        fs::symlink_metadata(f.record_path("sys"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_to_string(&elsewhere).unwrap(), "not a record");
+}

@@ -15,7 +15,7 @@ use crate::core::Policy;
 use crate::core::Record;
 use crate::core::decide::{Lock, lock_state};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
-use crate::store::{Change, Store};
+use crate::store::{Change, Store, StoreError};
 
 fn not_enrolled(user: &str) -> CliError {
     CliError::refused(
@@ -301,6 +301,17 @@ pub fn disable(ctx: &Context, user: &str, yes: bool) -> CliResult {
         if !matches!(answer.as_deref().map(|a| a.trim()), Some("y" | "Y" | "yes")) {
             return Err(CliError::refused("not disabled", "not confirmed"));
         }
+    }
+    // A broken record (does not parse, bad mode) is removed without being
+    // read; a symlink, FIFO or foreign owner is still refused.
+    if let Err(e @ (StoreError::Corrupt { .. } | StoreError::Unsafe { .. })) = store.load(user) {
+        emit_before(
+            &format!("{user}: broken record removed ({e}).\n"),
+            "nothing was changed",
+        )?;
+        store.replace_broken(user, Change::Remove)?;
+        audit(ctx, "disable", user, "broken=true");
+        return Ok(EXIT_OK);
     }
     change_enrolled(
         &store,

@@ -20,7 +20,7 @@ use super::{
 use crate::core::otp::{self, Algorithm, Generator, OtpParams};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
 use crate::core::{Policy, Record};
-use crate::store::{Change, Store};
+use crate::store::{Change, Store, StoreError};
 
 /// Tries allowed for the first code.
 const VERIFY_TRIES: usize = 3;
@@ -192,7 +192,20 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     } else {
         Store::create(&ctx.store_dir, ctx.trust)?
     };
-    let base = store.load(&user)?;
+    // A record that does not parse (or has a bad mode) can be replaced by an
+    // admin with --force: never edited, a new one is renamed over it.
+    let (base, broken) = match store.load(&user) {
+        Ok(b) => (b, None),
+        Err(e @ (StoreError::Corrupt { .. } | StoreError::Unsafe { .. }))
+            if args.force && !args.self_service =>
+        {
+            note(&format!(
+                "otpgate: note: replacing {user}'s broken record ({e})"
+            ));
+            (None, Some(e))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let proof = match &base {
         Some(_) if args.self_service => Some(prove_current_factor(ctx, &store, &user)?),
         Some(_) if !args.force => {
@@ -237,15 +250,30 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         recovery_codes_text(&codes)
     };
 
-    save(
-        &store,
-        &user,
-        base.as_ref(),
-        proof.as_ref(),
-        &policy,
-        record,
-        &shown_last,
-    )?;
+    if broken.is_some() {
+        emit_before(&shown_last, "nothing was saved")?;
+        store
+            .replace_broken(&user, Change::Put(record))
+            .map_err(|e| {
+                CliError::usage(
+                    "cannot replace the broken record",
+                    format!(
+                        "{}; nothing was saved: the secret and recovery codes shown do not work",
+                        store_words(&e)
+                    ),
+                )
+            })?;
+    } else {
+        save(
+            &store,
+            &user,
+            base.as_ref(),
+            proof.as_ref(),
+            &policy,
+            record,
+            &shown_last,
+        )?;
+    }
     audit(
         ctx,
         if args.self_service {
@@ -256,7 +284,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         &user,
         &format!(
             "replaced={} verified={} algorithm={} digits={} period={} recovery_codes={count}",
-            base.is_some(),
+            base.is_some() || broken.is_some(),
             !args.no_verify,
             params.algorithm,
             params.digits,
