@@ -7,6 +7,7 @@ pub mod input;
 pub mod otp;
 pub mod record;
 pub mod recovery;
+pub mod state;
 
 pub use decide::{Decision, Failure, Method, Policy, Reason, Success, decide_login};
 pub use input::{Attempt, MAX_INPUT_BYTES, classify};

@@ -54,6 +54,10 @@ pub struct Record {
     pub last_drift: Option<i64>,
     #[serde(default)]
     pub recovery: RecoveryHashes,
+    /// Renewed by every administrative write: the login state (see
+    /// `core::state`) of an earlier version of this record is ignored.
+    #[serde(default)]
+    pub state_id: u64,
 }
 
 impl Drop for Record {
@@ -122,6 +126,7 @@ impl Record {
             last_login_from: String::new(),
             last_drift: None,
             recovery,
+            state_id: 0,
         }
     }
 
