@@ -1,0 +1,141 @@
+//! Does sshd hand logins to PAM in a way that lets the code be asked?
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use super::pam_stack::AuthLine;
+use super::{Finding, error, ok, warn};
+
+/// Findings from `sshd -T` output (lower-case keys).
+pub fn analyse_sshd(settings: &BTreeMap<String, String>) -> Vec<Finding> {
+    let get = |k: &str| settings.get(k).map(String::as_str).unwrap_or("");
+    let mut out = Vec::new();
+    if get("usepam") != "yes" {
+        out.push(error(
+            "sshd",
+            "UsePAM is not yes: sshd never asks PAM, so no code is asked",
+            "in sshd_config: UsePAM yes",
+        ));
+    }
+    if get("kbdinteractiveauthentication") != "yes" {
+        out.push(error(
+            "sshd",
+            "KbdInteractiveAuthentication is not yes: the code prompt cannot be shown",
+            "in sshd_config: KbdInteractiveAuthentication yes",
+        ));
+    }
+    let methods = get("authenticationmethods");
+    if methods.is_empty() || methods == "any" {
+        out.push(warn(
+            "sshd",
+            "AuthenticationMethods is `any`: a key alone logs in without a code",
+            "in sshd_config: AuthenticationMethods publickey,keyboard-interactive",
+        ));
+    } else if !methods.split_whitespace().all(|list| {
+        list.split(',')
+            .any(|m| m.starts_with("keyboard-interactive"))
+    }) {
+        out.push(error(
+            "sshd",
+            format!("AuthenticationMethods `{methods}` has a list without keyboard-interactive: that way in skips the code"),
+            "put keyboard-interactive in every list, e.g. publickey,keyboard-interactive",
+        ));
+    }
+    if get("passwordauthentication") == "yes" {
+        out.push(warn(
+            "sshd",
+            "PasswordAuthentication yes runs the PAM stack with a single prompt: the code cannot be asked there",
+            "in sshd_config: PasswordAuthentication no (passwords then go through keyboard-interactive)",
+        ));
+    }
+    if out.is_empty() {
+        out.push(ok(
+            "sshd",
+            format!("UsePAM, keyboard-interactive and AuthenticationMethods {methods}"),
+        ));
+    }
+    out
+}
+
+pub fn check_sshd(stacks: &BTreeMap<String, Vec<AuthLine>>, config: Option<&Path>) -> Vec<Finding> {
+    if !stacks.contains_key("sshd") && config.is_none() {
+        return vec![ok(
+            "sshd",
+            "the sshd PAM service does not use the module; sshd settings not checked",
+        )];
+    }
+    let mut cmd = Command::new("sshd");
+    cmd.arg("-T");
+    if let Some(c) = config {
+        cmd.arg("-f").arg(c);
+    }
+    let out = match cmd.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").output() {
+        Ok(o) => o,
+        Err(e) => {
+            return vec![warn(
+                "sshd",
+                format!("cannot run sshd -T: {e}"),
+                "install openssh-server, or ignore if sshd is not used",
+            )];
+        }
+    };
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return vec![warn(
+            "sshd",
+            format!("sshd -T failed: {why}"),
+            "run `sshd -t` and fix what it reports",
+        )];
+    }
+    let settings = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    analyse_sshd(&settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::doctor::Level;
+
+    fn levels(f: &[Finding]) -> Vec<Level> {
+        f.iter().map(|f| f.level).collect()
+    }
+
+    #[test]
+    fn sshd_settings() {
+        let mut s: BTreeMap<String, String> = [
+            ("usepam", "yes"),
+            ("kbdinteractiveauthentication", "yes"),
+            ("authenticationmethods", "publickey,keyboard-interactive"),
+            ("passwordauthentication", "no"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(levels(&analyse_sshd(&s)), [Level::Ok]);
+        s.insert("authenticationmethods".into(), "any".into());
+        s.insert("passwordauthentication".into(), "yes".into());
+        s.insert("usepam".into(), "no".into());
+        assert_eq!(
+            levels(&analyse_sshd(&s)),
+            [Level::Error, Level::Warn, Level::Warn]
+        );
+        s.insert(
+            "authenticationmethods".into(),
+            "publickey,keyboard-interactive publickey".into(),
+        );
+        assert!(
+            analyse_sshd(&s)
+                .iter()
+                .any(|f| f.message.contains("without keyboard-interactive"))
+        );
+    }
+}
