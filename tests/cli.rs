@@ -580,8 +580,7 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
     assert!(
         errors
             .iter()
-            .any(|(m, fix)| m.contains("sudo: sudo line 2: `auth optional`")
-                && fix.contains("auth required"))
+            .any(|(m, fix)| m.contains("sudo: `auth optional`") && fix.contains("auth required"))
     );
     assert!(
         errors
@@ -621,7 +620,7 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
     assert_eq!(rc, Some(0), "{v:#}");
     write_conf("any", "yes");
     let (rc, v) = sshd(());
-    assert_eq!(rc, Some(1));
+    assert_eq!(rc, Some(0), "warnings alone do not fail");
     let text = v.to_string();
     assert!(
         text.contains("a key alone logs in without a code")

@@ -10,17 +10,17 @@ pub fn clock_finding(state: Option<ClockState>) -> Finding {
     const STA_UNSYNC: i32 = 0x40;
     match state {
         None => warn(
-            "clock",
+            "clock.unknown",
             "cannot read the clock discipline (adjtimex failed)",
             "check that chrony or systemd-timesyncd runs",
         ),
         Some(s) if s.state == TIME_ERROR || s.status & STA_UNSYNC != 0 => warn(
-            "clock",
+            "clock.unsynced",
             "the system clock is not synchronised (adjtimex reports unsynchronised): codes drift out of the window",
             "install and start a time daemon: apt-get install chrony (or systemctl enable --now systemd-timesyncd)",
         ),
         Some(s) => ok(
-            "clock",
+            "clock.ok",
             format!("clock synchronised (estimated error {} us)", s.esterror),
         ),
     }

@@ -18,6 +18,14 @@ const MODULE_DIRS: &[&str] = &[
     "/usr/lib64/security",
 ];
 
+/// Where PAM looks for modules on this machine (the directory of pam_unix.so).
+fn pam_module_dir() -> &'static str {
+    MODULE_DIRS
+        .iter()
+        .find(|d| Path::new(d).join("pam_unix.so").exists())
+        .unwrap_or(&MODULE_DIRS[0])
+}
+
 pub fn check_module(dir: Option<&Path>) -> Vec<Finding> {
     let candidates: Vec<PathBuf> = match dir {
         Some(d) => vec![d.join(MODULE_FILE)],
@@ -26,29 +34,42 @@ pub fn check_module(dir: Option<&Path>) -> Vec<Finding> {
             .map(|d| Path::new(d).join(MODULE_FILE))
             .collect(),
     };
-    let Some(path) = candidates.iter().find(|p| p.exists()) else {
-        return vec![error(
-            "module",
-            format!("{MODULE_FILE} is not installed where PAM looks"),
-            "sudo scripts/install.sh",
-        )];
+    let install = || {
+        let target = dir.map_or_else(
+            || Path::new(pam_module_dir()).join(MODULE_FILE),
+            |d| d.join(MODULE_FILE),
+        );
+        format!(
+            "install the otpgate package, or copy the module there as root: install -o root -g root -m 0644 pam_otpgate.so {}",
+            target.display()
+        )
     };
+    let Some(path) = candidates.iter().find(|p| p.exists()) else {
+        let at = dir.map_or(pam_module_dir().to_string(), |d| d.display().to_string());
+        return vec![
+            error(
+                "module.missing",
+                format!("{MODULE_FILE} is not installed where PAM looks: every service that names it fails"),
+                install(),
+            )
+            .at(at),
+        ];
+    };
+    let at = path.display().to_string();
     match fs::metadata(path) {
-        Ok(m) if m.uid() != 0 || m.mode() & 0o022 != 0 => vec![error(
-            "module",
-            format!(
-                "{} is writable by someone other than root (owner uid {}, mode {:04o})",
-                path.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            ),
-            format!("chown root:root {p} && chmod 0644 {p}", p = path.display()),
-        )],
-        Ok(_) => vec![ok("module", format!("{} installed", path.display()))],
-        Err(e) => vec![error(
-            "module",
-            format!("{}: {e}", path.display()),
-            "sudo scripts/install.sh",
-        )],
+        Ok(m) if m.uid() != 0 || m.mode() & 0o022 != 0 => vec![
+            error(
+                "module.unsafe",
+                format!(
+                    "writable by someone other than root (owner uid {}, mode {:04o}): they can replace the code check",
+                    m.uid(),
+                    m.mode() & 0o7777
+                ),
+                format!("chown root:root {at} && chmod 0644 {at}"),
+            )
+            .at(&at),
+        ],
+        Ok(_) => vec![ok("module.ok", format!("{at} installed")).at(&at)],
+        Err(e) => vec![error("module.unreadable", e.to_string(), install()).at(&at)],
     }
 }

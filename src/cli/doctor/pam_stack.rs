@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Finding, Level, MODULE_FILE, error, ok, warn};
-use crate::config::ModuleOptions;
+use super::options::check_options;
+use super::{EXAMPLES, Finding, Level, MODULE_FILE, error, ok, warn};
 
 /// One `auth` line of a PAM stack after @include expansion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthLine {
-    pub file: String,
+    /// The file the line was read from (the service file or an included one).
+    pub file: PathBuf,
     pub line: usize,
     pub control: String,
     pub module: String,
@@ -27,6 +28,9 @@ impl AuthLine {
     fn module_name(&self) -> &str {
         self.module.rsplit('/').next().unwrap_or(&self.module)
     }
+    fn location(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line)
+    }
     fn ends_on_success(&self) -> bool {
         self.control == "sufficient"
             || (self.control.starts_with('[') && self.control.contains("success=done"))
@@ -35,7 +39,7 @@ impl AuthLine {
 
 /// Parses a service file's auth lines, following `@include` and
 /// `include`/`substack` within `dir` (depth-limited).
-pub fn auth_lines(dir: &Path, service: &str, text: &str, depth: usize) -> Vec<AuthLine> {
+pub fn auth_lines(dir: &Path, file: &Path, text: &str, depth: usize) -> Vec<AuthLine> {
     let mut out = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -43,10 +47,11 @@ pub fn auth_lines(dir: &Path, service: &str, text: &str, depth: usize) -> Vec<Au
             continue;
         }
         if let Some(inc) = line.strip_prefix("@include") {
+            let inc = dir.join(inc.trim());
             if depth > 0
-                && let Ok(t) = fs::read_to_string(dir.join(inc.trim()))
+                && let Ok(t) = fs::read_to_string(&inc)
             {
-                out.extend(auth_lines(dir, inc.trim(), &t, depth - 1));
+                out.extend(auth_lines(dir, &inc, &t, depth - 1));
             }
             continue;
         }
@@ -57,15 +62,16 @@ pub fn auth_lines(dir: &Path, service: &str, text: &str, depth: usize) -> Vec<Au
             continue;
         }
         if matches!(tokens[1].as_str(), "include" | "substack") {
+            let inc = dir.join(&tokens[2]);
             if depth > 0
-                && let Ok(t) = fs::read_to_string(dir.join(&tokens[2]))
+                && let Ok(t) = fs::read_to_string(&inc)
             {
-                out.extend(auth_lines(dir, &tokens[2], &t, depth - 1));
+                out.extend(auth_lines(dir, &inc, &t, depth - 1));
             }
             continue;
         }
         out.push(AuthLine {
-            file: service.to_string(),
+            file: file.to_path_buf(),
             line: n + 1,
             control: tokens[1].clone(),
             module: tokens[2].clone(),
@@ -123,46 +129,60 @@ pub fn analyse_stack(service: &str, lines: &[AuthLine]) -> Vec<Finding> {
         if !l.is_ours() {
             continue;
         }
-        let at = format!("{service}: {} line {}", l.file, l.line);
-        if let Err(e) = ModuleOptions::parse(&l.args) {
-            out.push(error(
-                "pam",
-                format!("{at}: {e}; every login through it fails"),
-                "fix the option (see README, Module options)",
-            ));
+        let at = l.location();
+        let before = out.len();
+        if let Some(p) = check_options(&l.args) {
+            let args = p.suggested.unwrap_or_else(|| l.args.clone());
+            out.push(
+                error(
+                    "pam.bad_option",
+                    format!("{service}: {}", p.message),
+                    format!(
+                        "write the line as: auth {} {} {}",
+                        l.control,
+                        l.module,
+                        args.join(" ")
+                    ),
+                )
+                .at(&at),
+            );
         }
         if l.control == "optional" {
-            out.push(error(
-                "pam",
-                format!(
-                    "{at}: `auth optional` does not decide the result, so any code (or none) passes"
-                ),
-                format!(
-                    "change the line to: auth required {} {}",
-                    l.module,
-                    l.args.join(" ")
-                ),
-            ));
+            out.push(
+                error(
+                    "pam.failure_ignored",
+                    format!(
+                        "{service}: `auth optional` does not decide the result, so any code (or none) passes"
+                    ),
+                    format!(
+                        "write the line as: auth required {} {}",
+                        l.module,
+                        l.args.join(" ")
+                    ),
+                )
+                .at(&at),
+            );
         } else if l.control == "sufficient" {
             out.push(warn(
-                "pam",
-                format!("{at}: `auth sufficient` lets a code alone log in and skips the rest of the stack"),
+                "pam.code_alone",
+                format!("{service}: `auth sufficient` lets a code alone log in and skips the rest of the stack"),
                 "use `required` unless the code is meant to replace the password",
-            ));
+            ).at(&at));
         }
         for earlier in &lines[..i] {
             if earlier.ends_on_success() && !earlier.is_ours() {
-                out.push(error(
-                    "pam",
-                    format!(
-                        "{at}: {} `{}` comes before the code (line {} of {}); its success skips the code",
-                        earlier.module_name(),
-                        earlier.control,
-                        earlier.line,
-                        earlier.file
-                    ),
-                    "change that line to `required`, or move the code line above it",
-                ));
+                out.push(
+                    error(
+                        "pam.module_skippable",
+                        format!(
+                            "{service}: {} `{}` comes before the code; its success skips the code at {at}",
+                            earlier.module_name(),
+                            earlier.control,
+                        ),
+                        "change that line to `required`, or move the code line above it",
+                    )
+                    .at(earlier.location()),
+                );
             }
         }
         if l.args.iter().any(|a| a == "nullok") {
@@ -179,20 +199,20 @@ pub fn analyse_stack(service: &str, lines: &[AuthLine]) -> Vec<Finding> {
             });
             if !others {
                 out.push(warn(
-                    "pam",
-                    format!("{at}: nullok without another module that can succeed: users who are not enrolled are refused"),
+                    "pam.nullok_refuses",
+                    format!("{service}: nullok without another module that can succeed: users who are not enrolled are refused"),
                     "add `auth required pam_permit.so` after it (key logins) or include common-auth before it",
-                ));
+                ).at(&at));
             }
         }
-        if !out
-            .iter()
-            .any(|f| f.level != Level::Ok && f.message.starts_with(&at))
-        {
-            out.push(ok(
-                "pam",
-                format!("{at}: auth {} {}", l.control, l.module_name()),
-            ));
+        if out[before..].iter().all(|f| f.level == Level::Ok) {
+            out.push(
+                ok(
+                    "pam.ok",
+                    format!("{service}: auth {} {}", l.control, l.module_name()),
+                )
+                .at(&at),
+            );
         }
     }
     out
@@ -213,7 +233,7 @@ pub fn read_stacks(dir: &Path) -> BTreeMap<String, Vec<AuthLine>> {
             continue;
         }
         if let Ok(text) = fs::read_to_string(e.path()) {
-            let lines = auth_lines(dir, &name, &text, 4);
+            let lines = auth_lines(dir, &e.path(), &text, 4);
             if lines.iter().any(AuthLine::is_ours) {
                 stacks.insert(name, lines);
             }
@@ -224,14 +244,14 @@ pub fn read_stacks(dir: &Path) -> BTreeMap<String, Vec<AuthLine>> {
 
 pub fn check_pam(stacks: &BTreeMap<String, Vec<AuthLine>>, dir: &Path) -> Vec<Finding> {
     if stacks.is_empty() {
-        return vec![warn(
-            "pam",
-            format!(
-                "no PAM service in {} uses {MODULE_FILE}: nothing asks for a code",
-                dir.display()
-            ),
-            "copy a stack from /usr/local/share/otpgate/pam.d (see README, Wiring sshd and sudo)",
-        )];
+        return vec![
+            warn(
+                "pam.no_service",
+                format!("no PAM service uses {MODULE_FILE}: nothing asks for a code"),
+                format!("add `auth required {MODULE_FILE}` after `@include common-auth` in the service file (e.g. sudo), or start from an example stack in {EXAMPLES}"),
+            )
+            .at(dir.display().to_string()),
+        ];
     }
     stacks
         .iter()
@@ -244,7 +264,7 @@ mod tests {
     use super::*;
 
     fn stack(text: &str) -> Vec<AuthLine> {
-        auth_lines(Path::new("/nonexistent"), "svc", text, 0)
+        auth_lines(Path::new("/nonexistent"), Path::new("svc"), text, 0)
     }
 
     fn levels(f: &[Finding]) -> Vec<Level> {

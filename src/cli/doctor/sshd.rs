@@ -4,23 +4,24 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use super::pam_stack::AuthLine;
 use super::{Finding, error, ok, warn};
 
-/// Findings from `sshd -T` output (lower-case keys).
-pub fn analyse_sshd(settings: &BTreeMap<String, String>) -> Vec<Finding> {
+const DEFAULT_CONFIG: &str = "/etc/ssh/sshd_config";
+
+/// Findings from `sshd -T` output (lower-case keys); `at` names the config.
+pub fn analyse_sshd(settings: &BTreeMap<String, String>, at: &str) -> Vec<Finding> {
     let get = |k: &str| settings.get(k).map(String::as_str).unwrap_or("");
     let mut out = Vec::new();
     if get("usepam") != "yes" {
         out.push(error(
-            "sshd",
+            "sshd.usepam_off",
             "UsePAM is not yes: sshd never asks PAM, so no code is asked",
             "in sshd_config: UsePAM yes",
         ));
     }
     if get("kbdinteractiveauthentication") != "yes" {
         out.push(error(
-            "sshd",
+            "sshd.kbdinteractive_off",
             "KbdInteractiveAuthentication is not yes: the code prompt cannot be shown",
             "in sshd_config: KbdInteractiveAuthentication yes",
         ));
@@ -28,7 +29,7 @@ pub fn analyse_sshd(settings: &BTreeMap<String, String>) -> Vec<Finding> {
     let methods = get("authenticationmethods");
     if methods.is_empty() || methods == "any" {
         out.push(warn(
-            "sshd",
+            "sshd.methods_any",
             "AuthenticationMethods is `any`: a key alone logs in without a code",
             "in sshd_config: AuthenticationMethods publickey,keyboard-interactive",
         ));
@@ -37,34 +38,37 @@ pub fn analyse_sshd(settings: &BTreeMap<String, String>) -> Vec<Finding> {
             .any(|m| m.starts_with("keyboard-interactive"))
     }) {
         out.push(error(
-            "sshd",
+            "sshd.methods_skip_code",
             format!("AuthenticationMethods `{methods}` has a list without keyboard-interactive: that way in skips the code"),
             "put keyboard-interactive in every list, e.g. publickey,keyboard-interactive",
         ));
     }
     if get("passwordauthentication") == "yes" {
         out.push(warn(
-            "sshd",
+            "sshd.password_auth",
             "PasswordAuthentication yes runs the PAM stack with a single prompt: the code cannot be asked there",
             "in sshd_config: PasswordAuthentication no (passwords then go through keyboard-interactive)",
         ));
     }
     if out.is_empty() {
         out.push(ok(
-            "sshd",
+            "sshd.ok",
             format!("UsePAM, keyboard-interactive and AuthenticationMethods {methods}"),
         ));
     }
-    out
+    out.into_iter().map(|f| f.at(at)).collect()
 }
 
-pub fn check_sshd(stacks: &BTreeMap<String, Vec<AuthLine>>, config: Option<&Path>) -> Vec<Finding> {
-    if !stacks.contains_key("sshd") && config.is_none() {
+/// `sshd -T` on `config` (default: sshd's own) when the sshd service uses
+/// the module or a config was named.
+pub fn check_sshd(sshd_uses_module: bool, config: Option<&Path>) -> Vec<Finding> {
+    if !sshd_uses_module && config.is_none() {
         return vec![ok(
-            "sshd",
+            "sshd.not_used",
             "the sshd PAM service does not use the module; sshd settings not checked",
         )];
     }
+    let at = config.map_or(DEFAULT_CONFIG.to_string(), |c| c.display().to_string());
     let mut cmd = Command::new("sshd");
     cmd.arg("-T");
     if let Some(c) = config {
@@ -73,11 +77,14 @@ pub fn check_sshd(stacks: &BTreeMap<String, Vec<AuthLine>>, config: Option<&Path
     let out = match cmd.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").output() {
         Ok(o) => o,
         Err(e) => {
-            return vec![warn(
-                "sshd",
-                format!("cannot run sshd -T: {e}"),
-                "install openssh-server, or ignore if sshd is not used",
-            )];
+            return vec![
+                warn(
+                    "sshd.cannot_run",
+                    format!("cannot run sshd -T: {e}"),
+                    "install openssh-server, or ignore if sshd is not used",
+                )
+                .at(at),
+            ];
         }
     };
     if !out.status.success() {
@@ -86,18 +93,21 @@ pub fn check_sshd(stacks: &BTreeMap<String, Vec<AuthLine>>, config: Option<&Path
             .next()
             .unwrap_or("")
             .to_string();
-        return vec![warn(
-            "sshd",
-            format!("sshd -T failed: {why}"),
-            "run `sshd -t` and fix what it reports",
-        )];
+        return vec![
+            warn(
+                "sshd.test_failed",
+                format!("sshd -T failed: {why}"),
+                "run `sshd -t` and fix what it reports",
+            )
+            .at(at),
+        ];
     }
     let settings = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(' '))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    analyse_sshd(&settings)
+    analyse_sshd(&settings, &at)
 }
 
 #[cfg(test)]
@@ -120,12 +130,12 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        assert_eq!(levels(&analyse_sshd(&s)), [Level::Ok]);
+        assert_eq!(levels(&analyse_sshd(&s, "x")), [Level::Ok]);
         s.insert("authenticationmethods".into(), "any".into());
         s.insert("passwordauthentication".into(), "yes".into());
         s.insert("usepam".into(), "no".into());
         assert_eq!(
-            levels(&analyse_sshd(&s)),
+            levels(&analyse_sshd(&s, "x")),
             [Level::Error, Level::Warn, Level::Warn]
         );
         s.insert(
@@ -133,7 +143,7 @@ mod tests {
             "publickey,keyboard-interactive publickey".into(),
         );
         assert!(
-            analyse_sshd(&s)
+            analyse_sshd(&s, "x")
                 .iter()
                 .any(|f| f.message.contains("without keyboard-interactive"))
         );

@@ -1,0 +1,227 @@
+//! `otpgate doctor` as an admin runs it, against copies of /etc/pam.d and
+//! sshd_config in a temp dir. What doctor says about a PAM stack is checked
+//! against what real libpam does with the same stack.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
+
+/// Debian 12's /etc/pam.d/common-auth without its comments.
+const DEBIAN_COMMON_AUTH: &str = "auth [success=1 default=ignore] pam_unix.so nullok\n\
+                                  auth requisite pam_deny.so\n\
+                                  auth required pam_permit.so\n";
+
+/// A store, a PAM directory and a module directory of our own.
+struct Setup {
+    f: Fixture,
+    pam: PathBuf,
+    modules: PathBuf,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        let f = Fixture::new(name, "");
+        let pam = f.tmp.path().join("etc-pam.d");
+        let modules = f.tmp.path().join("security");
+        fs::create_dir_all(&pam).unwrap();
+        fs::create_dir_all(&modules).unwrap();
+        fs::copy(module_path(), modules.join("pam_otpgate.so")).unwrap();
+        fs::set_permissions(
+            modules.join("pam_otpgate.so"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        Setup { f, pam, modules }
+    }
+
+    fn write(&self, service: &str, text: &str) {
+        fs::write(self.pam.join(service), text).unwrap();
+    }
+
+    fn clear_pam(&self) {
+        for e in fs::read_dir(&self.pam).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--store")
+            .arg(&self.f.store)
+            .arg("--config")
+            .arg(self.f.tmp.path().join("no-site-config.toml"))
+            .arg("doctor")
+            .arg("--pam-dir")
+            .arg(&self.pam)
+            .arg("--module-dir")
+            .arg(&self.modules)
+            .args(args)
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap()
+    }
+
+    /// `doctor --json ARGS`: exit code and the JSON object.
+    fn json(&self, args: &[&str]) -> (Option<i32>, Value) {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let o = self.cmd(&all);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not one JSON object ({e}): {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        assert_findings_are_well_formed(&v);
+        (o.status.code(), v)
+    }
+
+    /// `doctor --json --check pam`.
+    fn pam_check(&self) -> (Option<i32>, Value) {
+        self.json(&["--check", "pam"])
+    }
+}
+
+fn findings(v: &Value) -> &Vec<Value> {
+    v["findings"].as_array().unwrap()
+}
+
+/// Ids of the findings that are not `ok`.
+fn problems(v: &Value) -> Vec<String> {
+    findings(v)
+        .iter()
+        .filter(|x| x["level"] != "ok")
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn with_id<'a>(v: &'a Value, id: &str) -> Vec<&'a Value> {
+    findings(v).iter().filter(|x| x["id"] == id).collect()
+}
+
+/// Schema version, a stable dotted id per finding, and fixes that describe
+/// what to write on the admin's system, never a path in the source tree.
+fn assert_findings_are_well_formed(v: &Value) {
+    assert_eq!(v["schema"], 1, "{v:#}");
+    for x in findings(v) {
+        let id = x["id"].as_str().unwrap_or_else(|| panic!("no id: {x}"));
+        let (check, name) = id.split_once('.').unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(x["check"], check, "{x}");
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{id}"
+        );
+        if let Some(fix) = x["fix"].as_str() {
+            for bad in ["scripts/", "src/", "cargo ", "README"] {
+                assert!(!fix.contains(bad), "fix points into the source tree: {x}");
+            }
+            for word in fix.split_whitespace() {
+                assert!(!word.starts_with("pam.d/"), "source path in fix: {x}");
+            }
+        }
+    }
+}
+
+#[test]
+fn doctor_exit_codes_locations_and_did_you_mean() {
+    let s = Setup::new("doc-exit");
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock_path = sock_dir.path().join("log");
+    let _sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let sock = sock_path.to_str().unwrap();
+
+    // A warning only (nullok with nothing that lets a non-enrolled user in).
+    s.write("sshd", "auth required pam_otpgate.so nullok\n");
+    let args = ["--check", "pam,syslog", "--syslog-socket", sock];
+    let (rc, v) = s.json(&args);
+    assert_eq!(problems(&v), ["pam.nullok_refuses"], "{v:#}");
+    assert_eq!(rc, Some(0), "warnings alone do not fail: {v:#}");
+    assert_eq!(
+        (v["errors"].clone(), v["warnings"].clone()),
+        (0.into(), 1.into())
+    );
+    assert_eq!(v["healthy"], false);
+    let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();
+    let (rc, _) = s.json(&strict);
+    assert_eq!(rc, Some(1), "--strict makes warnings fail");
+    let o = s.cmd(&args);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("{}/sshd:1", s.pam.display())),
+        "{text}"
+    );
+
+    // Errors name the file and line scanned, and an unknown option gets a suggestion.
+    s.write("common-auth", DEBIAN_COMMON_AUTH);
+    s.write(
+        "sudo",
+        "# sudo\n@include common-auth\nauth required pam_otpgate.so nulok\n",
+    );
+    let (rc, v) = s.json(&args);
+    assert_eq!(rc, Some(1));
+    let bad = with_id(&v, "pam.bad_option");
+    assert_eq!(bad.len(), 1, "{v:#}");
+    assert_eq!(bad[0]["location"], format!("{}/sudo:3", s.pam.display()));
+    assert!(
+        bad[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `nullok`"),
+        "{}",
+        bad[0]
+    );
+    assert!(
+        bad[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("auth required pam_otpgate.so nullok"),
+        "{}",
+        bad[0]
+    );
+
+    // No service uses the module: the fix says where the examples live.
+    s.clear_pam();
+    let (rc, v) = s.pam_check();
+    assert_eq!(rc, Some(0));
+    let none = with_id(&v, "pam.no_service");
+    assert!(
+        none[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("/usr/share/doc/otpgate/examples/"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn doctor_warns_when_nothing_receives_syslog() {
+    let s = Setup::new("doc-syslog");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let p = path.to_str().unwrap();
+    let check = || s.json(&["--check", "syslog", "--syslog-socket", p]);
+
+    let (rc, v) = check();
+    assert_eq!(problems(&v), ["syslog.missing"], "{v:#}");
+    assert_eq!(rc, Some(0));
+    assert!(v.to_string().contains("audit trail"), "{v:#}");
+
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let (rc, v) = check();
+    assert_eq!(problems(&v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(with_id(&v, "syslog.ok").len(), 1);
+    assert_eq!(rc, Some(0));
+
+    drop(sock); // the socket file stays, nobody reads it
+    let (_, v) = check();
+    assert_eq!(problems(&v), ["syslog.no_listener"], "{v:#}");
+}
