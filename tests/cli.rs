@@ -577,16 +577,13 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
         })
         .collect();
     assert_eq!(errors.len(), 3, "{errors:#?}");
-    assert!(
-        errors
-            .iter()
-            .any(|(m, fix)| m.contains("sudo: `auth optional`") && fix.contains("auth required"))
-    );
-    assert!(
-        errors
-            .iter()
-            .any(|(m, _)| m.contains("pam_permit.so `sufficient` comes before the code"))
-    );
+    assert!(errors.iter().any(|(m, fix)| {
+        m.contains("sudo: a wrong code (auth_err) does not fail the stack")
+            && fix.contains("auth required")
+    }));
+    assert!(errors.iter().any(|(m, _)| {
+        m.contains("`sufficient pam_permit.so` ends the stack before the code line")
+    }));
     assert!(
         errors
             .iter()

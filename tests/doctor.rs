@@ -5,10 +5,11 @@
 mod common;
 
 use common::*;
+use otpgate::pam::client::{self, Login, PAM_SUCCESS};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
@@ -128,6 +129,176 @@ fn assert_findings_are_well_formed(v: &Value) {
             }
         }
     }
+}
+
+/// The same stack through real libpam: `OTP` stands for the module line and
+/// is replaced by pam_deny (a wrong code: PAM_AUTH_ERR) or pam_permit (a
+/// right code). Returns whether the stack succeeds in each case.
+fn libpam_verdicts(f: &Fixture, stack: &str) -> (bool, bool) {
+    let run = |module: &str| {
+        f.set_stack(&stack.replace("OTP", module));
+        let mut never = |_: client::Style, _: &str| None;
+        let login = Login {
+            confdir: &f.confdir,
+            service: &f.service,
+            user: "otpgate-t1",
+            rhost: None,
+            flags: 0,
+        };
+        client::authenticate(&login, &mut never).unwrap().code == PAM_SUCCESS
+    };
+    (run("pam_deny.so"), run("pam_permit.so"))
+}
+
+#[test]
+fn doctor_reads_pam_controls_as_libpam_does() {
+    let s = Setup::new("doc-libpam");
+    let inc = s.f.tmp.path().join("inc-sufficient");
+    fs::write(&inc, "auth sufficient pam_permit.so\n").unwrap();
+    let inc = inc.display();
+    // (stack, doctor's error ids). libpam decides the rest below.
+    let cases: Vec<(String, &[&str])> = vec![
+        ("auth required pam_permit.so\nauth required OTP".into(), &[]),
+        ("auth required OTP\nauth required pam_permit.so".into(), &[]),
+        (
+            "auth [success=1 default=ignore] OTP\nauth requisite pam_deny.so\nauth required pam_permit.so".into(),
+            &[],
+        ),
+        // `ok` hands the failure on as the stack's result: not a bypass.
+        (
+            "auth required pam_permit.so\nauth [success=ok default=ok] OTP\nauth required pam_permit.so".into(),
+            &[],
+        ),
+        (
+            "auth required pam_permit.so\nauth [success=ok default=die] OTP".into(),
+            &[],
+        ),
+        // done/die in a substack end the substack only.
+        (
+            format!("auth substack {inc}\nauth required OTP"),
+            &[],
+        ),
+        // Issue 7, item 3.
+        (
+            "auth required pam_permit.so\nauth [default=ignore] OTP".into(),
+            &["pam.failure_ignored"],
+        ),
+        (
+            "auth required pam_permit.so\nauth [success=ok default=1] OTP\nauth required pam_permit.so".into(),
+            &["pam.failure_ignored"],
+        ),
+        (
+            "auth [success=ok default=1] OTP\nauth requisite pam_deny.so\nauth required pam_permit.so".into(),
+            &["pam.failure_ignored", "pam.never_succeeds"],
+        ),
+        (
+            "auth [success=1 default=ignore] pam_permit.so\nauth required OTP\nauth required pam_permit.so".into(),
+            &["pam.module_skippable"],
+        ),
+        (
+            "auth sufficient pam_permit.so\nauth required OTP".into(),
+            &["pam.module_skippable"],
+        ),
+        (
+            "auth required pam_permit.so\nauth optional OTP".into(),
+            &["pam.failure_ignored"],
+        ),
+        (
+            "auth required pam_permit.so\nauth sufficient OTP".into(),
+            &["pam.failure_ignored"],
+        ),
+        (
+            "auth required OTP\nauth [default=reset] pam_permit.so\nauth required pam_permit.so".into(),
+            &["pam.failure_ignored"],
+        ),
+        // Debian's @include inlines the file: its `done` ends the whole stack.
+        (
+            format!("@include {inc}\nauth required OTP"),
+            &["pam.module_skippable"],
+        ),
+    ];
+    for (stack, want) in &cases {
+        let (wrong_passes, right_passes) = libpam_verdicts(&s.f, stack);
+        s.clear_pam();
+        s.write("svc", &stack.replace("OTP", "pam_otpgate.so"));
+        let (rc, v) = s.pam_check();
+        let got = problems(&v);
+        assert_eq!(&got, want, "{stack}\n{v:#}");
+        let bypass = got
+            .iter()
+            .any(|id| id == "pam.failure_ignored" || id == "pam.module_skippable");
+        assert_eq!(
+            bypass, wrong_passes,
+            "libpam disagrees on a wrong code: {stack}"
+        );
+        let locked = got.iter().any(|id| id == "pam.never_succeeds");
+        assert_eq!(
+            locked, !right_passes,
+            "libpam disagrees on a right code: {stack}"
+        );
+        assert_eq!(rc, Some(if want.is_empty() { 0 } else { 1 }), "{stack}");
+    }
+
+    // The issue's stacks as an admin writes them, with Debian's common-auth.
+    s.clear_pam();
+    s.write("common-auth", DEBIAN_COMMON_AUTH);
+    s.write(
+        "sudo",
+        "@include common-auth\nauth [default=ignore] pam_otpgate.so\n",
+    );
+    s.write(
+        "sshd",
+        "auth [success=1 default=ignore] pam_unix.so\nauth required pam_otpgate.so\nauth required pam_permit.so\n",
+    );
+    s.write("login", "-auth required pam_otpgate.so\n");
+    s.write(
+        "su",
+        "@include common-auth\nauth [success=ok default=1] pam_otpgate.so\nauth required pam_permit.so\n",
+    );
+    let (rc, v) = s.pam_check();
+    assert_eq!(rc, Some(1));
+    let at = |id: &str, loc: &str| {
+        let hits = with_id(&v, id);
+        assert!(
+            hits.iter()
+                .any(|x| x["location"] == format!("{}/{loc}", s.pam.display())),
+            "{id} at {loc}: {v:#}"
+        );
+    };
+    at("pam.failure_ignored", "sudo:2");
+    at("pam.module_skippable", "sshd:1");
+    at("pam.module_dash", "login:1");
+    at("pam.failure_ignored", "su:2");
+    let skip = &with_id(&v, "pam.module_skippable")[0];
+    assert!(
+        skip["message"].as_str().unwrap().contains("pam_unix.so"),
+        "{skip}"
+    );
+
+    // Every stack this project ships passes, on top of Debian's includes.
+    s.clear_pam();
+    s.write("common-auth", DEBIAN_COMMON_AUTH);
+    for name in [
+        "common-account",
+        "common-session",
+        "common-password",
+        "common-session-noninteractive",
+    ] {
+        s.write(name, "");
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d");
+    for e in fs::read_dir(shipped).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), s.pam.join(e.file_name())).unwrap();
+    }
+    let (rc, v) = s.pam_check();
+    assert_eq!(problems(&v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(rc, Some(0));
+    assert_eq!(
+        findings(&v).iter().filter(|x| x["id"] == "pam.ok").count(),
+        6,
+        "{v:#}"
+    );
 }
 
 #[test]

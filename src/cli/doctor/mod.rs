@@ -8,6 +8,8 @@
 mod clock;
 mod module;
 mod options;
+mod pam_conf;
+mod pam_dispatch;
 mod pam_stack;
 mod sshd;
 mod store;

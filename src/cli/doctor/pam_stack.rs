@@ -1,224 +1,25 @@
 //! Do the PAM services that use the module really ask for the code?
+//!
+//! Each service's auth chain is read as libpam builds it ([`pam_conf`])
+//! and walked as libpam walks it ([`pam_dispatch`]) over every result the
+//! other lines may return. The code line enforces the code when no run
+//! that skips it, and no run in which it fails, ends in PAM_SUCCESS.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::options::check_options;
+use super::pam_conf::{
+    ABORT, AUTH_ERR, Action, CONV_ERR, Chain, Handler, IGNORE, INCOMPLETE, MODULE_UNKNOWN,
+    NEW_AUTHTOK_REQD, RETURN_NAMES, SUCCESS, read_chain,
+};
+use super::pam_dispatch::{Step, find_success};
 use super::{EXAMPLES, Finding, Level, MODULE_FILE, error, ok, warn};
 
-/// One `auth` line of a PAM stack after @include expansion.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthLine {
-    /// The file the line was read from (the service file or an included one).
-    pub file: PathBuf,
-    pub line: usize,
-    pub control: String,
-    pub module: String,
-    pub args: Vec<String>,
-}
-
-impl AuthLine {
-    fn is_ours(&self) -> bool {
-        self.module
-            .rsplit('/')
-            .next()
-            .is_some_and(|m| m == MODULE_FILE || m == "libotpgate.so")
-    }
-    fn module_name(&self) -> &str {
-        self.module.rsplit('/').next().unwrap_or(&self.module)
-    }
-    fn location(&self) -> String {
-        format!("{}:{}", self.file.display(), self.line)
-    }
-    fn ends_on_success(&self) -> bool {
-        self.control == "sufficient"
-            || (self.control.starts_with('[') && self.control.contains("success=done"))
-    }
-}
-
-/// Parses a service file's auth lines, following `@include` and
-/// `include`/`substack` within `dir` (depth-limited).
-pub fn auth_lines(dir: &Path, file: &Path, text: &str, depth: usize) -> Vec<AuthLine> {
-    let mut out = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(inc) = line.strip_prefix("@include") {
-            let inc = dir.join(inc.trim());
-            if depth > 0
-                && let Ok(t) = fs::read_to_string(&inc)
-            {
-                out.extend(auth_lines(dir, &inc, &t, depth - 1));
-            }
-            continue;
-        }
-        let tokens = split_pam_line(line);
-        if tokens.len() < 3
-            || !tokens[0].eq_ignore_ascii_case("auth") && !tokens[0].eq_ignore_ascii_case("-auth")
-        {
-            continue;
-        }
-        if matches!(tokens[1].as_str(), "include" | "substack") {
-            let inc = dir.join(&tokens[2]);
-            if depth > 0
-                && let Ok(t) = fs::read_to_string(&inc)
-            {
-                out.extend(auth_lines(dir, &inc, &t, depth - 1));
-            }
-            continue;
-        }
-        out.push(AuthLine {
-            file: file.to_path_buf(),
-            line: n + 1,
-            control: tokens[1].clone(),
-            module: tokens[2].clone(),
-            args: tokens[3..].to_vec(),
-        });
-    }
-    out
-}
-
-/// Splits a PAM line into words, keeping `[...]` groups (controls and
-/// arguments with spaces) whole.
-fn split_pam_line(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0;
-    for c in line.chars() {
-        match c {
-            '[' => {
-                depth += 1;
-                if depth > 1 || !cur.is_empty() {
-                    cur.push(c);
-                }
-            }
-            ']' if depth > 0 => {
-                depth -= 1;
-                if depth > 0 {
-                    cur.push(c);
-                }
-            }
-            c if c.is_whitespace() && depth == 0 => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    // Controls in brackets keep their brackets so they can be told apart.
-    if let Some(first) = line.split_whitespace().nth(1)
-        && first.starts_with('[')
-        && words.len() > 1
-    {
-        words[1] = format!("[{}]", words[1]);
-    }
-    words
-}
-
-/// Findings for one service's expanded auth stack.
-pub fn analyse_stack(service: &str, lines: &[AuthLine]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        if !l.is_ours() {
-            continue;
-        }
-        let at = l.location();
-        let before = out.len();
-        if let Some(p) = check_options(&l.args) {
-            let args = p.suggested.unwrap_or_else(|| l.args.clone());
-            out.push(
-                error(
-                    "pam.bad_option",
-                    format!("{service}: {}", p.message),
-                    format!(
-                        "write the line as: auth {} {} {}",
-                        l.control,
-                        l.module,
-                        args.join(" ")
-                    ),
-                )
-                .at(&at),
-            );
-        }
-        if l.control == "optional" {
-            out.push(
-                error(
-                    "pam.failure_ignored",
-                    format!(
-                        "{service}: `auth optional` does not decide the result, so any code (or none) passes"
-                    ),
-                    format!(
-                        "write the line as: auth required {} {}",
-                        l.module,
-                        l.args.join(" ")
-                    ),
-                )
-                .at(&at),
-            );
-        } else if l.control == "sufficient" {
-            out.push(warn(
-                "pam.code_alone",
-                format!("{service}: `auth sufficient` lets a code alone log in and skips the rest of the stack"),
-                "use `required` unless the code is meant to replace the password",
-            ).at(&at));
-        }
-        for earlier in &lines[..i] {
-            if earlier.ends_on_success() && !earlier.is_ours() {
-                out.push(
-                    error(
-                        "pam.module_skippable",
-                        format!(
-                            "{service}: {} `{}` comes before the code; its success skips the code at {at}",
-                            earlier.module_name(),
-                            earlier.control,
-                        ),
-                        "change that line to `required`, or move the code line above it",
-                    )
-                    .at(earlier.location()),
-                );
-            }
-        }
-        if l.args.iter().any(|a| a == "nullok") {
-            let others = lines.iter().any(|o| {
-                !o.is_ours()
-                    && !matches!(
-                        o.module_name(),
-                        "pam_deny.so"
-                            | "pam_faildelay.so"
-                            | "pam_nologin.so"
-                            | "pam_env.so"
-                            | "pam_faillock.so"
-                    )
-            });
-            if !others {
-                out.push(warn(
-                    "pam.nullok_refuses",
-                    format!("{service}: nullok without another module that can succeed: users who are not enrolled are refused"),
-                    "add `auth required pam_permit.so` after it (key logins) or include common-auth before it",
-                ).at(&at));
-            }
-        }
-        if out[before..].iter().all(|f| f.level == Level::Ok) {
-            out.push(
-                ok(
-                    "pam.ok",
-                    format!("{service}: auth {} {}", l.control, l.module_name()),
-                )
-                .at(&at),
-            );
-        }
-    }
-    out
-}
-
-pub fn read_stacks(dir: &Path) -> BTreeMap<String, Vec<AuthLine>> {
+/// Every service in `dir` whose auth chain uses the module, by name.
+/// `common-*` files are included by services, not services themselves.
+pub fn read_stacks(dir: &Path) -> BTreeMap<String, Chain> {
     let mut stacks = BTreeMap::new();
     let Ok(entries) = fs::read_dir(dir) else {
         return stacks;
@@ -233,16 +34,16 @@ pub fn read_stacks(dir: &Path) -> BTreeMap<String, Vec<AuthLine>> {
             continue;
         }
         if let Ok(text) = fs::read_to_string(e.path()) {
-            let lines = auth_lines(dir, &e.path(), &text, 4);
-            if lines.iter().any(AuthLine::is_ours) {
-                stacks.insert(name, lines);
+            let chain = read_chain(dir, &e.path(), &text);
+            if chain.uses_module() {
+                stacks.insert(name, chain);
             }
         }
     }
     stacks
 }
 
-pub fn check_pam(stacks: &BTreeMap<String, Vec<AuthLine>>, dir: &Path) -> Vec<Finding> {
+pub fn check_pam(stacks: &BTreeMap<String, Chain>, dir: &Path) -> Vec<Finding> {
     if stacks.is_empty() {
         return vec![
             warn(
@@ -255,20 +56,314 @@ pub fn check_pam(stacks: &BTreeMap<String, Vec<AuthLine>>, dir: &Path) -> Vec<Fi
     }
     stacks
         .iter()
-        .flat_map(|(s, l)| analyse_stack(s, l))
+        .flat_map(|(s, c)| analyse_stack(s, c))
         .collect()
+}
+
+/// What a line may return. Lines other than the module may return
+/// anything (a password module succeeds for whoever knows the password);
+/// pam_permit and pam_deny return what they always return; pam_rootok
+/// succeeds only for a caller who is root already, so it is not a way
+/// around anyone's code.
+fn outcomes_of(h: &Handler) -> Vec<usize> {
+    match h.module_name() {
+        "pam_permit.so" => vec![SUCCESS],
+        "pam_deny.so" | "pam_rootok.so" => vec![AUTH_ERR],
+        _ => (0..RETURN_NAMES.len())
+            .filter(|&c| c != INCOMPLETE)
+            .collect(),
+    }
+}
+
+/// The results that mean "no valid code": what the module returns on a
+/// wrong code, a failed conversation, a module that cannot be loaded or a
+/// crash, then every other failure (the control's `default`).
+fn failure_codes() -> Vec<usize> {
+    let first = [AUTH_ERR, CONV_ERR, MODULE_UNKNOWN, ABORT];
+    let rest = (0..RETURN_NAMES.len()).filter(|c| {
+        !first.contains(c) && ![SUCCESS, NEW_AUTHTOK_REQD, IGNORE, INCOMPLETE].contains(c)
+    });
+    first.into_iter().chain(rest).collect()
+}
+
+/// A run of the chain ending in success where line `t` returns one of `codes`
+/// (none: runs that reach it stop there); with `must_run`, one in which it ran.
+fn run_with(chain: &Chain, t: usize, codes: &[usize], must_run: bool) -> Option<Vec<Step>> {
+    let h = &chain.handlers;
+    let outcomes = |i: usize| {
+        if i == t {
+            codes.to_vec()
+        } else {
+            outcomes_of(&h[i])
+        }
+    };
+    find_success(h, &outcomes, must_run.then_some(t))
+}
+
+fn result_phrase(code: usize) -> String {
+    match code {
+        SUCCESS => "succeeds".into(),
+        c => format!("returns {}", RETURN_NAMES[c]),
+    }
+}
+
+fn failure_phrase(code: usize) -> String {
+    match code {
+        AUTH_ERR => "a wrong code (auth_err)".into(),
+        CONV_ERR => "an unanswered prompt (conv_err)".into(),
+        MODULE_UNKNOWN => "a missing or unloadable module (module_unknown)".into(),
+        ABORT => "an internal error (abort)".into(),
+        c => format!("a failure ({})", RETURN_NAMES[c]),
+    }
+}
+
+/// The line that ended a run in success, for a message: the first other line
+/// that succeeded.
+fn grantor<'a>(chain: &'a Chain, run: &[Step], t: usize) -> Option<&'a Handler> {
+    run.iter()
+        .find(|s| s.handler != t && s.code == SUCCESS)
+        .map(|s| &chain.handlers[s.handler])
+}
+
+fn line_to_write(h: &Handler) -> String {
+    let mut line = format!("auth required {}", h.module);
+    for a in &h.args {
+        line.push(' ');
+        if a.contains(char::is_whitespace) || a.contains(']') {
+            line.push_str(&format!("[{}]", a.replace(']', "\\]")));
+        } else {
+            line.push_str(a);
+        }
+    }
+    line
+}
+
+/// Findings for one service's auth chain.
+pub fn analyse_stack(service: &str, chain: &Chain) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in &chain.problems {
+        let id = if p.missing_include {
+            "pam.include_missing"
+        } else {
+            "pam.bad_line"
+        };
+        out.push(
+            error(
+                id,
+                format!("{service}: {}", p.what),
+                "correct the line (see pam.conf(5)); until then logins through this service fail",
+            )
+            .at(&p.location),
+        );
+    }
+    for (t, h) in chain.handlers.iter().enumerate() {
+        if h.is_ours() {
+            let before = out.len();
+            analyse_module_line(service, chain, t, &mut out);
+            if out[before..].iter().all(|f| f.level == Level::Ok) {
+                out.push(
+                    ok(
+                        "pam.ok",
+                        format!("{service}: {} enforces the code", h.describe()),
+                    )
+                    .at(h.location()),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn analyse_module_line(service: &str, chain: &Chain, t: usize, out: &mut Vec<Finding>) {
+    let h = &chain.handlers[t];
+    let at = h.location();
+    let write = line_to_write(h);
+    if let Some(p) = check_options(&h.args) {
+        let line = match p.suggested {
+            Some(args) => line_to_write(&Handler { args, ..h.clone() }),
+            None => write.clone(),
+        };
+        out.push(
+            error(
+                "pam.bad_option",
+                format!("{service}: {}", p.message),
+                format!("write the line as: {line}"),
+            )
+            .at(&at),
+        );
+    }
+    if h.dash {
+        out.push(
+            error(
+                "pam.module_dash",
+                format!("{service}: `-auth` tells libpam to stay silent when {MODULE_FILE} cannot be loaded: a removed or broken module then leaves nothing in the log"),
+                format!("remove the leading dash: {write}"),
+            )
+            .at(&at),
+        );
+    }
+    if let Some(run) = run_with(chain, t, &[], false) {
+        out.push(skipped(service, chain, t, &run));
+    }
+    if let Some(run) = run_with(chain, t, &failure_codes(), true) {
+        out.push(failure_passes(service, chain, t, &run, &write));
+    }
+    if run_with(chain, t, &[SUCCESS], false).is_none() {
+        out.push(
+            error(
+                "pam.never_succeeds",
+                format!("{service}: no login through this stack can succeed, even with a right code at {}", h.describe()),
+                format!("write the code line as: {write}, with no jump or `die` after it that lands on pam_deny"),
+            )
+            .at(&at),
+        );
+    }
+    if h.args.iter().any(|a| a == "nullok") && run_with(chain, t, &[IGNORE], false).is_none() {
+        out.push(
+            warn(
+                "pam.nullok_refuses",
+                format!("{service}: nullok without another line that can succeed: users who are not enrolled are refused"),
+                "add `auth required pam_permit.so` after the code line (key logins) or put it after `@include common-auth`",
+            )
+            .at(&at),
+        );
+    }
+    let later = chain.handlers[t + 1..]
+        .iter()
+        .take_while(|l| l.level >= h.level)
+        .any(|l| !matches!(l.module_name(), "pam_permit.so" | "pam_deny.so"));
+    if h.actions[SUCCESS] == Action::Done && later {
+        out.push(
+            warn(
+                "pam.code_alone",
+                format!("{service}: {} ends the stack on a right code: the lines after it (e.g. a password) are not asked", h.describe()),
+                "use `required` unless the code is meant to replace what follows it",
+            )
+            .at(&at),
+        );
+    }
+}
+
+/// A run that never reached line `t` and still succeeded: name the line
+/// whose jump or `done` passed over it.
+fn skipped(service: &str, chain: &Chain, t: usize, run: &[Step]) -> Finding {
+    let code_line = &chain.handlers[t];
+    let fix_move = format!("put `{}` before it", line_to_write(code_line));
+    let Some(step) = run.iter().find(|s| s.skips(t)) else {
+        return error(
+            "pam.module_skippable",
+            format!(
+                "{service}: a login can succeed without reaching {} at {}",
+                code_line.describe(),
+                code_line.location()
+            ),
+            format!("{fix_move} or remove what ends the stack early"),
+        )
+        .at(code_line.location());
+    };
+    let by = &chain.handlers[step.handler];
+    let (what, fix) = match step.action {
+        Action::Jump(_) => (
+            "jumps over",
+            format!("make that jump land before the code line, or {fix_move}"),
+        ),
+        _ => (
+            "ends the stack before",
+            format!(
+                "change that line to `required` (its success must not end the stack), or {fix_move}"
+            ),
+        ),
+    };
+    error(
+        "pam.module_skippable",
+        format!(
+            "{service}: {} {what} the code line ({}) when {} {}: the login succeeds without a code",
+            by.describe(),
+            code_line.location(),
+            by.module_name(),
+            result_phrase(step.code)
+        ),
+        fix,
+    )
+    .at(by.location())
+}
+
+/// A run in which line `t` failed and the stack still succeeded.
+fn failure_passes(service: &str, chain: &Chain, t: usize, run: &[Step], write: &str) -> Finding {
+    let h = &chain.handlers[t];
+    let fix = format!("write the code line as: {write}");
+    let Some(step) = run.iter().find(|s| s.handler == t) else {
+        // A run that had to include the code line always has a step for it.
+        return error(
+            "pam.failure_ignored",
+            format!("{service}: a failed code does not fail the stack"),
+            fix,
+        )
+        .at(h.location());
+    };
+    let through = grantor(chain, run, t).map_or(String::new(), |g| {
+        format!(" ({} at {} succeeds)", g.describe(), g.location())
+    });
+    let reason = match step.action {
+        Action::Ignore => format!(
+            "{} turns it into `ignore` and the other lines decide{through}",
+            h.describe()
+        ),
+        Action::Jump(n) => {
+            let skipped: Vec<&str> = step
+                .skipped
+                .map(|(a, b)| {
+                    chain.handlers[a..=b]
+                        .iter()
+                        .map(Handler::module_name)
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "{} jumps over {n} line(s) ({}) and the stack still succeeds{through}",
+                h.describe(),
+                skipped.join(", ")
+            )
+        }
+        _ => match run
+            .iter()
+            .find(|s| s.handler > t && s.action == Action::Reset)
+        {
+            Some(r) => {
+                let r = &chain.handlers[r.handler];
+                format!(
+                    "{} at {} resets the stack after it",
+                    r.describe(),
+                    r.location()
+                )
+            }
+            None => format!("the stack still succeeds{through}"),
+        },
+    };
+    error(
+        "pam.failure_ignored",
+        format!(
+            "{service}: {} does not fail the stack: {reason}",
+            failure_phrase(step.code)
+        ),
+        fix,
+    )
+    .at(h.location())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stack(text: &str) -> Vec<AuthLine> {
-        auth_lines(Path::new("/nonexistent"), Path::new("svc"), text, 0)
+    fn stack(text: &str) -> Chain {
+        read_chain(Path::new("/nonexistent"), Path::new("/etc/pam.d/svc"), text)
     }
 
-    fn levels(f: &[Finding]) -> Vec<Level> {
-        f.iter().map(|f| f.level).collect()
+    fn ids(f: &[Finding]) -> Vec<&str> {
+        f.iter()
+            .filter(|f| f.level != Level::Ok)
+            .map(|f| f.id)
+            .collect()
     }
 
     #[test]
@@ -277,56 +372,174 @@ mod tests {
             "sudo",
             &stack("auth required pam_unix.so\nauth required pam_otpgate.so\n"),
         );
-        assert_eq!(levels(&f), [Level::Ok]);
+        assert_eq!(ids(&f), Vec::<&str>::new());
+        assert_eq!(f[0].id, "pam.ok");
+        assert_eq!(f[0].location.as_deref(), Some("/etc/pam.d/svc:2"));
     }
 
     #[test]
-    fn optional_sufficient_before_and_bad_options_are_flagged() {
-        let f = analyse_stack("s", &stack("auth optional pam_otpgate.so"));
-        assert_eq!(levels(&f), [Level::Error]);
-        assert!(f[0].fix.as_deref().unwrap().contains("auth required"));
+    fn the_issues_stacks_are_errors() {
+        let common = "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n";
         let f = analyse_stack(
             "s",
-            &stack("auth sufficient pam_permit.so\nauth required pam_otpgate.so"),
+            &stack(&format!("{common}auth [default=ignore] pam_otpgate.so")),
         );
-        assert_eq!(levels(&f), [Level::Error]);
+        assert_eq!(ids(&f), ["pam.failure_ignored"]);
+        assert!(
+            f[0].message.contains("a wrong code (auth_err)"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].message.contains("pam_unix.so"), "{}", f[0].message);
+        assert_eq!(
+            f[0].fix.as_deref(),
+            Some("write the code line as: auth required pam_otpgate.so")
+        );
+
+        let f = analyse_stack(
+            "s",
+            &stack(&format!(
+                "{common}auth [success=ok default=1] pam_otpgate.so\nauth required pam_permit.so"
+            )),
+        );
+        assert_eq!(ids(&f), ["pam.failure_ignored"]);
         assert!(
             f[0].message
-                .contains("pam_permit.so `sufficient` comes before the code"),
-            "{f:?}"
+                .contains("jumps over 1 line(s) (pam_permit.so)"),
+            "{}",
+            f[0].message
         );
+
+        let f = analyse_stack(
+            "s",
+            &stack(
+                "auth [success=1 default=ignore] pam_unix.so\nauth required pam_otpgate.so\nauth required pam_permit.so",
+            ),
+        );
+        assert_eq!(ids(&f), ["pam.module_skippable"]);
+        assert_eq!(f[0].location.as_deref(), Some("/etc/pam.d/svc:1"));
+        assert!(f[0].message.contains("`[success=1 default=ignore] pam_unix.so` jumps over the code line (/etc/pam.d/svc:2) when pam_unix.so succeeds"), "{}", f[0].message);
+
+        let f = analyse_stack(
+            "s",
+            &stack("-auth required pam_otpgate.so nullok\nauth required pam_permit.so"),
+        );
+        assert_eq!(ids(&f), ["pam.module_dash"]);
+        assert_eq!(
+            f[0].fix.as_deref(),
+            Some("remove the leading dash: auth required pam_otpgate.so nullok")
+        );
+    }
+
+    #[test]
+    fn debians_common_auth_jump_is_not_a_bypass() {
+        let f = analyse_stack(
+            "s",
+            &stack(
+                "auth [success=2 default=ignore] pam_unix.so nullok\nauth [success=1 default=ignore] pam_sss.so use_first_pass\nauth requisite pam_deny.so\nauth required pam_permit.so\nauth required pam_otpgate.so",
+            ),
+        );
+        assert_eq!(ids(&f), Vec::<&str>::new(), "{f:?}");
+        // The code line inside the jump's range, where the jump lands on pam_deny.
+        let f = analyse_stack(
+            "s",
+            &stack(
+                "auth [success=1 default=ignore] pam_unix.so\nauth required pam_otpgate.so\nauth requisite pam_deny.so\nauth required pam_permit.so",
+            ),
+        );
+        assert_eq!(ids(&f), ["pam.never_succeeds"], "{f:?}");
+    }
+
+    #[test]
+    fn failures_other_than_a_wrong_code_count_too() {
+        let f = analyse_stack(
+            "s",
+            &stack(
+                "auth required pam_unix.so\nauth [success=ok auth_err=bad default=ignore] pam_otpgate.so",
+            ),
+        );
+        assert_eq!(ids(&f), ["pam.failure_ignored"]);
+        assert!(f[0].message.contains("conv_err"), "{}", f[0].message);
+        let f = analyse_stack(
+            "s",
+            &stack(
+                "auth required pam_unix.so\nauth [success=ok ignore=ignore default=die] pam_otpgate.so",
+            ),
+        );
+        assert_eq!(ids(&f), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn sufficient_and_rootok() {
+        // Code or password: a wrong code with the right password logs in.
+        let f = analyse_stack(
+            "s",
+            &stack("auth sufficient pam_otpgate.so\nauth required pam_unix.so"),
+        );
+        assert_eq!(ids(&f), ["pam.failure_ignored", "pam.code_alone"]);
+        let f = analyse_stack(
+            "s",
+            &stack(
+                "auth required pam_unix.so\nauth sufficient pam_otpgate.so\nauth required pam_deny.so",
+            ),
+        );
+        assert_eq!(ids(&f), Vec::<&str>::new());
+        let f = analyse_stack(
+            "s",
+            &stack("auth sufficient pam_rootok.so\nauth required pam_otpgate.so"),
+        );
+        assert_eq!(ids(&f), Vec::<&str>::new());
         let f = analyse_stack(
             "s",
             &stack("auth [success=done default=ignore] pam_unix.so\nauth required pam_otpgate.so"),
         );
-        assert_eq!(levels(&f), [Level::Error]);
-        let f = analyse_stack("s", &stack("auth required pam_otpgate.so nulok"));
-        assert_eq!(levels(&f), [Level::Error]);
-        // Debian's common-auth jump (success=1) is not a bypass.
-        let f = analyse_stack(
-            "s",
-            &stack(
-                "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\nauth required pam_otpgate.so",
-            ),
+        assert_eq!(ids(&f), ["pam.module_skippable"]);
+        assert!(
+            f[0].message.contains("ends the stack before the code line"),
+            "{}",
+            f[0].message
         );
-        assert_eq!(levels(&f), [Level::Ok]);
     }
 
     #[test]
-    fn nullok_needs_another_module_that_can_succeed() {
+    fn options_and_broken_lines() {
+        let f = analyse_stack(
+            "s",
+            &stack("auth required pam_otpgate.so nulok [prompt=Code: ]"),
+        );
+        assert_eq!(ids(&f), ["pam.bad_option"]);
+        assert!(f[0].message.contains("did you mean `nullok`"));
+        assert_eq!(
+            f[0].fix.as_deref(),
+            Some("write the line as: auth required pam_otpgate.so nullok [prompt=Code: ]")
+        );
+        let f = analyse_stack(
+            "s",
+            &stack("auth requird pam_unix.so\nauth required pam_otpgate.so"),
+        );
+        assert_eq!(ids(&f), ["pam.bad_line", "pam.never_succeeds"]);
+        let f = analyse_stack(
+            "s",
+            &stack("auth include nowhere\nauth required pam_otpgate.so"),
+        );
+        assert_eq!(ids(&f), ["pam.include_missing", "pam.never_succeeds"]);
+    }
+
+    #[test]
+    fn nullok_needs_another_line_that_can_succeed() {
         let f = analyse_stack("s", &stack("auth required pam_otpgate.so nullok"));
-        assert_eq!(levels(&f), [Level::Warn]);
+        assert_eq!(ids(&f), ["pam.nullok_refuses"]);
         let f = analyse_stack(
             "s",
             &stack("auth required pam_otpgate.so nullok\nauth required pam_permit.so"),
         );
-        assert_eq!(levels(&f), [Level::Ok]);
+        assert_eq!(ids(&f), Vec::<&str>::new());
     }
 
     #[test]
     fn bracketed_arguments_stay_whole() {
-        let l = stack("auth required /x/pam_otpgate.so [prompt=Your code: ] echo");
-        assert_eq!(l[0].args, ["prompt=Your code: ", "echo"]);
-        assert_eq!(levels(&analyse_stack("s", &l)), [Level::Ok]);
+        let c = stack("auth required /x/pam_otpgate.so [prompt=Your code: ] echo");
+        assert_eq!(c.handlers[0].args, ["prompt=Your code: ", "echo"]);
+        assert_eq!(ids(&analyse_stack("s", &c)), Vec::<&str>::new());
     }
 }
