@@ -396,3 +396,100 @@ fn doctor_warns_when_nothing_receives_syslog() {
     let (_, v) = check();
     assert_eq!(problems(&v), ["syslog.no_listener"], "{v:#}");
 }
+
+#[test]
+fn doctor_flags_store_paths_that_break_logins() {
+    let s = Setup::new("doc-store");
+    for user in ["otpgate-t1", "otpgate-t2", "otpgate-t3"] {
+        s.f.enroll(user, Default::default(), 1);
+    }
+    let store_check = |s: &Setup| s.json(&["--check", "store"]);
+    let (rc, v) = store_check(&s);
+    assert_eq!(problems(&v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(rc, Some(0));
+
+    // Lock and temp paths that every login of that user trips over.
+    let lock = s.f.store.join(".otpgate-t1.lock");
+    let _ = fs::remove_file(&lock);
+    fs::create_dir(&lock).unwrap();
+    let tmp = s.f.store.join(".otpgate-t2.toml.tmp");
+    let ok = Command::new("mkfifo").arg(&tmp).status().unwrap();
+    assert!(ok.success());
+    let lock3 = s.f.store.join(".otpgate-t3.lock");
+    let _ = fs::remove_file(&lock3);
+    std::os::unix::fs::symlink("/etc/passwd", &lock3).unwrap();
+    // A stored step ahead of the clock (the clock was set back).
+    let rec = s.f.record_path("otpgate-t2");
+    let text = fs::read_to_string(&rec).unwrap();
+    let future = unix_now() / 30 + 1000;
+    let text = text.replace("last_step = 0", &format!("last_step = {future}"));
+    assert!(text.contains(&format!("last_step = {future}")));
+    fs::write(&rec, text).unwrap();
+
+    let (rc, v) = store_check(&s);
+    assert_eq!(rc, Some(1));
+    let mut got = problems(&v);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "store.clock_behind",
+            "store.lock_unusable",
+            "store.lock_unusable",
+            "store.temp_unusable"
+        ],
+        "{v:#}"
+    );
+    let behind = &with_id(&v, "store.clock_behind")[0];
+    assert!(
+        behind["message"].as_str().unwrap().contains("otpgate-t2"),
+        "{behind}"
+    );
+    assert!(
+        behind["fix"]
+            .as_str()
+            .unwrap()
+            .contains("otpgate unlock otpgate-t2"),
+        "{behind}"
+    );
+    let text = v.to_string();
+    assert!(
+        text.contains("is a directory") && text.contains("symbolic link") && text.contains("FIFO"),
+        "{text}"
+    );
+
+    // A store below a directory others can write: they can swap the store.
+    let parent = s.f.tmp.path().join("mfa");
+    let store = parent.join("otpgate");
+    fs::create_dir_all(&store).unwrap();
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o777)).unwrap();
+    let run = |store: &Path| {
+        let o = Command::new(BIN)
+            .arg("--store")
+            .arg(store)
+            .args([
+                "--config",
+                "/nonexistent",
+                "doctor",
+                "--json",
+                "--check",
+                "store",
+            ])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_findings_are_well_formed(&v);
+        (o.status.code(), v)
+    };
+    let (rc, v) = run(&store);
+    assert_eq!(rc, Some(1));
+    let unsafe_parent = with_id(&v, "store.parent_unsafe");
+    assert_eq!(unsafe_parent.len(), 1, "{v:#}");
+    assert_eq!(unsafe_parent[0]["location"], parent.display().to_string());
+    // A root-owned sticky directory (like /tmp) is fine.
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o1777)).unwrap();
+    let (rc, v) = run(&store);
+    assert_eq!(problems(&v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(rc, Some(0));
+}
