@@ -493,3 +493,88 @@ fn doctor_flags_store_paths_that_break_logins() {
     assert_eq!(problems(&v), Vec::<String>::new(), "{v:#}");
     assert_eq!(rc, Some(0));
 }
+
+#[test]
+fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
+    let s = Setup::new("cli-doctor");
+    s.f.enroll("otpgate-t1", Default::default(), 1);
+    s.write("common-auth", DEBIAN_COMMON_AUTH);
+    s.write(
+        "sudo",
+        "@include common-auth\nauth required pam_otpgate.so\n",
+    );
+    let doctor = || s.json(&["--check", "module,store,pam"]);
+    let (rc, v) = doctor();
+    assert_eq!(rc, Some(0), "{v:#}");
+    assert_eq!(v["healthy"], true);
+
+    // auth optional, a sufficient module before the code, a loose record.
+    s.write(
+        "sudo",
+        "@include common-auth\nauth optional pam_otpgate.so\n",
+    );
+    s.write(
+        "login",
+        "auth sufficient pam_permit.so\nauth required pam_otpgate.so\n",
+    );
+    fs::set_permissions(
+        s.f.record_path("otpgate-t1"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let (rc, v) = doctor();
+    assert_eq!(rc, Some(1));
+    let errors: Vec<&Value> = findings(&v)
+        .iter()
+        .filter(|x| x["level"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 3, "{v:#}");
+    let sudo = &with_id(&v, "pam.failure_ignored")[0];
+    assert_eq!(sudo["location"], format!("{}/sudo:2", s.pam.display()));
+    assert!(
+        sudo["fix"]
+            .as_str()
+            .unwrap()
+            .contains("auth required pam_otpgate.so")
+    );
+    let login = &with_id(&v, "pam.module_skippable")[0];
+    assert_eq!(login["location"], format!("{}/login:1", s.pam.display()));
+    assert!(login["message"].as_str().unwrap().contains("pam_permit.so"));
+    let rec = &with_id(&v, "store.record_unreadable")[0];
+    assert!(rec["message"].as_str().unwrap().contains("mode 0640"));
+    assert!(rec["fix"].as_str().unwrap().contains("chmod 0600"));
+
+    // sshd settings, evaluated by the real `sshd -T`, whether or not
+    // /run/sshd exists on this machine (doctor creates nothing).
+    let hostkey = s.f.tmp.path().join("hostkey");
+    common::system::ssh_keygen(&hostkey);
+    let conf = s.f.tmp.path().join("sshd_config");
+    let write_conf = |methods: &str, password: &str| {
+        fs::write(&conf, format!("HostKey {}\nUsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\nPasswordAuthentication {password}\n", hostkey.display())).unwrap();
+    };
+    let run_dir_before = Path::new("/run/sshd").exists();
+    write_conf("publickey,keyboard-interactive", "no");
+    let sshd = || s.json(&["--check", "sshd", "--sshd-config", conf.to_str().unwrap()]);
+    let (rc, v) = sshd();
+    assert_eq!(rc, Some(0), "{v:#}");
+    assert_eq!(with_id(&v, "sshd.ok").len(), 1, "{v:#}");
+    write_conf("any", "yes");
+    let (rc, v) = sshd();
+    assert_eq!(rc, Some(0), "warnings only: {v:#}");
+    assert_eq!(problems(&v), ["sshd.methods_any", "sshd.password_auth"]);
+    let text = v.to_string();
+    assert!(
+        text.contains("a key alone logs in without a code")
+            && text.contains("PasswordAuthentication no"),
+        "{text}"
+    );
+    assert_eq!(
+        with_id(&v, "sshd.methods_any")[0]["location"],
+        conf.display().to_string()
+    );
+    assert_eq!(
+        Path::new("/run/sshd").exists(),
+        run_dir_before,
+        "doctor changed /run"
+    );
+}

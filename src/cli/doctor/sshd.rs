@@ -1,8 +1,9 @@
 //! Does sshd hand logins to PAM in a way that lets the code be asked?
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use super::{Finding, error, ok, warn};
 
@@ -59,6 +60,41 @@ pub fn analyse_sshd(settings: &BTreeMap<String, String>, at: &str) -> Vec<Findin
     out.into_iter().map(|f| f.at(at)).collect()
 }
 
+/// sshd's privilege separation directory: sshd creates it when it starts,
+/// and `sshd -T` as root refuses to run without it.
+const PRIVSEP_DIR: &str = "/run/sshd";
+
+/// When /run/sshd is missing (sshd has not run since boot), `sshd -T` runs
+/// in a private mount namespace with an empty tmpfs on /run holding the
+/// directory: nothing is created on the system, and the result is the same.
+const PRIVATE_RUN: &str = "mount -t tmpfs -o mode=0755 otpgate-doctor /run && mkdir -m 0755 /run/sshd && exec \"$0\" \"$@\"";
+
+fn sshd_test(config: Option<&Path>) -> std::io::Result<Output> {
+    let mut args: Vec<OsString> = vec!["-T".into()];
+    if let Some(c) = config {
+        args.push("-f".into());
+        args.push(c.into());
+    }
+    let mut cmd = if !Path::new(PRIVSEP_DIR).is_dir() && nix::unistd::geteuid().is_root() {
+        let mut c = Command::new("unshare");
+        c.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            PRIVATE_RUN,
+            "sshd",
+        ]);
+        c
+    } else {
+        Command::new("sshd")
+    };
+    cmd.args(&args)
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+}
+
 /// `sshd -T` on `config` (default: sshd's own) when the sshd service uses
 /// the module or a config was named.
 pub fn check_sshd(sshd_uses_module: bool, config: Option<&Path>) -> Vec<Finding> {
@@ -69,12 +105,7 @@ pub fn check_sshd(sshd_uses_module: bool, config: Option<&Path>) -> Vec<Finding>
         )];
     }
     let at = config.map_or(DEFAULT_CONFIG.to_string(), |c| c.display().to_string());
-    let mut cmd = Command::new("sshd");
-    cmd.arg("-T");
-    if let Some(c) = config {
-        cmd.arg("-f").arg(c);
-    }
-    let out = match cmd.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").output() {
+    let out = match sshd_test(config) {
         Ok(o) => o,
         Err(e) => {
             return vec![
@@ -93,14 +124,14 @@ pub fn check_sshd(sshd_uses_module: bool, config: Option<&Path>) -> Vec<Finding>
             .next()
             .unwrap_or("")
             .to_string();
-        return vec![
-            warn(
-                "sshd.test_failed",
-                format!("sshd -T failed: {why}"),
-                "run `sshd -t` and fix what it reports",
+        let fix = if why.contains(PRIVSEP_DIR) {
+            format!(
+                "create the directory sshd makes when it starts (install -d -m 0755 {PRIVSEP_DIR}), then run doctor again"
             )
-            .at(at),
-        ];
+        } else {
+            "run `sshd -t` and fix what it reports".to_string()
+        };
+        return vec![warn("sshd.test_failed", format!("sshd -T failed: {why}"), fix).at(at)];
     }
     let settings = String::from_utf8_lossy(&out.stdout)
         .lines()
