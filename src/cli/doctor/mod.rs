@@ -70,6 +70,21 @@ impl Finding {
     }
 }
 
+/// An OS error as a sentence fragment, without "(os error N)".
+pub fn io_why(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
 fn ok(id: &'static str, message: impl Into<String>) -> Finding {
     Finding::new(id, Level::Ok, message.into(), None)
 }

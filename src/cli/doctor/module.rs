@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{Finding, error, ok};
+use super::{Finding, error, io_why, ok};
 
 pub const MODULE_FILE: &str = "pam_otpgate.so";
 const MODULE_DIRS: &[&str] = &[
@@ -70,6 +70,6 @@ pub fn check_module(dir: Option<&Path>) -> Vec<Finding> {
             .at(&at),
         ],
         Ok(_) => vec![ok("module.ok", format!("{at} installed")).at(&at)],
-        Err(e) => vec![error("module.unreadable", e.to_string(), install()).at(&at)],
+        Err(e) => vec![error("module.unreadable", format!("cannot stat it: {}", io_why(&e)), install()).at(&at)],
     }
 }

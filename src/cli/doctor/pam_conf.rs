@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::MODULE_FILE;
+use super::{MODULE_FILE, io_why};
 
 /// Return values libpam distinguishes in controls, by PAM code.
 pub const RETURN_NAMES: [&str; 32] = [
@@ -284,8 +284,9 @@ fn include(
     };
     let text = fs::read_to_string(&path).map_err(|e| {
         format!(
-            "cannot read {} ({e}): libpam fails every login through it",
-            path.display()
+            "includes {}, but {}: libpam fails every login through this service",
+            path.display(),
+            io_why(&e)
         )
     })?;
     add_file(dir, &path, &text, level, depth + 1, chain);

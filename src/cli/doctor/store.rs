@@ -6,7 +6,7 @@ use std::fs::{self, FileType, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use super::{Finding, error, ok, warn};
+use super::{Finding, error, io_why, ok, warn};
 use crate::cli::{Context, unix_now};
 
 const LOCK_SUFFIX: &str = ".lock";
@@ -20,7 +20,14 @@ pub fn check_store(ctx: &Context) -> Vec<Finding> {
     let store = match ctx.open_store() {
         Ok(s) => s,
         Err(e) => {
-            out.push(error("store.unusable", e.why, fix_dir).at(&at));
+            let why = match fs::symlink_metadata(dir) {
+                Err(e) => format!(
+                    "cannot open the store directory ({}): every login through the module is refused",
+                    io_why(&e)
+                ),
+                Ok(_) => e.why,
+            };
+            out.push(error("store.unusable", why, fix_dir).at(&at));
             return out;
         }
     };
