@@ -282,7 +282,7 @@ mod tests {
             failures: 3,
             unconfirmed: 1,
             locked_until: 1_700_000_600,
-            hard_locked: seq % 2 == 0,
+            hard_locked: seq.is_multiple_of(2),
             last_login: 1_700_000_000,
             last_login_from: "192.0.2.7 é".into(),
             last_drift: Some(-4),

@@ -1,0 +1,224 @@
+//! Is the store safe and usable: its parent directories, every record, the
+//! per-user lock and temp paths, and the stored time steps? Read-only: the
+//! directory is listed and stat'ed, records are read through the store.
+
+use std::fs::{self, FileType, Metadata};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use super::{Finding, error, io_why, ok, warn};
+use crate::cli::{Context, unix_now};
+
+const LOCK_SUFFIX: &str = ".lock";
+const TEMP_SUFFIX: &str = ".toml.tmp";
+
+pub fn check_store(ctx: &Context) -> Vec<Finding> {
+    let dir = &ctx.store_dir;
+    let at = dir.display().to_string();
+    let mut out = check_parents(dir);
+    let fix_dir = format!("install -d -o root -g root -m 0700 {at}");
+    let store = match ctx.open_store() {
+        Ok(s) => s,
+        Err(e) => {
+            let why = match fs::symlink_metadata(dir) {
+                Err(e) => format!(
+                    "cannot open the store directory ({}): every login through the module is refused",
+                    io_why(&e)
+                ),
+                Ok(_) => e.why,
+            };
+            out.push(error("store.unusable", why, fix_dir).at(&at));
+            return out;
+        }
+    };
+    if let Ok(m) = fs::metadata(dir)
+        && m.mode() & 0o077 != 0
+    {
+        out.push(
+            warn(
+                "store.dir_mode",
+                format!(
+                    "mode {:04o}: others can see who is enrolled",
+                    m.mode() & 0o7777
+                ),
+                format!("chmod 0700 {at}"),
+            )
+            .at(&at),
+        );
+    }
+    let users = match store.users() {
+        Ok(u) => u,
+        Err(e) => {
+            out.push(error("store.unusable", e.to_string(), fix_dir).at(&at));
+            return out;
+        }
+    };
+    let now = unix_now();
+    for user in &users {
+        let p = store.record_path(user).display().to_string();
+        match store.load(user) {
+            Err(e) => out.push(error(
+                "store.record_unreadable",
+                format!("{e}; every login of {user} fails"),
+                format!("chown root:root {p} && chmod 0600 {p}; if it does not parse, replace it: otpgate enroll {user} --force (or remove it: otpgate disable {user} --yes)"),
+            ).at(p)),
+            Ok(Some(r)) => {
+                let period = u64::from(r.period.max(1));
+                // One step ahead is a code accepted from the window; more is a clock set back.
+                if r.last_step > now / period + 1 {
+                    let ahead = r.last_step.saturating_mul(period).saturating_sub(now);
+                    out.push(error(
+                        "store.clock_behind",
+                        format!("{user}'s last accepted code is for a time {ahead} s ahead of this clock (was the clock set back?): every code of {user} is refused as clock_behind until then"),
+                        format!("check the clock first (chrony or systemd-timesyncd), then: otpgate unlock {user}"),
+                    ).at(p));
+                }
+            }
+            Ok(None) => {}
+        }
+    }
+    out.extend(check_user_paths(dir));
+    if out.iter().all(|f| f.level == super::Level::Ok) {
+        out.push(
+            ok(
+                "store.ok",
+                format!(
+                    "{at}: {} enrolled user(s), all records readable",
+                    users.len()
+                ),
+            )
+            .at(&at),
+        );
+    }
+    out
+}
+
+/// Root (or, for a non-root run on a store of one's own, oneself).
+fn trusted(uid: u32) -> bool {
+    uid == 0 || uid == nix::unistd::geteuid().as_raw()
+}
+
+/// Every directory above the store must be root-owned and not writable by
+/// group or other (a root-owned sticky directory such as /tmp is fine), as
+/// sshd's StrictModes checks: whoever can write one can swap the store.
+fn check_parents(dir: &Path) -> Vec<Finding> {
+    let Ok(real) = fs::canonicalize(dir) else {
+        return Vec::new(); // the store check itself reports a missing store
+    };
+    let mut out = Vec::new();
+    for parent in real.ancestors().skip(1) {
+        let Ok(m) = fs::metadata(parent) else {
+            continue;
+        };
+        let sticky_root = m.uid() == 0 && m.mode() & 0o1000 != 0;
+        let why = if !trusted(m.uid()) {
+            format!("is owned by uid {}, not root", m.uid())
+        } else if m.mode() & 0o022 != 0 && !sticky_root {
+            format!(
+                "is writable by group/other (mode {:04o})",
+                m.mode() & 0o7777
+            )
+        } else {
+            continue;
+        };
+        let p = parent.display().to_string();
+        out.push(
+            error(
+                "store.parent_unsafe",
+                format!("{p} {why}: whoever can write it can replace the store {} with a directory of their choice", dir.display()),
+                format!("chown root:root {p} && chmod go-w {p}, or keep the store below root-owned directories (the default is /var/lib/otpgate)"),
+            )
+            .at(p),
+        );
+    }
+    out
+}
+
+fn kind(t: FileType) -> &'static str {
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// What the store would refuse in a lock file: `None` when it is usable.
+fn lock_problem(m: &Metadata) -> Option<String> {
+    let t = m.file_type();
+    if !t.is_file() {
+        Some(format!("is {}, not a regular file", kind(t)))
+    } else if !trusted(m.uid()) {
+        Some(format!("is owned by uid {}, not root", m.uid()))
+    } else if m.mode() & 0o077 != 0 {
+        Some(format!("is mode {:04o}, not 0600", m.mode() & 0o7777))
+    } else if m.nlink() != 1 {
+        Some(format!("has {} hard links", m.nlink()))
+    } else {
+        None
+    }
+}
+
+/// `.USER.lock` (taken by every login) and `.USER.toml.tmp` (written by
+/// every change): anything the store cannot use there fails every login of
+/// that user while the record itself looks fine.
+fn check_user_paths(dir: &Path) -> Vec<Finding> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let p = path.display().to_string();
+        if let Some(user) = name[1..].strip_suffix(LOCK_SUFFIX) {
+            if let Some(why) = lock_problem(&m) {
+                let fix = if m.file_type().is_file() {
+                    format!("chown root:root {p} && chmod 0600 {p}")
+                } else {
+                    format!(
+                        "remove it: rm -r -- {p} (it holds no login state; the next login creates a new lock file)"
+                    )
+                };
+                out.push(
+                    error(
+                        "store.lock_unusable",
+                        format!("{user}'s lock file {why}: every login of {user} fails"),
+                        fix,
+                    )
+                    .at(p),
+                );
+            }
+        } else if let Some(user) = name[1..].strip_suffix(TEMP_SUFFIX)
+            && !m.file_type().is_file()
+        {
+            out.push(
+                error(
+                    "store.temp_unusable",
+                    format!(
+                        "{user}'s temporary file is {}: every change to {user}'s record fails, logins included",
+                        kind(m.file_type())
+                    ),
+                    format!("remove it: rm -r -- {p} (a leftover; no record data is in it)"),
+                )
+                .at(p),
+            );
+        }
+    }
+    out
+}
