@@ -1263,3 +1263,37 @@ fn a_broken_record_can_be_replaced_or_removed_but_never_edited() {
     );
     assert_eq!(fs::read_to_string(&elsewhere).unwrap(), "not a record");
 }
+
+#[test]
+fn new_recovery_codes_keep_the_replay_guard_and_clear_the_used_codes() {
+    let f = Fixture::new("cli-state", "");
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            "daemon",
+            "--secret",
+            SECRET,
+            "--no-verify",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let code = oathtool(SECRET, OtpParams::default(), unix_now());
+    assert_eq!(f.login("daemon", &code).code, PAM_SUCCESS);
+    let o = otpgate(&f, &["recovery", "daemon", "--count", "2", "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let codes = json(&o)["recovery_codes"].clone();
+    // The record was replaced; the step used before is still used.
+    assert_eq!(
+        f.login("daemon", &code).code,
+        PAM_AUTH_ERR,
+        "replay after regeneration"
+    );
+    assert_eq!(
+        f.login("daemon", codes[0].as_str().unwrap()).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(f.record("daemon").recovery.remaining(), 1);
+}

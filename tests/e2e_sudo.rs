@@ -166,7 +166,8 @@ fn users_enroll_themselves_through_a_sudoers_rule() {
     assert_eq!(f.record(&user.name).secret, first_secret);
 
     // Re-enrolling needs the current factor: a wrong one changes nothing.
-    let before = std::fs::read(f.record_path(&user.name)).unwrap();
+    let state = f.store.join(format!(".{}.lock", user.name));
+    let before = std::fs::read(&state).unwrap_or_default();
     let (rc, _, err) = run(&mut |_, inp| writeln!(inp, "zzzz-zzzz-zzzz-zzzz").unwrap());
     assert_eq!(rc, Some(1), "{err}");
     assert!(
@@ -179,7 +180,8 @@ fn users_enroll_themselves_through_a_sudoers_rule() {
         after.failures, 1,
         "a wrong proof counts like a failed login"
     );
-    assert_ne!(std::fs::read(f.record_path(&user.name)).unwrap(), before);
+    // Counted in the login state, written durably like a login's.
+    assert_ne!(std::fs::read(&state).unwrap(), before);
 
     // A recovery code proves it; the new secret replaces the old one.
     let (rc, _, err) = run(&mut |out, inp| {

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use otpgate::core::otp::{Algorithm, OtpParams};
 use otpgate::pam::client::{PAM_AUTH_ERR, PAM_IGNORE, PAM_SILENT, PAM_SUCCESS, Style};
+use std::fs;
 
 #[test]
 fn right_code_logs_in_and_is_asked_for_with_echo_off() {
@@ -181,4 +182,61 @@ fn window_zero_refuses_the_previous_step() {
         1,
     );
     assert_eq!(f.login("uucp", &e.code(-1)).code, PAM_AUTH_ERR);
+}
+
+#[test]
+fn a_login_writes_only_the_state_never_the_record() {
+    let f = Fixture::new("state-only", "");
+    let e = f.enroll("daemon", OtpParams::default(), 2);
+    let record = f.record_path("daemon");
+    let before = fs::read(&record).unwrap();
+    assert_eq!(f.login("daemon", &e.code(0)).code, PAM_SUCCESS);
+    assert_eq!(f.login("daemon", "000000x").code, PAM_AUTH_ERR);
+    assert_eq!(f.login("daemon", &e.recovery[0]).code, PAM_SUCCESS);
+    assert_eq!(
+        fs::read(&record).unwrap(),
+        before,
+        "a login rewrote the record"
+    );
+    // Two slots of 512 bytes: the state, and the one before it.
+    assert_eq!(
+        fs::metadata(f.store.join(".daemon.lock")).unwrap().len(),
+        1024
+    );
+    let r = f.record("daemon");
+    assert_eq!(r.recovery.remaining(), 1);
+    assert_eq!(f.login("daemon", &e.code(0)).code, PAM_AUTH_ERR, "replay");
+    assert_eq!(f.login("daemon", &e.recovery[0]).code, PAM_AUTH_ERR, "used");
+}
+
+/// A record as the first release wrote it: login fields in the record, an
+/// empty lock file, no state id.
+#[test]
+fn a_store_from_the_first_release_keeps_its_replay_guard_and_failures() {
+    let f = Fixture::new("migrate", "deny=5");
+    let e = f.enroll("bin", OtpParams::default(), 1);
+    let step = unix_now() / 30;
+    let old = format!(
+        "version = 1\nsecret = \"{}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n\
+         created = 1795832543\nlast_step = {step}\nfailures = 3\nlocked_until = 0\n\
+         last_login = 1795832600\nlast_login_from = \"192.0.2.7\"\n\n[recovery]\n\
+         kdf = \"argon2id\"\nm_cost = 256\nt_cost = 1\np_cost = 1\n\
+         salt = \"00000000000000000000000000000000\"\nhashes = []\n",
+        e.secret
+    );
+    fs::write(f.record_path("bin"), old).unwrap();
+    fs::write(f.store.join(".bin.lock"), b"").unwrap();
+    // The code of the step the old record accepted stays used.
+    let t = f.login("bin", &oathtool(&e.secret, e.params, step * 30));
+    assert_eq!(t.code, PAM_AUTH_ERR);
+    // Failures carry on from 3: the next wrong one is the 5th: locked.
+    assert_eq!(f.record("bin").failures, 4);
+    let t = f.login("bin", "000000x");
+    assert_eq!(t.code, PAM_AUTH_ERR);
+    assert!(
+        t.messages
+            .iter()
+            .any(|(_, m)| m.contains("Too many failed attempts")),
+        "{t:?}"
+    );
 }

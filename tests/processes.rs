@@ -565,3 +565,56 @@ fn a_full_disk_denies_the_login_and_loses_nothing() {
     let (ok, logs) = f.pamtester_login(user, format!("{code}\n").as_bytes());
     assert!(ok, "{logs:?}");
 }
+
+/// The login state lives in `.USER.lock`: hostile versions of it refuse
+/// the login like a hostile record does.
+fn state_path(f: &Fixture) -> std::path::PathBuf {
+    f.store.join(".sync.lock")
+}
+
+#[test]
+fn hostile_state_too_large() {
+    refused_with("state-size", "login state is 1025 bytes", |f| {
+        fs::write(state_path(f), vec![0u8; 1025]).unwrap();
+    });
+}
+
+#[test]
+fn hostile_state_garbage_is_corrupt_and_never_reset() {
+    refused_with("state-garbage", "login state is corrupt", |f| {
+        fs::write(state_path(f), vec![0x5au8; 1024]).unwrap();
+    });
+}
+
+#[test]
+fn hostile_state_symlink() {
+    refused_with("state-symlink", "is a symbolic link", |f| {
+        let _ = fs::remove_file(state_path(f));
+        symlink("/etc/passwd", state_path(f)).unwrap();
+    });
+}
+
+#[test]
+fn hostile_state_fifo_does_not_hang() {
+    refused_with("state-fifo", "not a regular file", |f| {
+        let _ = fs::remove_file(state_path(f));
+        let ok = std::process::Command::new("mkfifo")
+            .args(["-m", "600"])
+            .arg(state_path(f))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    });
+}
+
+#[test]
+fn hostile_state_hard_link_and_mode() {
+    refused_with("state-link", "hard links", |f| {
+        fs::write(state_path(f), b"").unwrap();
+        fs::hard_link(state_path(f), f.tmp.path().join("elsewhere")).unwrap();
+    });
+    refused_with("state-mode", "mode 0644", |f| {
+        fs::write(state_path(f), b"").unwrap();
+        fs::set_permissions(state_path(f), fs::Permissions::from_mode(0o644)).unwrap();
+    });
+}

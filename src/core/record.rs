@@ -203,6 +203,7 @@ impl Record {
             self.last_step,
             self.locked_until,
             self.last_login,
+            self.state_id,
         ]
         .iter()
         .any(|&t| t > limit)

@@ -1,11 +1,15 @@
-//! The protected store: one TOML record per user in a root-only directory.
+//! The protected store: one TOML record per user in a root-only directory,
+//! and beside it the user's login state (see `core::state`).
 //!
 //! The directory is opened once (see `dir`), its parents and itself checked,
 //! and every later operation is relative to that handle. Every change is one
-//! transaction: flock a per-user lock file (a lock on the record itself
-//! would be lost by the rename), read, decide, write a temporary file in the
-//! same directory, fsync it, rename it over the record, fsync the directory,
-//! unlock. Only then may the caller report success.
+//! transaction under a flock of the per-user lock file `.USER.lock` (a lock
+//! on the record itself would be lost by the rename), which also holds the
+//! login state: read the record and the state, decide, then make the change
+//! durable. What a login changes is one `pwrite` of a state slot and one
+//! `fdatasync`; what an administrator changes replaces the record (temp
+//! file, fsync, rename, directory fsync) under a new state id. Only then may
+//! the caller report success.
 #![forbid(unsafe_code)]
 
 use nix::fcntl::OFlag;
@@ -19,10 +23,12 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
+use crate::core::state::{LoginState, StateError};
 
 mod checks;
 mod dir;
 mod names;
+mod state_file;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +40,31 @@ use names::{RECORD_SUFFIX, lock_name, record_name, temp_name};
 /// The decoy record's name: a leading dot, so never a user's.
 const DECOY: &str = ".decoy";
 
+/// `record` with the logins' state applied.
+fn applied(record: &Record, state: Option<&LoginState>) -> Record {
+    match state {
+        Some(s) => s.apply(record),
+        None => record.clone(),
+    }
+}
+
+/// A fresh random state id, different from `old` (and from 0, which
+/// records written before state ids existed carry).
+fn new_state_id(old: u64) -> u64 {
+    loop {
+        let mut b = [0u8; 8];
+        if getrandom::fill(&mut b).is_err() {
+            // No randomness: still different from the old id.
+            return old.wrapping_add(1).max(1);
+        }
+        // TOML integers are i64: 63 random bits.
+        let id = u64::from_le_bytes(b) >> 1;
+        if id != 0 && id != old {
+            return id;
+        }
+    }
+}
+
 /// Why the store refused. Display names the path and the reason; never contents.
 #[derive(Debug)]
 pub enum StoreError {
@@ -43,6 +74,8 @@ pub enum StoreError {
     Unsafe { path: PathBuf, why: String },
     /// The record exists but does not parse or validate.
     Corrupt { path: PathBuf, err: RecordError },
+    /// The login state is corrupt (refused, never reset).
+    State { path: PathBuf, err: StateError },
     /// An operating-system error.
     Io {
         path: PathBuf,
@@ -57,6 +90,7 @@ impl fmt::Display for StoreError {
             StoreError::BadUser(why) => write!(f, "invalid user name ({why})"),
             StoreError::Unsafe { path, why } => write!(f, "{}: {why}", path.display()),
             StoreError::Corrupt { path, err } => write!(f, "{}: {err}", path.display()),
+            StoreError::State { path, err } => write!(f, "{}: {err}", path.display()),
             StoreError::Io { path, op, err } => write!(f, "{}: {op}: {err}", path.display()),
         }
     }
@@ -196,10 +230,30 @@ impl Store {
         Ok(self.dir.stat(&record_name(user))?.is_some())
     }
 
-    /// Reads and checks a record without locking (for a look before prompting
-    /// and for `status`). `Ok(None)` when the user is not enrolled.
+    /// Reads and checks a record, with the logins' state applied, without
+    /// locking (for a look before prompting and for `status`). `Ok(None)`
+    /// when the user is not enrolled.
     pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
         validate_user(user)?;
+        let Some(record) = self.load_record(user)? else {
+            return Ok(None);
+        };
+        let name = lock_name(user);
+        let path = self.dir.path_of(&name);
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let state = match self.dir.open_file(&name, flags, "open state")? {
+            Some(file) => {
+                let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
+                check_private_file(&path, &st, self.trust)?;
+                state_file::read(&file, &path)?
+            }
+            None => None,
+        };
+        Ok(Some(applied(&record, state.as_ref())))
+    }
+
+    /// The record file alone, as the command line last wrote it.
+    fn load_record(&self, user: &str) -> Result<Option<Record>, StoreError> {
         let path = self.record_path(user);
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
         let Some(file) = self.dir.open_file(&record_name(user), flags, "open")? else {
@@ -216,6 +270,7 @@ impl Store {
             .map(Some)
             .map_err(|err| StoreError::Corrupt { path, err })
     }
+
     /// Runs one locked transaction on `user`'s record. `decide` sees the
     /// current record (or `None`) and returns the change to make plus a
     /// result; the result is returned only once the change is durable.
@@ -226,12 +281,26 @@ impl Store {
     ) -> Result<Result<R, E>, StoreError> {
         validate_user(user)?;
         let lock = self.lock(user)?;
-        let current = self.load(user)?;
+        let lock_path = self.dir.path_of(&lock_name(user));
+        let stored = self.load_record(user)?;
+        let state = match &stored {
+            Some(_) => state_file::read(&lock, &lock_path)?,
+            None => None,
+        };
+        let current = stored.as_ref().map(|r| applied(r, state.as_ref()));
         let (change, result) = match decide(current.as_ref()) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        self.apply(user, change)?;
+        // What only a login changes is one slot of the state.
+        if let (Change::Put(next), Some(stored)) = (&change, &stored)
+            && let Some(mut next_state) = LoginState::between(stored, next)
+        {
+            next_state.seq = state.as_ref().map_or(0, |s| s.seq) + 1;
+            state_file::write(&lock, &lock_path, &next_state)?;
+        } else {
+            self.apply(user, change)?;
+        }
         drop(lock);
         Ok(Ok(result))
     }
@@ -299,21 +368,33 @@ impl Store {
         }
     }
 
-    /// Makes `change` durable (the caller holds the user's lock).
+    /// Makes an administrative `change` durable (the caller holds the
+    /// user's lock): a replaced record gets a new state id, so the login
+    /// state of the one before no longer applies (the record carries it).
     fn apply(&self, user: &str, change: Change) -> Result<(), StoreError> {
         match change {
             Change::Keep => Ok(()),
-            Change::Put(record) => self.write(user, &record),
+            Change::Put(mut record) => {
+                record.state_id = new_state_id(record.state_id);
+                self.write(user, &record)
+            }
             Change::Remove => self.remove(user),
         }
     }
 
-    /// The durable write a refused attempt of an enrolled user costs, done
-    /// on a shared decoy record for a name with no enrollment, so refusing
-    /// either costs the same and nothing is created for that name.
+    /// The durable write a refused attempt of an enrolled user costs (one
+    /// state slot), done on a shared decoy for a name with no enrollment,
+    /// so refusing either costs the same and nothing is created for it.
     pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
         let lock = self.lock(DECOY)?;
-        self.write(DECOY, record)?;
+        let path = self.dir.path_of(&lock_name(DECOY));
+        let seq = match state_file::read(&lock, &path) {
+            Ok(s) => s.map_or(0, |s| s.seq),
+            Err(_) => 0,
+        };
+        let mut next = LoginState::of_record(record);
+        next.seq = seq + 1;
+        state_file::write(&lock, &path, &next)?;
         drop(lock);
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::{Finding, error, io_why, ok, warn};
 use crate::cli::{Context, unix_now};
+use crate::store::StoreError;
 
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".toml.tmp";
@@ -57,6 +58,8 @@ pub fn check_store(ctx: &Context) -> Vec<Finding> {
     for user in &users {
         let p = store.record_path(user).display().to_string();
         match store.load(user) {
+            // A broken lock/state path is reported once, by check_user_paths.
+            Err(StoreError::Unsafe { path, .. }) if path != store.record_path(user) => {}
             Err(e) => out.push(error(
                 "store.record_unreadable",
                 format!("{e}; every login of {user} fails"),
