@@ -13,7 +13,8 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
-          faketime libpam-wrapper zbar-tools passwd util-linux tmux)
+          faketime libpam-wrapper zbar-tools passwd util-linux tmux
+          postgresql openssl)
 
 install_packages() {
     local missing=()

@@ -222,7 +222,8 @@ impl ModuleOptions {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SiteConfig {
-    pub store: Option<PathBuf>,
+    /// A directory, or a `postgresql://` URL for the fleet store.
+    pub store: Option<String>,
     pub issuer: Option<String>,
     pub algorithm: Option<Algorithm>,
     pub digits: Option<u8>,
@@ -231,6 +232,60 @@ pub struct SiteConfig {
     /// The login policy every service and the CLI start from.
     #[serde(default)]
     pub policy: PolicyValues,
+    /// How to reach the fleet store, when `store` is a URL.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
+}
+
+/// `[postgres]`: connection and sealing settings of the fleet store.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// The database password (root-owned, 0600).
+    pub password_file: Option<PathBuf>,
+    /// With it TLS is required and the server's certificate (and name) verified.
+    pub ca_file: Option<PathBuf>,
+    /// `"off"` allows a non-local server without TLS (never the default).
+    pub tls: Option<TlsSetting>,
+    /// Seconds to connect, and the bound of every statement (1 to 30).
+    pub connect_timeout: Option<u64>,
+    /// 32 random bytes (root-owned, 0600), the same on every host: seals
+    /// the secrets in the database.
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsSetting {
+    On,
+    Off,
+}
+
+/// Where the store is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    Dir(PathBuf),
+    Postgres(String),
+}
+
+pub const DEFAULT_KEY_FILE: &str = "/etc/otpgate/db.key";
+pub const DEFAULT_CONNECT_TIMEOUT: u64 = 3;
+
+impl PostgresConfig {
+    pub fn connect_timeout(&self) -> u64 {
+        self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE))
+    }
+}
+
+/// Whether `s` names the PostgreSQL store.
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgresql://") || s.starts_with("postgres://")
 }
 
 impl SiteConfig {
@@ -247,11 +302,30 @@ impl SiteConfig {
             .validate()
             .map_err(|ConfigError(e)| ConfigError(format!("{SITE_CONFIG}: [policy] {e}")))?;
         if let Some(s) = &c.store
-            && !s.is_absolute()
+            && !s.starts_with('/')
+            && !is_postgres_url(s)
         {
             return Err(ConfigError(format!(
-                "{SITE_CONFIG}: store must be an absolute path"
+                "{SITE_CONFIG}: store must be an absolute path or a postgresql:// URL"
             )));
+        }
+        if let Some(t) = c.postgres.connect_timeout
+            && !(1..=30).contains(&t)
+        {
+            return Err(ConfigError(format!(
+                "{SITE_CONFIG}: [postgres] connect_timeout must be a whole number from 1 to 30, not {t}"
+            )));
+        }
+        for (name, p) in [
+            ("password_file", &c.postgres.password_file),
+            ("ca_file", &c.postgres.ca_file),
+            ("key_file", &c.postgres.key_file),
+        ] {
+            if p.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err(ConfigError(format!(
+                    "{SITE_CONFIG}: [postgres] {name} must be an absolute path"
+                )));
+            }
         }
         c.otp_params()
             .validate()
@@ -299,18 +373,21 @@ impl SiteConfig {
         self.policy.over(&Policy::default())
     }
 
-    pub fn store_dir(&self) -> PathBuf {
-        self.store
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
+    /// Where the store is: the site's `store`, else the default directory.
+    pub fn store_location(&self) -> StoreLocation {
+        match &self.store {
+            Some(s) if is_postgres_url(s) => StoreLocation::Postgres(s.clone()),
+            Some(s) => StoreLocation::Dir(PathBuf::from(s)),
+            None => StoreLocation::Dir(PathBuf::from(DEFAULT_STORE)),
+        }
     }
-}
 
-/// The store directory: an explicit choice wins, then the site file, then the default.
-pub fn resolve_store(explicit: Option<&Path>, site: &Path) -> Result<PathBuf, ConfigError> {
-    match explicit {
-        Some(p) => Ok(p.to_path_buf()),
-        None => Ok(SiteConfig::load(site)?.store_dir()),
+    /// The store directory (the default one when the store is a database).
+    pub fn store_dir(&self) -> PathBuf {
+        match self.store_location() {
+            StoreLocation::Dir(d) => d,
+            StoreLocation::Postgres(_) => PathBuf::from(DEFAULT_STORE),
+        }
     }
 }
 

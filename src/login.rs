@@ -18,7 +18,7 @@ use crate::core::{
     Failure, Method, Policy, Reason, Record, RecoveryHashes, Success, classify, decide_login,
 };
 use crate::logline::{escape, escape_detail};
-use crate::store::{Change, Store, StoreError, validate_user};
+use crate::store::{AnyStore, Change, StoreError, validate_user};
 
 /// Recovery codes left at or below this number turn the notice into a warning.
 pub const LOW_RECOVERY_CODES: usize = 2;
@@ -136,6 +136,17 @@ impl Stop {
             detail: detail.to_string(),
         }
     }
+
+    /// A store fault: `store_unavailable` when the database cannot be
+    /// reached, `config_error` for its settings, else `store_error`.
+    fn store(e: StoreError) -> Stop {
+        let reason = match &e {
+            StoreError::Unavailable(_) => Reason::StoreUnavailable,
+            StoreError::Config(_) => Reason::ConfigError,
+            _ => Reason::StoreError,
+        };
+        Stop::new(reason, e)
+    }
 }
 
 /// What the login found before asking anything.
@@ -144,7 +155,7 @@ struct Setup {
     policy: Policy,
     /// The canonical account name; `None` for a name NSS does not know.
     account: Option<String>,
-    store: Store,
+    store: AnyStore,
 }
 
 /// Runs one `pam_sm_authenticate`. The decision uses one clock reading,
@@ -178,7 +189,7 @@ pub fn authenticate(
     // A first look, unlocked, so a broken record or a missing enrollment is
     // found before the user is asked anything.
     let record = match setup.store.load(&account) {
-        Err(e) => return fault(h, &who, Stop::new(Reason::StoreError, e)),
+        Err(e) => return fault(h, &who, Stop::store(e)),
         Ok(Some(r)) => r,
         Ok(None) if setup.opts.nullok => return ignore_unenrolled(h, &who, &setup.opts),
         Ok(None) => return refuse_unenrolled(h, &who, &setup, &mut clock, ""),
@@ -210,14 +221,20 @@ fn prepare(
     // forward_pass checks the code before the next module checks the
     // password: its failures must never bring anyone to the hard lock.
     policy.confirmed = opts.token != TokenSource::ForwardPass;
-    let dir = opts.store.clone().unwrap_or_else(|| site.store_dir());
+    let where_ = match &opts.store {
+        Some(d) => d.display().to_string(),
+        None => match site.store_location() {
+            crate::config::StoreLocation::Dir(d) => d.display().to_string(),
+            crate::config::StoreLocation::Postgres(url) => crate::store::pg::redact(&url),
+        },
+    };
     if opts.debug {
         h.log(
             LogLevel::Debug,
             &format!(
                 "otpgate: debug: user={} store={} window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
                 escape(user),
-                escape(&dir.display().to_string()),
+                escape(&where_),
                 policy.window,
                 policy.deny,
                 policy.unlock_time,
@@ -232,8 +249,8 @@ fn prepare(
     if let Some(a) = &account {
         validate_user(a).map_err(|e| Stop::new(Reason::StoreError, e))?;
     }
-    let store =
-        Store::open(&dir, opts.store_trust()).map_err(|e| Stop::new(Reason::StoreError, e))?;
+    let store = AnyStore::open(&site, opts.store.as_deref(), opts.store_trust(), false)
+        .map_err(Stop::store)?;
     Ok(Setup {
         opts,
         policy,
@@ -313,7 +330,7 @@ fn refuse_unenrolled(
 }
 
 /// The decision and durable write of a refused attempt, on a decoy record.
-fn decoy_attempt(store: &Store, answer: &[u8], policy: &Policy, now: u64) {
+fn decoy_attempt(store: &AnyStore, answer: &[u8], policy: &Policy, now: u64) {
     const DECOY_SECRET: [u8; 20] = [0x5a; 20];
     let record = Record::new(
         &DECOY_SECRET,
@@ -447,7 +464,7 @@ impl Login<'_> {
         });
         let failure = match outcome {
             Err(e) => {
-                return Outcome::Done(fault(h, self.who, Stop::new(Reason::StoreError, e)));
+                return Outcome::Done(fault(h, self.who, Stop::store(e)));
             }
             Ok(Err(None)) => {
                 h.log(
@@ -683,7 +700,7 @@ mod tests {
             RecoveryHashes::create(&rc, cheap).unwrap(),
             NOW,
         );
-        let store = Store::open(dir.path(), test_trust()).unwrap();
+        let store = crate::store::Store::open(dir.path(), test_trust()).unwrap();
         store
             .update("alice", |_| Ok::<_, ()>((Change::Put(record), ())))
             .unwrap()
@@ -910,7 +927,7 @@ mod tests {
             Verdict::Failure
         );
         assert_eq!(h.logs.len(), 1, "{:?}", h.logs);
-        let store = Store::open(dir.path(), test_trust()).unwrap();
+        let store = crate::store::Store::open(dir.path(), test_trust()).unwrap();
         assert_eq!(store.load("alice").unwrap().unwrap().failures, 1);
     }
 

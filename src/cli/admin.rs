@@ -15,7 +15,7 @@ use crate::core::Policy;
 use crate::core::Record;
 use crate::core::decide::{Lock, lock_state};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
-use crate::store::{Change, Store, StoreError};
+use crate::store::{AnyStore, Change, StoreError};
 
 fn not_enrolled(user: &str) -> CliError {
     CliError::refused(
@@ -169,7 +169,7 @@ pub fn status(ctx: &Context, user: Option<&str>, json: bool) -> CliResult {
     all(&store, &policy, json, now)
 }
 
-fn all(store: &Store, policy: &Policy, json: bool, now: u64) -> CliResult {
+fn all(store: &AnyStore, policy: &Policy, json: bool, now: u64) -> CliResult {
     let mut rows = Vec::new();
     let mut bad = false;
     for user in store.users()? {
@@ -234,7 +234,7 @@ fn all(store: &Store, policy: &Policy, json: bool, now: u64) -> CliResult {
 /// Runs one change on an enrolled user's record, writing `message` before
 /// the change is committed (what was not shown is not saved).
 fn change_enrolled(
-    store: &Store,
+    store: &AnyStore,
     user: &str,
     message: &str,
     change: impl FnOnce(&Record) -> Change,

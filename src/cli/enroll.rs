@@ -20,7 +20,7 @@ use super::{
 use crate::core::otp::{self, Algorithm, Generator, OtpParams};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
 use crate::core::{Policy, Record};
-use crate::store::{Change, Store, StoreError};
+use crate::store::{AnyStore, Change, StoreError};
 
 /// Tries allowed for the first code.
 const VERIFY_TRIES: usize = 3;
@@ -188,9 +188,9 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     }
 
     let store = if args.self_service {
-        Store::open(&ctx.store_dir, ctx.trust)?
+        ctx.open_store()?
     } else {
-        Store::create(&ctx.store_dir, ctx.trust)?
+        ctx.create_store()?
     };
     // A record that does not parse (or has a bad mode) can be replaced by an
     // admin with --force: never edited, a new one is renamed over it.
@@ -306,7 +306,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
 /// run started from, the proof (if any) still holds, the last output is out;
 /// only then is the record replaced.
 fn save(
-    store: &Store,
+    store: &AnyStore,
     user: &str,
     base: Option<&Record>,
     proof: Option<&Proof>,

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod console;
+mod db;
 pub mod doctor;
 mod enroll;
 pub mod qr;
@@ -15,9 +16,10 @@ use std::path::PathBuf;
 
 pub use console::{ask, ask_hidden, emit, emit_before, note};
 
+use crate::config::StoreLocation;
 use crate::config::{self, SiteConfig};
 use crate::core::{Policy, Record};
-use crate::store::{Store, StoreError, Trust, validate_user};
+use crate::store::{AnyStore, Store, StoreError, Trust, validate_user};
 use subtle::ConstantTimeEq;
 
 /// Exit codes (DESIGN.md): 0 ok, 1 refused/failed, 2 usage or environment error.
@@ -73,6 +75,8 @@ enum Command {
     },
     /// Check the installation, store, PAM stacks, sshd settings and clock.
     Doctor(doctor::DoctorArgs),
+    /// The PostgreSQL fleet store: create the schema, show it, import a file store.
+    Db(db::DbArgs),
     /// Remove a user's enrollment (their codes and recovery codes stop working).
     Disable {
         /// User whose enrollment to remove.
@@ -150,8 +154,37 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn open_store(&self) -> Result<Store, CliError> {
+    /// `--store DIR` when given, else the site's store (a directory or the
+    /// PostgreSQL fleet store).
+    pub fn open_store(&self) -> Result<AnyStore, CliError> {
+        AnyStore::open(&self.site, self.explicit_dir(), self.trust, false).map_err(CliError::from)
+    }
+
+    /// Like [`Context::open_store`], creating a missing store directory.
+    pub fn create_store(&self) -> Result<AnyStore, CliError> {
+        AnyStore::open(&self.site, self.explicit_dir(), self.trust, true).map_err(CliError::from)
+    }
+
+    /// The file store itself, for checks only it has (doctor).
+    pub fn open_file_store(&self) -> Result<Store, CliError> {
         Store::open(&self.store_dir, self.trust).map_err(CliError::from)
+    }
+
+    /// Whether the store is the PostgreSQL fleet store.
+    pub fn is_postgres(&self) -> bool {
+        !self.store_given && matches!(self.site.store_location(), StoreLocation::Postgres(_))
+    }
+
+    /// Where the store is, for audit lines and messages (no password).
+    pub fn store_desc(&self) -> String {
+        match (self.store_given, self.site.store_location()) {
+            (false, StoreLocation::Postgres(url)) => crate::store::pg::redact(&url),
+            _ => self.store_dir.display().to_string(),
+        }
+    }
+
+    fn explicit_dir(&self) -> Option<&std::path::Path> {
+        self.store_given.then_some(self.store_dir.as_path())
     }
 
     /// The login policy every command judges by (locks, recovery codes):
@@ -210,6 +243,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Unlock { user } => admin::unlock(&ctx, &enrolled(user, &ctx)?),
         Command::Disable { user, yes } => admin::disable(&ctx, &enrolled(user, &ctx)?, yes),
         Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Db(args) => db::run(&ctx, args),
     }
 }
 
@@ -241,7 +275,7 @@ pub fn audit(ctx: &Context, action: &str, user: &str, detail: &str) {
     let mut line = format!(
         "otpgate: action={action} user={} by={by} store={}",
         escape(user),
-        escape(&ctx.store_dir.display().to_string())
+        escape(&ctx.store_desc())
     );
     if !detail.is_empty() {
         line.push(' ');

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::{CliError, Context, ask_hidden, audit, note, unix_now};
 use crate::core::{Failure, Policy, Reason, Record, Success, decide_login};
-use crate::store::{Change, Store};
+use crate::store::{AnyStore, Change};
 
 /// The "source" a self-service proof is decided with (shown nowhere).
 const PROOF_SOURCE: &str = "otpgate enroll --self";
@@ -94,7 +94,11 @@ pub fn sudo_user(ctx: &Context) -> Result<String, CliError> {
 /// policy included; a wrong answer counts as a failed login). A right answer
 /// is not spent here: the final transaction decides it again and replaces
 /// the record, so an abandoned run leaves the old enrollment as it was.
-pub fn prove_current_factor(ctx: &Context, store: &Store, user: &str) -> Result<Proof, CliError> {
+pub fn prove_current_factor(
+    ctx: &Context,
+    store: &AnyStore,
+    user: &str,
+) -> Result<Proof, CliError> {
     note(&format!(
         "{user} is already enrolled. To replace it, prove you hold the current factor."
     ));

@@ -68,6 +68,8 @@ pub enum Reason {
     ClockBehind,
     NotEnrolled,
     StoreError,
+    /// The fleet database could not be reached in time.
+    StoreUnavailable,
     ConfigError,
 }
 
@@ -81,6 +83,7 @@ impl Reason {
             Reason::ClockBehind => "clock_behind",
             Reason::NotEnrolled => "not_enrolled",
             Reason::StoreError => "store_error",
+            Reason::StoreUnavailable => "store_unavailable",
             Reason::ConfigError => "config_error",
         }
     }

@@ -25,13 +25,16 @@ use zeroize::Zeroizing;
 use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
 use crate::core::state::{LoginState, StateError};
 
+mod any;
 mod checks;
 mod dir;
 mod names;
+pub mod pg;
 mod state_file;
 #[cfg(test)]
 mod tests;
 
+pub use any::{AnyStore, UserStore};
 use checks::{WRITE_FORBIDDEN, check_mode, check_owner, check_private_file, check_regular};
 use dir::StoreDir;
 pub use names::{MAX_USER_BYTES, is_format_char, validate_user};
@@ -50,7 +53,7 @@ fn applied(record: &Record, state: Option<&LoginState>) -> Record {
 
 /// A fresh random state id, different from `old` (and from 0, which
 /// records written before state ids existed carry).
-fn new_state_id(old: u64) -> u64 {
+pub(crate) fn new_state_id(old: u64) -> u64 {
     loop {
         let mut b = [0u8; 8];
         if getrandom::fill(&mut b).is_err() {
@@ -76,6 +79,10 @@ pub enum StoreError {
     Corrupt { path: PathBuf, err: RecordError },
     /// The login state is corrupt (refused, never reset).
     State { path: PathBuf, err: StateError },
+    /// The database cannot be reached or refused a statement.
+    Unavailable(String),
+    /// The store's settings are wrong (URL, TLS, schema version).
+    Config(String),
     /// An operating-system error.
     Io {
         path: PathBuf,
@@ -91,6 +98,8 @@ impl fmt::Display for StoreError {
             StoreError::Unsafe { path, why } => write!(f, "{}: {why}", path.display()),
             StoreError::Corrupt { path, err } => write!(f, "{}: {err}", path.display()),
             StoreError::State { path, err } => write!(f, "{}: {err}", path.display()),
+            StoreError::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            StoreError::Config(why) => write!(f, "database settings: {why}"),
             StoreError::Io { path, op, err } => write!(f, "{}: {op}: {err}", path.display()),
         }
     }
@@ -175,6 +184,38 @@ pub fn read_trusted_file(path: &Path, max: usize) -> Result<Option<Vec<u8>>, Sto
     let st = fstat(&file).map_err(|e| io_err(path, "stat")(e.into()))?;
     check_regular(path, &st)?;
     check_owner(path, &st, Trust::RootOrEuid, "")?;
+    check_mode(path, &st, "", WRITE_FORBIDDEN, "0644")?;
+    read_bounded(file, path, max).map(Some)
+}
+
+/// Reads a secret file (the database key or password): a regular file, not
+/// a symlink, owned per `trust`, no group/other access. `Ok(None)` if absent.
+pub fn read_private_file(
+    path: &Path,
+    max: usize,
+    trust: Trust,
+) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    let Some(file) = open_nofollow(path)? else {
+        return Ok(None);
+    };
+    let st = fstat(&file).map_err(|e| io_err(path, "stat")(e.into()))?;
+    check_private_file(path, &st, trust)?;
+    read_bounded(file, path, max).map(|b| Some(Zeroizing::new(b)))
+}
+
+/// Reads a file that is public but decides trust (a CA certificate): owned
+/// per `trust`, not writable by group/other, not a symlink.
+pub fn read_trusted_public_file(
+    path: &Path,
+    max: usize,
+    trust: Trust,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(file) = open_nofollow(path)? else {
+        return Ok(None);
+    };
+    let st = fstat(&file).map_err(|e| io_err(path, "stat")(e.into()))?;
+    check_regular(path, &st)?;
+    check_owner(path, &st, trust, "")?;
     check_mode(path, &st, "", WRITE_FORBIDDEN, "0644")?;
     read_bounded(file, path, max).map(Some)
 }

@@ -313,6 +313,7 @@ impl Drop for TestUser {
     }
 }
 
+pub mod pg;
 pub mod system;
 
 /// Where root-only tests note that they were skipped; scripts/test.sh

@@ -13,7 +13,50 @@ use crate::store::StoreError;
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".toml.tmp";
 
+/// The fleet store: connectivity (bounded by connect_timeout), TLS, the
+/// schema version, the key file and the role's rights, in one finding.
+fn check_database(ctx: &Context) -> Vec<Finding> {
+    let at = ctx.store_desc();
+    let fix = "check the URL, [postgres] password_file/ca_file/key_file (root-owned 0600) and that the server runs; then: otpgate db status".to_string();
+    let store = match ctx.open_store() {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![
+                error(
+                    "store.db_unavailable",
+                    format!("{}: every login through the module is refused", e.why),
+                    fix,
+                )
+                .at(&at),
+            ];
+        }
+    };
+    let users = match store.users() {
+        Ok(u) => u,
+        Err(e) => return vec![error("store.db_unavailable", e.to_string(), fix).at(&at)],
+    };
+    let tls = if ctx.site.postgres.ca_file.is_some() {
+        "TLS verified against the site CA"
+    } else {
+        "no TLS (local socket/loopback, or tls = \"off\")"
+    };
+    vec![
+        ok(
+            "store.ok",
+            format!(
+                "{at}: schema version {}, {} enrolled user(s), {tls}, key file readable",
+                crate::store::pg::SCHEMA_VERSION,
+                users.len()
+            ),
+        )
+        .at(&at),
+    ]
+}
+
 pub fn check_store(ctx: &Context) -> Vec<Finding> {
+    if ctx.is_postgres() {
+        return check_database(ctx);
+    }
     let dir = &ctx.store_dir;
     let at = dir.display().to_string();
     let mut out = check_parents(dir);

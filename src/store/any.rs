@@ -1,0 +1,178 @@
+//! One storage contract, two stores: the file store (the default) and the
+//! PostgreSQL fleet store. The login and the command line use [`AnyStore`]
+//! and never learn which one they run on; `tests/store_contract.rs` holds
+//! both to the same promises.
+
+use std::path::{Path, PathBuf};
+
+use super::pg::PgStore;
+use super::{Change, Store, StoreError, Trust};
+use crate::config::{SiteConfig, StoreLocation};
+use crate::core::record::Record;
+
+/// What every store promises. `update` is one transaction: the user's
+/// record read under a lock, `decide` run, the change made durable (a
+/// login's as one state write), and only then the result returned.
+pub trait UserStore {
+    fn load(&self, user: &str) -> Result<Option<Record>, StoreError>;
+    fn is_enrolled(&self, user: &str) -> Result<bool, StoreError>;
+    fn update<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError>;
+    fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError>;
+    fn users(&self) -> Result<Vec<String>, StoreError>;
+    fn decoy_write(&self, record: &Record) -> Result<(), StoreError>;
+}
+
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret { Self::$name(self, $($arg),*) })*
+    };
+}
+
+impl UserStore for Store {
+    forward! {
+        load(user: &str) -> Result<Option<Record>, StoreError>;
+        is_enrolled(user: &str) -> Result<bool, StoreError>;
+        replace_broken(user: &str, change: Change) -> Result<bool, StoreError>;
+        users() -> Result<Vec<String>, StoreError>;
+        decoy_write(record: &Record) -> Result<(), StoreError>;
+    }
+    fn update<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        Store::update(self, user, decide)
+    }
+}
+
+impl UserStore for PgStore {
+    forward! {
+        load(user: &str) -> Result<Option<Record>, StoreError>;
+        is_enrolled(user: &str) -> Result<bool, StoreError>;
+        replace_broken(user: &str, change: Change) -> Result<bool, StoreError>;
+        users() -> Result<Vec<String>, StoreError>;
+        decoy_write(record: &Record) -> Result<(), StoreError>;
+    }
+    fn update<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        PgStore::update(self, user, decide)
+    }
+}
+
+/// The store a site configured (one per login or command: its size is
+/// no concern).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum AnyStore {
+    Files(Store),
+    Postgres(PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Files($s) => $e,
+            AnyStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl AnyStore {
+    /// The store to use: an explicit directory wins (module `store=`, CLI
+    /// `--store`), then the site's `store` (a directory or a URL), then the
+    /// default directory. `create` makes a missing directory (enrollment).
+    pub fn open(
+        site: &SiteConfig,
+        explicit: Option<&Path>,
+        trust: Trust,
+        create: bool,
+    ) -> Result<AnyStore, StoreError> {
+        let location = match explicit {
+            Some(dir) => StoreLocation::Dir(dir.to_path_buf()),
+            None => site.store_location(),
+        };
+        match location {
+            StoreLocation::Dir(dir) if create => Store::create(&dir, trust).map(AnyStore::Files),
+            StoreLocation::Dir(dir) => Store::open(&dir, trust).map(AnyStore::Files),
+            StoreLocation::Postgres(url) => {
+                PgStore::connect(&url, &site.postgres, trust).map(AnyStore::Postgres)
+            }
+        }
+    }
+
+    /// The file store, for checks only it has (doctor).
+    pub fn files(&self) -> Option<&Store> {
+        match self {
+            AnyStore::Files(s) => Some(s),
+            AnyStore::Postgres(_) => None,
+        }
+    }
+
+    /// Where a user's record is, for messages.
+    pub fn record_path(&self, user: &str) -> PathBuf {
+        match self {
+            AnyStore::Files(s) => s.record_path(user),
+            AnyStore::Postgres(p) => PathBuf::from(format!("{}#{user}", p.describe())),
+        }
+    }
+
+    /// Where the store is, for messages and audit lines.
+    pub fn describe(&self) -> String {
+        match self {
+            AnyStore::Files(s) => s.dir().display().to_string(),
+            AnyStore::Postgres(p) => p.describe(),
+        }
+    }
+
+    pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
+        dispatch!(self, s => s.load(user))
+    }
+
+    pub fn is_enrolled(&self, user: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.is_enrolled(user))
+    }
+
+    pub fn update<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        dispatch!(self, s => s.update(user, decide))
+    }
+
+    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_broken(user, change))
+    }
+
+    pub fn users(&self) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.users())
+    }
+
+    pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
+        dispatch!(self, s => s.decoy_write(record))
+    }
+}
+
+impl UserStore for AnyStore {
+    forward! {
+        load(user: &str) -> Result<Option<Record>, StoreError>;
+        is_enrolled(user: &str) -> Result<bool, StoreError>;
+        replace_broken(user: &str, change: Change) -> Result<bool, StoreError>;
+        users() -> Result<Vec<String>, StoreError>;
+        decoy_write(record: &Record) -> Result<(), StoreError>;
+    }
+    fn update<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        AnyStore::update(self, user, decide)
+    }
+}

@@ -1,0 +1,698 @@
+//! The fleet store: one row per user in PostgreSQL, so one enrollment serves
+//! every host and a code, a recovery code or a lockout counts fleet-wide.
+//!
+//! Each row holds the record sealed with the site key (ChaCha20-Poly1305,
+//! the user name as associated data, so rows cannot be swapped between
+//! users; a dump reveals no secret) and the login state (one slot of
+//! `core::state`, checksummed). A login is one transaction: the row is read
+//! and locked (`FOR UPDATE`), the same pure decision as the file store runs,
+//! the new state is written, and only after the commit does the module
+//! return success. Every statement is bounded by the site's timeout; the
+//! connection (and the client's runtime) ends with the call.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use postgres::config::{SslMode, TargetSessionAttrs};
+use postgres::{Client, NoTls};
+use zeroize::Zeroizing;
+
+use super::{Change, StoreError, validate_user};
+use crate::config::{PostgresConfig, TlsSetting};
+use crate::core::record::Record;
+use crate::core::state::{self, LoginState, SLOT_BYTES};
+
+/// The schema version this build reads and `otpgate db init` creates.
+pub const SCHEMA_VERSION: i32 = 1;
+/// The decoy row (a leading dot: never a user's), created by `db init`.
+pub const DECOY_ROW: &str = ".decoy";
+const KEY_BYTES: usize = 32;
+const NONCE_BYTES: usize = 12;
+const AAD_PREFIX: &[u8] = b"otpgate-record-v1\0";
+
+/// The schema, as `otpgate db init` creates it.
+pub const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS otpgate_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS otpgate_users (
+    name    text PRIMARY KEY,
+    record  bytea NOT NULL,
+    state   bytea,
+    updated timestamptz NOT NULL DEFAULT now()
+);
+";
+
+fn unavailable(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(what.to_string())
+}
+
+fn db_err(what: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+    move |e| {
+        // The server's message when there is one (permission denied,
+        // unknown table...); never query parameters.
+        let why = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string());
+        unavailable(format!("{what}: {why}"))
+    }
+}
+
+/// The site key that seals secrets.
+pub struct SealKey(Zeroizing<[u8; KEY_BYTES]>);
+
+impl SealKey {
+    /// Reads the key file: 32 bytes, root-owned (or the caller's own user,
+    /// per `trust`), no group/other access.
+    pub fn load(path: &Path, trust: super::Trust) -> Result<SealKey, StoreError> {
+        let bytes = super::read_private_file(path, KEY_BYTES + 1, trust)?.ok_or_else(|| {
+            StoreError::Unsafe {
+                path: path.to_path_buf(),
+                why: "key file missing (create it with: otpgate db init --new-key)".into(),
+            }
+        })?;
+        if bytes.len() != KEY_BYTES {
+            return Err(StoreError::Unsafe {
+                path: path.to_path_buf(),
+                why: format!("key file must hold exactly {KEY_BYTES} bytes"),
+            });
+        }
+        let mut key = Zeroizing::new([0u8; KEY_BYTES]);
+        key.copy_from_slice(&bytes);
+        Ok(SealKey(key))
+    }
+
+    /// A new random key.
+    pub fn generate() -> Result<SealKey, String> {
+        let mut key = Zeroizing::new([0u8; KEY_BYTES]);
+        getrandom::fill(&mut key[..]).map_err(|e| format!("OS random generator: {e}"))?;
+        Ok(SealKey(key))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0[..]
+    }
+
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(&self.0[..]))
+    }
+
+    fn aad(user: &str) -> Vec<u8> {
+        [AAD_PREFIX, user.as_bytes()].concat()
+    }
+
+    /// nonce || ciphertext of `plain`, bound to `user`.
+    pub fn seal(&self, user: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| unavailable(format!("OS random generator: {e}")))?;
+        let aad = Self::aad(user);
+        let sealed = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| unavailable("cannot seal the record"))?;
+        Ok([&nonce[..], &sealed].concat())
+    }
+
+    /// The plain record of `user`; an error if the row was sealed with
+    /// another key or for another user, or changed.
+    pub fn open(&self, user: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        if sealed.len() < NONCE_BYTES {
+            return Err("sealed record too short".into());
+        }
+        let (nonce, body) = sealed.split_at(NONCE_BYTES);
+        let aad = Self::aad(user);
+        self.cipher()
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: &aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                "the row does not open with this site key for this user (another key, \
+                 another user's row, or changed)"
+                    .to_string()
+            })
+    }
+}
+
+/// A connection to the fleet store, for one PAM call or one command.
+pub struct PgStore {
+    client: RefCell<Client>,
+    key: SealKey,
+    url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &redact(&self.url))
+            .finish()
+    }
+}
+
+/// The URL without a password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Whether every host of `config` is on this machine (a Unix socket or a
+/// loopback address), where TLS may be left out.
+fn all_local(config: &postgres::Config) -> bool {
+    use postgres::config::Host;
+    !config.get_hosts().is_empty()
+        && config.get_hosts().iter().all(|h| match h {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => {
+                name == "localhost"
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        })
+}
+
+impl PgStore {
+    /// Connects (bounded by `connect_timeout`), checks the schema version.
+    pub fn connect(
+        url: &str,
+        site: &PostgresConfig,
+        trust: super::Trust,
+    ) -> Result<PgStore, StoreError> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("{}: {e}", redact(url))))?;
+        let timeout = Duration::from_secs(site.connect_timeout());
+        let millis = timeout.as_millis();
+        config
+            .connect_timeout(timeout)
+            .target_session_attrs(TargetSessionAttrs::ReadWrite)
+            .options(&format!(
+                "-c statement_timeout={millis} -c lock_timeout={millis} -c idle_in_transaction_session_timeout={millis}"
+            ))
+            .application_name("otpgate");
+        if let Some(pf) = &site.password_file {
+            let pw = super::read_private_file(pf, 4096, trust)?.ok_or_else(|| {
+                StoreError::Config(format!("{}: password file missing", pf.display()))
+            })?;
+            let pw = Zeroizing::new(pw);
+            let text = std::str::from_utf8(&pw)
+                .map_err(|_| StoreError::Config(format!("{}: not UTF-8", pf.display())))?;
+            config.password(text.trim_end_matches(['\n', '\r']));
+        }
+        let key = SealKey::load(&site.key_file(), trust)?;
+        let client = match (&site.ca_file, site.tls) {
+            (Some(ca), _) => {
+                config.ssl_mode(SslMode::Require);
+                let tls = tls_connector(ca, trust)?;
+                config.connect(tls)
+            }
+            (None, Some(TlsSetting::Off)) => {
+                config.ssl_mode(SslMode::Disable);
+                config.connect(NoTls)
+            }
+            (None, _) if all_local(&config) => {
+                config.ssl_mode(SslMode::Disable);
+                config.connect(NoTls)
+            }
+            (None, _) => {
+                return Err(StoreError::Config(format!(
+                    "{}: a database on another host needs [postgres] ca_file (TLS), or tls = \"off\" written out",
+                    redact(url)
+                )));
+            }
+        }
+        .map_err(|e| unavailable(format!("{}: {}", redact(url), pg_words(&e))))?;
+        let store = PgStore {
+            client: RefCell::new(client),
+            key,
+            url: url.to_string(),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt("SELECT version FROM otpgate_schema", &[])
+            .map_err(db_err("schema"))?;
+        match row.map(|r| r.get::<_, i32>(0)) {
+            Some(SCHEMA_VERSION) => Ok(()),
+            Some(v) => Err(StoreError::Config(format!(
+                "database schema version {v}, this otpgate reads {SCHEMA_VERSION}"
+            ))),
+            None => Err(StoreError::Config(
+                "database schema not initialised (run: otpgate db init)".into(),
+            )),
+        }
+    }
+
+    /// Where the store is, for messages (no password).
+    pub fn describe(&self) -> String {
+        redact(&self.url)
+    }
+
+    fn decode(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        state: Option<&[u8]>,
+    ) -> Result<Record, StoreError> {
+        let plain = self
+            .key
+            .open(user, sealed)
+            .map_err(|why| StoreError::Unsafe {
+                path: PathBuf::from(format!("{}#{user}", self.describe())),
+                why,
+            })?;
+        let record = Record::parse(&plain).map_err(|err| StoreError::Corrupt {
+            path: PathBuf::from(format!("{}#{user}", self.describe())),
+            err,
+        })?;
+        let state = match state {
+            Some(b) if b.len() == SLOT_BYTES => {
+                state::current(b).map_err(|err| StoreError::State {
+                    path: PathBuf::from(format!("{}#{user}", self.describe())),
+                    err,
+                })?
+            }
+            Some(b) => {
+                return Err(StoreError::State {
+                    path: PathBuf::from(format!("{}#{user}", self.describe())),
+                    err: state::StateError::TooLarge(b.len()),
+                });
+            }
+            None => None,
+        };
+        Ok(match state {
+            Some(s) => s.apply(&record),
+            None => record,
+        })
+    }
+
+    pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
+        validate_user(user)?;
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt(
+                "SELECT record, state FROM otpgate_users WHERE name = $1",
+                &[&user],
+            )
+            .map_err(db_err("read"))?;
+        row.map(|r| {
+            let sealed: Vec<u8> = r.get(0);
+            let state: Option<Vec<u8>> = r.get(1);
+            self.decode(user, &sealed, state.as_deref())
+        })
+        .transpose()
+    }
+
+    pub fn is_enrolled(&self, user: &str) -> Result<bool, StoreError> {
+        validate_user(user)?;
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt("SELECT 1 FROM otpgate_users WHERE name = $1", &[&user])
+            .map_err(db_err("read"))?;
+        Ok(row.is_some())
+    }
+
+    /// One transaction: the row read and locked, `decide`, the change
+    /// written, committed; only then the result.
+    pub fn update<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        validate_user(user)?;
+        self.transaction(user, decide)
+    }
+
+    fn transaction<R, E>(
+        &self,
+        user: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction().map_err(db_err("begin"))?;
+        let row = tx
+            .query_opt(
+                "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
+                &[&user],
+            )
+            .map_err(db_err("read"))?;
+        let (stored, state) = match &row {
+            Some(r) => {
+                let sealed: Vec<u8> = r.get(0);
+                let state: Option<Vec<u8>> = r.get(1);
+                let plain = self
+                    .key
+                    .open(user, &sealed)
+                    .map_err(|why| StoreError::Unsafe {
+                        path: PathBuf::from(format!("{}#{user}", self.describe())),
+                        why,
+                    })?;
+                let record = Record::parse(&plain).map_err(|err| StoreError::Corrupt {
+                    path: PathBuf::from(format!("{}#{user}", self.describe())),
+                    err,
+                })?;
+                let st = match state.as_deref() {
+                    Some(b) => state::current(b).map_err(|err| StoreError::State {
+                        path: PathBuf::from(format!("{}#{user}", self.describe())),
+                        err,
+                    })?,
+                    None => None,
+                };
+                (Some(record), st)
+            }
+            None => (None, None),
+        };
+        let current = stored.as_ref().map(|r| match &state {
+            Some(s) => s.apply(r),
+            None => r.clone(),
+        });
+        let (change, result) = match decide(current.as_ref()) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        match (&change, &stored) {
+            (Change::Keep, _) => {}
+            (Change::Put(next), Some(stored)) if LoginState::between(stored, next).is_some() => {
+                if let Some(mut next_state) = LoginState::between(stored, next) {
+                    next_state.seq = state.as_ref().map_or(0, |s| s.seq) + 1;
+                    let slot = next_state.encode();
+                    tx.execute(
+                        "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
+                        &[&user, &&slot[..]],
+                    )
+                    .map_err(db_err("write state"))?;
+                }
+            }
+            (Change::Put(next), _) => {
+                let mut next = next.clone();
+                next.state_id = super::new_state_id(next.state_id);
+                let sealed = self.seal_record(user, &next)?;
+                tx.execute(
+                    "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
+                     ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
+                    &[&user, &sealed],
+                )
+                .map_err(db_err("write record"))?;
+            }
+            (Change::Remove, _) => {
+                tx.execute("DELETE FROM otpgate_users WHERE name = $1", &[&user])
+                    .map_err(db_err("remove"))?;
+            }
+        }
+        tx.commit().map_err(db_err("commit"))?;
+        Ok(Ok(result))
+    }
+
+    fn seal_record(&self, user: &str, record: &Record) -> Result<Vec<u8>, StoreError> {
+        let text = record.to_toml().map_err(|err| StoreError::Corrupt {
+            path: PathBuf::from(format!("{}#{user}", self.describe())),
+            err,
+        })?;
+        self.key.seal(user, text.as_bytes())
+    }
+
+    /// Replaces or removes a row without reading it (a row that does not
+    /// open or parse). Returns whether one was there.
+    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+        validate_user(user)?;
+        let existed = self.is_enrolled(user)?;
+        match change {
+            Change::Keep => {}
+            Change::Put(mut record) => {
+                record.state_id = super::new_state_id(record.state_id);
+                let sealed = self.seal_record(user, &record)?;
+                self.client
+                    .borrow_mut()
+                    .execute(
+                        "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
+                         ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
+                        &[&user, &sealed],
+                    )
+                    .map_err(db_err("write record"))?;
+            }
+            Change::Remove => {
+                self.client
+                    .borrow_mut()
+                    .execute("DELETE FROM otpgate_users WHERE name = $1", &[&user])
+                    .map_err(db_err("remove"))?;
+            }
+        }
+        Ok(existed)
+    }
+
+    pub fn users(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client
+            .borrow_mut()
+            .query("SELECT name FROM otpgate_users ORDER BY name", &[])
+            .map_err(db_err("list"))?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .filter(|n| validate_user(n).is_ok())
+            .collect())
+    }
+
+    /// A refused attempt's write, on the decoy row, so refusing someone
+    /// not enrolled costs what refusing an enrolled user does.
+    pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction().map_err(db_err("begin"))?;
+        tx.query_opt(
+            "SELECT state FROM otpgate_users WHERE name = $1 FOR UPDATE",
+            &[&DECOY_ROW],
+        )
+        .map_err(db_err("read"))?;
+        let mut st = LoginState::of_record(record);
+        st.seq = 1;
+        let slot = st.encode();
+        tx.execute(
+            "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
+            &[&DECOY_ROW, &&slot[..]],
+        )
+        .map_err(db_err("write state"))?;
+        tx.commit().map_err(db_err("commit"))
+    }
+
+    /// `otpgate db init`: the schema and the decoy row (idempotent).
+    pub fn init_schema(&self) -> Result<(), StoreError> {
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction().map_err(db_err("begin"))?;
+        tx.batch_execute(SCHEMA_SQL)
+            .map_err(db_err("create schema"))?;
+        let have: Option<i32> = tx
+            .query_opt("SELECT version FROM otpgate_schema", &[])
+            .map_err(db_err("schema"))?
+            .map(|r| r.get(0));
+        match have {
+            None => {
+                tx.execute(
+                    "INSERT INTO otpgate_schema (version) VALUES ($1)",
+                    &[&SCHEMA_VERSION],
+                )
+                .map_err(db_err("schema"))?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(StoreError::Config(format!(
+                    "database schema version {v}, this otpgate knows {SCHEMA_VERSION}: not changed"
+                )));
+            }
+        }
+        tx.commit().map_err(db_err("commit"))?;
+        drop(client);
+        let decoy = Record::new(
+            &[0x5a; 20],
+            crate::core::otp::OtpParams::default(),
+            crate::core::RecoveryHashes::default(),
+            0,
+        );
+        let sealed = self.seal_record(DECOY_ROW, &decoy)?;
+        self.client
+            .borrow_mut()
+            .execute(
+                "INSERT INTO otpgate_users (name, record) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&DECOY_ROW, &sealed],
+            )
+            .map_err(db_err("decoy row"))?;
+        Ok(())
+    }
+}
+
+/// Connects for `otpgate db init`, before any schema exists.
+pub fn connect_for_init(
+    url: &str,
+    site: &PostgresConfig,
+    trust: super::Trust,
+) -> Result<PgStore, StoreError> {
+    match PgStore::connect(url, site, trust) {
+        Ok(s) => Ok(s),
+        Err(StoreError::Unavailable(why)) if why.starts_with("schema:") => {
+            // Connected, but no schema yet: connect again without the check.
+            PgStore::connect_unchecked(url, site, trust)
+        }
+        Err(StoreError::Config(why)) if why.contains("not initialised") => {
+            PgStore::connect_unchecked(url, site, trust)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl PgStore {
+    fn connect_unchecked(
+        url: &str,
+        site: &PostgresConfig,
+        trust: super::Trust,
+    ) -> Result<PgStore, StoreError> {
+        // Same as connect, minus the schema check: reuse by a flag would
+        // make the module's path depend on it; keep it explicit here.
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("{}: {e}", redact(url))))?;
+        let timeout = Duration::from_secs(site.connect_timeout());
+        config.connect_timeout(timeout).application_name("otpgate");
+        if let Some(pf) = &site.password_file {
+            let pw = Zeroizing::new(super::read_private_file(pf, 4096, trust)?.unwrap_or_default());
+            let text = std::str::from_utf8(&pw).unwrap_or("");
+            config.password(text.trim_end_matches(['\n', '\r']));
+        }
+        let key = SealKey::load(&site.key_file(), trust)?;
+        let client = match &site.ca_file {
+            Some(ca) => {
+                config.ssl_mode(SslMode::Require);
+                config.connect(tls_connector(ca, trust)?)
+            }
+            None if site.tls == Some(TlsSetting::Off) || all_local(&config) => {
+                config.ssl_mode(SslMode::Disable);
+                config.connect(NoTls)
+            }
+            None => {
+                return Err(StoreError::Config(format!(
+                    "{}: a database on another host needs [postgres] ca_file (TLS), or tls = \"off\" written out",
+                    redact(url)
+                )));
+            }
+        }
+        .map_err(|e| unavailable(format!("{}: {}", redact(url), pg_words(&e))))?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            key,
+            url: url.to_string(),
+        })
+    }
+}
+
+/// A connection error in words (the cause chain, without the query).
+fn pg_words(e: &postgres::Error) -> String {
+    use std::error::Error as _;
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// TLS that trusts only the site's CA and checks the server's name.
+fn tls_connector(
+    ca: &Path,
+    trust: super::Trust,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = super::read_trusted_public_file(ca, 1024 * 1024, trust)?
+        .ok_or_else(|| StoreError::Config(format!("{}: CA file missing", ca.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| StoreError::Config(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| StoreError::Config(format!("{}: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(StoreError::Config(format!(
+            "{}: no certificate in the CA file",
+            ca.display()
+        )));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_record_opens_only_for_its_user_and_key() {
+        let key = SealKey::generate().unwrap();
+        let sealed = key.seal("alice", b"secret = \"JBSWY3DP\"").unwrap();
+        assert_eq!(
+            &key.open("alice", &sealed).unwrap()[..],
+            b"secret = \"JBSWY3DP\""
+        );
+        assert!(key.open("bob", &sealed).is_err(), "rows cannot be swapped");
+        let other = SealKey::generate().unwrap();
+        assert!(other.open("alice", &sealed).is_err());
+        let mut changed = sealed.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        assert!(key.open("alice", &changed).is_err());
+        assert!(!sealed.windows(8).any(|w| w == b"JBSWY3DP"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_passwords() {
+        assert_eq!(
+            redact("postgresql://otpgate:hunter2@db1.example:5432/otpgate"),
+            "postgresql://otpgate@db1.example:5432/otpgate"
+        );
+        assert_eq!(
+            redact("postgres:///otpgate?host=/run/postgresql"),
+            "postgres:///otpgate?host=/run/postgresql"
+        );
+    }
+
+    #[test]
+    fn only_this_machine_may_go_without_tls() {
+        let local: postgres::Config = "postgresql://u@127.0.0.1/db".parse().unwrap();
+        assert!(all_local(&local));
+        let socket: postgres::Config = "postgresql://u@%2Frun%2Fpostgresql/db".parse().unwrap();
+        assert!(all_local(&socket));
+        let remote: postgres::Config = "postgresql://u@db1.example,127.0.0.1/db".parse().unwrap();
+        assert!(!all_local(&remote));
+    }
+}

@@ -1,0 +1,232 @@
+//! A private PostgreSQL cluster for the fleet-store tests (root only):
+//! Debian's own server binaries, a temp directory owned by `postgres`, a
+//! free port on 127.0.0.1, TLS from a CA made here, roles for the module
+//! (login) and the command line (admin). Stopped and removed on drop.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::system::free_port;
+
+pub const ADMIN_PASSWORD: &str = "admin-pw-7Hq";
+pub const LOGIN_PASSWORD: &str = "login-pw-3Zr";
+
+pub struct PgServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    bin: PathBuf,
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    pub key_file: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn as_postgres(shell: &str) -> Command {
+    let mut c = Command::new("su");
+    c.args(["postgres", "-s", "/bin/sh", "-c", shell]);
+    c
+}
+
+fn bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .expect("postgresql is installed by scripts/test.sh")
+        .map(|e| e.unwrap().path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().expect("no PostgreSQL server binaries")
+}
+
+/// A CA and a certificate for `localhost` only (so 127.0.0.1 is a name
+/// mismatch), plus an unrelated CA.
+fn make_certs(dir: &Path) {
+    let sh = format!(
+        "set -e; cd {d}
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=otpgate-test-ca 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other-ca.crt -days 2 -subj /CN=otpgate-other-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost\\n' > san.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null
+chmod 600 server.key",
+        d = dir.display()
+    );
+    run(Command::new("sh").args(["-c", &sh]));
+}
+
+impl PgServer {
+    pub fn start() -> PgServer {
+        let dir = tempfile::Builder::new()
+            .prefix("otpgate-test-pg-")
+            .tempdir()
+            .unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = bin_dir();
+        let port = free_port();
+        let certs = dir.path().join("certs");
+        fs::create_dir(&certs).unwrap();
+        make_certs(&certs);
+        let data = dir.path().join("data");
+        let pw = dir.path().join("pw");
+        fs::write(&pw, "postgres-pw\n").unwrap();
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path()));
+        run(&mut as_postgres(&format!(
+            "{}/initdb -D {} -U postgres --pwfile={} --auth-local=trust --auth-host=scram-sha-256 >/dev/null",
+            bin.display(),
+            data.display(),
+            pw.display()
+        )));
+        let server = PgServer {
+            dir,
+            port,
+            bin,
+            ca: certs.join("ca.crt"),
+            other_ca: certs.join("other-ca.crt"),
+            key_file: PathBuf::new(),
+        };
+        server.pg_ctl("start");
+        server.psql(&format!(
+            "CREATE ROLE otpgate_admin LOGIN PASSWORD '{ADMIN_PASSWORD}';
+             CREATE ROLE otpgate_login LOGIN PASSWORD '{LOGIN_PASSWORD}';"
+        ));
+        // Not inside the transaction psql -c wraps several statements in.
+        server.psql("CREATE DATABASE otpgate OWNER otpgate_admin");
+        let mut server = server;
+        // CA and key files for the hosts: root-owned copies.
+        let ca = server.dir.path().join("ca.crt");
+        fs::copy(server.ca.clone(), &ca).unwrap();
+        run(Command::new("chown").args(["root:root"]).arg(&ca));
+        server.ca = ca;
+        let other = server.dir.path().join("other-ca.crt");
+        fs::copy(server.other_ca.clone(), &other).unwrap();
+        run(Command::new("chown").args(["root:root"]).arg(&other));
+        server.other_ca = other;
+        server.key_file = server.dir.path().join("db.key");
+        server
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn pg_ctl(&self, action: &str) {
+        let certs = self.dir.path().join("certs");
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={}/server.crt -c ssl_key_file={}/server.key -c fsync=off",
+            self.port,
+            self.dir.path().display(),
+            certs.display(),
+            certs.display()
+        );
+        run(&mut as_postgres(&format!(
+            "{}/pg_ctl -D {} -l {}/log -o '{opts}' -w -m immediate {action} >/dev/null",
+            self.bin.display(),
+            self.data().display(),
+            self.dir.path().display()
+        )));
+    }
+
+    /// SQL as the superuser over the private socket.
+    pub fn psql(&self, sql: &str) -> String {
+        self.psql_as("postgres", "postgres", sql).unwrap()
+    }
+
+    /// SQL as `role` in `db`; Err(stderr) when the server refused.
+    pub fn psql_as(&self, role: &str, db: &str, sql: &str) -> Result<String, String> {
+        let out = as_postgres(&format!(
+            "{}/psql -X -q -t -A -v ON_ERROR_STOP=1 -h {} -p {} -U {role} -d {db} -c \"$SQL\"",
+            self.bin.display(),
+            self.dir.path().display(),
+            self.port
+        ))
+        .env("SQL", sql)
+        .output()
+        .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The whole database as text, as a backup would hold it.
+    pub fn dump(&self) -> String {
+        let out = as_postgres(&format!(
+            "{}/pg_dump -h {} -p {} -U postgres otpgate",
+            self.bin.display(),
+            self.dir.path().display(),
+            self.port
+        ))
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A site config for one "host": the store URL over TLS, a password
+    /// file for `role`, the CA and the shared key. Written under `dir`.
+    pub fn site_config(&self, dir: &Path, name: &str, role: &str, host: &str) -> PathBuf {
+        let password = if role == "otpgate_admin" {
+            ADMIN_PASSWORD
+        } else {
+            LOGIN_PASSWORD
+        };
+        let pw = dir.join(format!("{name}.pw"));
+        fs::write(&pw, format!("{password}\n")).unwrap();
+        fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = dir.join(format!("{name}.toml"));
+        fs::write(
+            &conf,
+            format!(
+                "store = \"postgresql://{role}@{host}:{port}/otpgate\"\n\n[postgres]\npassword_file = \"{pw}\"\nca_file = \"{ca}\"\nkey_file = \"{key}\"\nconnect_timeout = 3\n",
+                port = self.port,
+                pw = pw.display(),
+                ca = self.ca.display(),
+                key = self.key_file.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+        conf
+    }
+
+    /// Grants the module's role what a login needs and nothing more.
+    pub fn grant_login_role(&self) {
+        self.psql_as(
+            "postgres",
+            "otpgate",
+            "GRANT SELECT ON otpgate_schema, otpgate_users TO otpgate_login;
+             GRANT UPDATE (state, updated) ON otpgate_users TO otpgate_login;",
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = as_postgres(&format!(
+            "{}/pg_ctl -D {} -m immediate -w stop >/dev/null 2>&1",
+            self.bin.display(),
+            self.data().display()
+        ))
+        .status();
+    }
+}

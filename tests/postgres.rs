@@ -1,0 +1,416 @@
+//! The fleet store against a real PostgreSQL server (Debian's package,
+//! started by the test in a temp dir, TLS from a test CA). Several "hosts"
+//! are PAM services with their own site config copies sharing one database;
+//! the races run as separate pamtester processes. Root only.
+
+mod common;
+
+use common::pg::PgServer;
+use common::*;
+use otpgate::core::otp::OtpParams;
+use otpgate::pam::client::{self, Login, PAM_AUTH_ERR, PAM_SUCCESS, Transcript};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
+const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const SECRET_HEX: &str = "48656c6c6fdeadbeef48656c6c6fdeadbeef";
+const USER: &str = "daemon";
+
+/// One fleet: the server, the admin's site config, hosts' services.
+struct Fleet {
+    pg: PgServer,
+    f: Fixture,
+    admin: PathBuf,
+}
+
+impl Fleet {
+    fn new(name: &str) -> Fleet {
+        let pg = PgServer::start();
+        let f = Fixture::new(name, "");
+        let admin = pg.site_config(f.tmp.path(), "admin", "otpgate_admin", "localhost");
+        let fleet = Fleet { pg, f, admin };
+        let o = fleet.cli(&["db", "init", "--new-key"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        fleet.pg.grant_login_role();
+        fleet
+    }
+
+    /// `otpgate --config ADMIN ARGS`.
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.admin)
+            .args(args)
+            .env_remove("SUDO_USER")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn enroll(&self) {
+        let o = self.cli(&["enroll", USER, "--secret", SECRET, "--no-verify", "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+
+    /// A host: its own site config (the module's role) and PAM service.
+    fn host(&self, name: &str, options: &str) -> String {
+        let conf = self
+            .pg
+            .site_config(self.f.tmp.path(), name, "otpgate_login", "localhost");
+        self.service(name, &conf, options)
+    }
+
+    fn service(&self, name: &str, conf: &Path, options: &str) -> String {
+        let service = format!("otpgate-test-pg-{name}");
+        fs::write(
+            self.f.confdir.join(&service),
+            format!(
+                "auth required {} config={} {options}\n",
+                module_path().display(),
+                conf.display()
+            ),
+        )
+        .unwrap();
+        service
+    }
+
+    fn login(&self, service: &str, answer: &str) -> Transcript {
+        let answer = answer.to_string();
+        let mut responder =
+            |style: client::Style, _: &str| style.is_prompt().then(|| answer.clone());
+        client::authenticate(
+            &Login {
+                confdir: &self.f.confdir,
+                service,
+                user: USER,
+                rhost: Some("192.0.2.20"),
+                flags: 0,
+            },
+            &mut responder,
+        )
+        .unwrap()
+    }
+
+    fn pamtester(&self, service: &str) -> Command {
+        let mut c = Command::new("pamtester");
+        c.args([service, USER, "authenticate"])
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &self.f.confdir)
+            .env("PAM_WRAPPER_DEBUGLEVEL", "2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// A login in its own process; its log lines.
+    fn logged_login(&self, service: &str, answer: &str) -> (bool, Vec<String>) {
+        let (ok, logs, _) = self
+            .f
+            .pamtester_run(self.pamtester(service), format!("{answer}\n").as_bytes());
+        (ok, logs)
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn code(offset: i64) -> String {
+    let t = unix_now() as i64 + offset * 30;
+    oathtool(SECRET, OtpParams::default(), t as u64)
+}
+
+#[test]
+fn one_enrollment_serves_every_host_and_each_code_works_once_fleet_wide() {
+    if !runs_as_root("one_enrollment_serves_every_host_and_each_code_works_once_fleet_wide") {
+        return;
+    }
+    let fleet = Fleet::new("pg-fleet");
+    let o = fleet.cli(&["enroll", USER, "--secret", SECRET, "--no-verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let recovery: Vec<String> = v["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let a = fleet.host("a", "deny=3");
+    let b = fleet.host("b", "deny=3");
+    // A code accepted on one host is refused on the other.
+    assert_eq!(fleet.login(&a, &code(0)).code, PAM_SUCCESS);
+    let (ok, logs) = fleet.logged_login(&b, &code(0));
+    assert!(!ok);
+    assert!(logs[0].contains("reason=replay"), "{logs:?}");
+    // A recovery code works once, fleet-wide.
+    assert_eq!(fleet.login(&b, &recovery[0]).code, PAM_SUCCESS);
+    assert_eq!(fleet.login(&a, &recovery[0]).code, PAM_AUTH_ERR);
+    // A lockout reached on one host holds on the other.
+    for _ in 0..3 {
+        assert_eq!(fleet.login(&a, "000000x").code, PAM_AUTH_ERR);
+    }
+    let (ok, logs) = fleet.logged_login(&b, &code(1));
+    assert!(!ok);
+    assert!(logs[0].contains("reason=locked"), "{logs:?}");
+    // status and unlock through the database.
+    let s = fleet.cli(&["status", USER, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(v["failures"], 3, "{v}");
+    assert_eq!(v["recovery_codes_left"], recovery.len() - 1);
+    assert_eq!(fleet.cli(&["unlock", USER]).status.code(), Some(0));
+    assert_eq!(fleet.login(&b, &code(1)).code, PAM_SUCCESS);
+    // A backup of the database holds no secret.
+    let dump = fleet.pg.dump();
+    assert!(dump.contains("otpgate_users"));
+    assert!(!dump.contains(SECRET) && !dump.contains(&SECRET.to_lowercase()));
+    assert!(!dump.contains(&SECRET_HEX[..16]));
+    for r in &recovery {
+        assert!(!dump.contains(r.as_str()));
+    }
+    // disable through the database.
+    assert_eq!(
+        fleet.cli(&["disable", USER, "--yes"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(fleet.login(&a, &code(2)).code, PAM_AUTH_ERR);
+}
+
+#[test]
+fn twenty_logins_over_four_hosts_with_one_code_exactly_one_succeeds() {
+    if !runs_as_root("twenty_logins_over_four_hosts_with_one_code_exactly_one_succeeds") {
+        return;
+    }
+    let fleet = Fleet::new("pg-race");
+    fleet.enroll();
+    let hosts: Vec<String> = (0..4)
+        .map(|i| fleet.host(&format!("r{i}"), "deny=50"))
+        .collect();
+    let mut children: Vec<AtPrompt> = (0..20)
+        .map(|i| AtPrompt::start(fleet.pamtester(&hosts[i % 4]), "Verification code: "))
+        .collect();
+    let answer = code(0);
+    for c in &mut children {
+        c.answer(&answer);
+    }
+    let mut wins = 0;
+    for c in children {
+        let done = c.finish();
+        let logs = done.logs();
+        assert_eq!(logs.len(), 1, "{}", done.stderr);
+        if done.success() {
+            wins += 1;
+        } else {
+            assert!(logs[0].contains("reason=replay"), "{logs:?}");
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[test]
+fn the_login_role_can_only_read_enrollments_and_write_login_state() {
+    if !runs_as_root("the_login_role_can_only_read_enrollments_and_write_login_state") {
+        return;
+    }
+    let fleet = Fleet::new("pg-roles");
+    fleet.enroll();
+    let pg = &fleet.pg;
+    let login = |sql: &str| pg.psql_as("otpgate_login", "otpgate", sql);
+    // The role the module uses through a password and TLS can log in...
+    let a = fleet.host("a", "");
+    assert_eq!(fleet.login(&a, &code(0)).code, PAM_SUCCESS);
+    // ...but not enroll, delete, change a record or the schema.
+    for sql in [
+        "INSERT INTO otpgate_users (name, record) VALUES ('x', 'x')",
+        "DELETE FROM otpgate_users",
+        "UPDATE otpgate_users SET record = 'x'",
+        "DROP TABLE otpgate_users",
+        "UPDATE otpgate_schema SET version = 2",
+    ] {
+        let e = login(sql).unwrap_err();
+        assert!(
+            e.contains("permission denied") || e.contains("must be owner"),
+            "{sql}: {e}"
+        );
+    }
+    // The command line with the login role's config cannot enroll either.
+    let host_conf = fleet.f.tmp.path().join("a.toml");
+    let o = Command::new(BIN)
+        .arg("--config")
+        .arg(&host_conf)
+        .args(["enroll", "bin", "--no-verify", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("permission denied"), "{}", text(&o));
+}
+
+#[test]
+fn a_database_that_is_down_refuses_in_time_and_logins_resume_without_a_restart() {
+    if !runs_as_root("a_database_that_is_down_refuses_in_time_and_logins_resume_without_a_restart")
+    {
+        return;
+    }
+    let fleet = Fleet::new("pg-down");
+    fleet.enroll();
+    let a = fleet.host("a", "");
+    let doctor = |fleet: &Fleet| {
+        let o = fleet.cli(&["doctor", "--check", "store", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["findings"][0]["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(doctor(&fleet), "store.ok");
+    fleet.pg.pg_ctl("stop");
+    assert_eq!(doctor(&fleet), "store.db_unavailable");
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(!ok);
+    assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    assert!(
+        !logs[0].contains("login-pw"),
+        "a password in the log: {logs:?}"
+    );
+    fleet.pg.pg_ctl("start");
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(ok, "{logs:?}");
+}
+
+#[test]
+fn a_wrong_ca_a_wrong_name_or_loose_secret_files_are_refused() {
+    if !runs_as_root("a_wrong_ca_a_wrong_name_or_loose_secret_files_are_refused") {
+        return;
+    }
+    let fleet = Fleet::new("pg-tls");
+    fleet.enroll();
+    let dir = fleet.f.tmp.path();
+    let good = fleet
+        .pg
+        .site_config(dir, "good", "otpgate_login", "localhost");
+    let good_text = fs::read_to_string(&good).unwrap();
+    let variant = |name: &str, text: String| {
+        let p = dir.join(format!("{name}.toml"));
+        fs::write(&p, text).unwrap();
+        fleet.service(name, &p, "")
+    };
+    let wrong_ca = variant(
+        "wrong-ca",
+        good_text.replace(
+            &fleet.pg.ca.display().to_string(),
+            &fleet.pg.other_ca.display().to_string(),
+        ),
+    );
+    // The certificate names localhost only.
+    let wrong_name = variant(
+        "wrong-name",
+        good_text.replace("@localhost:", "@127.0.0.1:"),
+    );
+    for (service, why) in [(wrong_ca, "certificate"), (wrong_name, "certificate")] {
+        let (ok, logs) = fleet.logged_login(&service, &code(0));
+        assert!(!ok, "{service}");
+        assert!(
+            logs[0].contains("reason=store_unavailable") && logs[0].contains(why),
+            "{service}: {logs:?}"
+        );
+    }
+    // A password file or key file others can read is refused.
+    let pw = dir.join("good.pw");
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o644)).unwrap();
+    let good_service = fleet.service("good", &good, "");
+    let (ok, logs) = fleet.logged_login(&good_service, &code(0));
+    assert!(!ok);
+    assert!(
+        logs[0].contains("good.pw") && logs[0].contains("0644"),
+        "{logs:?}"
+    );
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&fleet.pg.key_file, fs::Permissions::from_mode(0o640)).unwrap();
+    let (ok, logs) = fleet.logged_login(&good_service, &code(0));
+    assert!(!ok);
+    assert!(logs[0].contains("db.key"), "{logs:?}");
+    fs::set_permissions(&fleet.pg.key_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, logs) = fleet.logged_login(&good_service, &code(0));
+    assert!(ok, "{logs:?}");
+}
+
+#[test]
+fn db_import_moves_a_file_store_with_its_replay_guard() {
+    if !runs_as_root("db_import_moves_a_file_store_with_its_replay_guard") {
+        return;
+    }
+    let fleet = Fleet::new("pg-import");
+    // A file store with a user who has logged in.
+    let e = fleet.f.enroll(USER, OtpParams::default(), 3);
+    let used = e.code(0);
+    assert_eq!(fleet.f.login(USER, &used).code, PAM_SUCCESS);
+    assert_eq!(fleet.f.login(USER, &e.recovery[0]).code, PAM_SUCCESS);
+    let store = fleet.f.store.display().to_string();
+    let o = fleet.cli(&["db", "import", "--from", &store]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("daemon: imported"), "{}", text(&o));
+    // Again: nothing to do.
+    let o = fleet.cli(&["db", "import", "--from", &store]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("daemon: already there"), "{}", text(&o));
+    let a = fleet.host("a", "");
+    assert_eq!(
+        fleet.login(&a, &used).code,
+        PAM_AUTH_ERR,
+        "replay guard lost"
+    );
+    assert_eq!(
+        fleet.login(&a, &e.recovery[0]).code,
+        PAM_AUTH_ERR,
+        "used code back"
+    );
+    assert_eq!(fleet.login(&a, &e.recovery[1]).code, PAM_SUCCESS);
+    // A different enrollment in the database is a conflict unless --force.
+    let o = fleet.cli(&["enroll", USER, "--force", "--no-verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = fleet.cli(&["db", "import", "--from", &store]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("conflict"), "{}", text(&o));
+    let o = fleet.cli(&["db", "import", "--from", &store, "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn an_unknown_schema_version_is_refused_and_never_changed() {
+    if !runs_as_root("an_unknown_schema_version_is_refused_and_never_changed") {
+        return;
+    }
+    let fleet = Fleet::new("pg-schema");
+    fleet.enroll();
+    fleet
+        .pg
+        .psql_as(
+            "postgres",
+            "otpgate",
+            "UPDATE otpgate_schema SET version = 2",
+        )
+        .unwrap();
+    let a = fleet.host("a", "");
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(!ok);
+    assert!(
+        logs[0].contains("reason=config_error") && logs[0].contains("schema version 2"),
+        "{logs:?}"
+    );
+    let o = fleet.cli(&["db", "init"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        fleet
+            .pg
+            .psql_as("postgres", "otpgate", "SELECT version FROM otpgate_schema")
+            .unwrap()
+            .trim(),
+        "2"
+    );
+}

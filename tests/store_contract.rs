@@ -1,0 +1,213 @@
+//! One contract, every store: the file store and the PostgreSQL fleet store
+//! keep the same promises (transactions, replay, recovery once, locks and
+//! the hard lock, races, broken data, not enrolled). The PostgreSQL half
+//! needs root (it starts a private server).
+
+mod common;
+
+use common::pg::PgServer;
+use common::*;
+use otpgate::config::SiteConfig;
+use otpgate::core::decide::{Lock, lock_state};
+use otpgate::core::otp::{Generator, OtpParams};
+use otpgate::core::recovery::{RecoveryCodes, RecoveryHashes};
+use otpgate::core::{Policy, Reason, Record, decide_login};
+use otpgate::store::pg::PgStore;
+use otpgate::store::{Change, Store, StoreError, Trust, UserStore};
+use std::process::{Command, Stdio};
+
+const USER: &str = "daemon";
+const SECRET: &[u8] = b"contract-secret-2024";
+
+fn code(now: u64) -> String {
+    Generator::new(SECRET, OtpParams::default())
+        .code_at_step(now / 30)
+        .to_string()
+}
+
+fn enroll(s: &impl UserStore, now: u64) -> RecoveryCodes {
+    let codes = RecoveryCodes::generate(3).unwrap();
+    let record = Record::new(
+        SECRET,
+        OtpParams::default(),
+        RecoveryHashes::create(&codes, TEST_KDF).unwrap(),
+        now,
+    );
+    s.update(USER, |_| Ok::<_, ()>((Change::Put(record), ())))
+        .unwrap()
+        .unwrap();
+    codes
+}
+
+/// One login through the store, as the module does it.
+fn login(s: &impl UserStore, answer: &str, policy: &Policy, now: u64) -> Result<(), Reason> {
+    s.update(USER, |current| {
+        let d = decide_login(current.unwrap(), answer.as_bytes(), policy, now, "").unwrap();
+        Ok::<_, ()>((d.new_record.map_or(Change::Keep, Change::Put), d.result))
+    })
+    .unwrap()
+    .unwrap()
+    .map(|_| ())
+    .map_err(|f| f.reason)
+}
+
+/// The promises, on a store `open` gives (each call a new handle, as each
+/// login has its own); `corrupt` breaks the user's record behind its back.
+fn contract<S: UserStore>(open: impl Fn() -> S + Sync, corrupt: impl Fn()) {
+    let s = open();
+    let now = unix_now();
+    let p = Policy::default();
+    // Not enrolled.
+    assert!(s.load(USER).unwrap().is_none());
+    assert!(!s.is_enrolled(USER).unwrap());
+    let seen = s.update(USER, |cur| Ok::<_, ()>((Change::Keep, cur.is_none())));
+    assert!(seen.unwrap().unwrap());
+    // Enrolled, listed.
+    let codes = enroll(&s, now);
+    assert!(s.is_enrolled(USER).unwrap());
+    assert_eq!(s.users().unwrap(), [USER]);
+    // A code once; the same code again is a replay, on another handle too.
+    assert_eq!(login(&s, &code(now), &p, now), Ok(()));
+    assert_eq!(login(&open(), &code(now), &p, now), Err(Reason::Replay));
+    assert_eq!(open().load(USER).unwrap().unwrap().last_step, now / 30);
+    // A recovery code once.
+    let rc = codes.display()[1].to_string();
+    assert_eq!(login(&s, &rc, &p, now), Ok(()));
+    assert_eq!(login(&open(), &rc, &p, now), Err(Reason::BadCode));
+    assert_eq!(s.load(USER).unwrap().unwrap().recovery.remaining(), 2);
+    // Locks and the hard lock are stored and seen by every handle.
+    let strict = Policy {
+        deny: 2,
+        unlock_time: 60,
+        hard_deny: 3,
+        ..Policy::default()
+    };
+    // One failure so far (the used recovery code): this one locks.
+    assert_eq!(open().load(USER).unwrap().unwrap().failures, 1);
+    assert_eq!(login(&s, "000000x", &strict, now), Err(Reason::BadCode));
+    assert_eq!(
+        login(&open(), &code(now + 30), &strict, now),
+        Err(Reason::Locked)
+    );
+    assert_eq!(
+        login(&s, "000000x", &strict, now + 100),
+        Err(Reason::BadCode)
+    );
+    let r = open().load(USER).unwrap().unwrap();
+    assert!(r.hard_locked);
+    assert_eq!(lock_state(&r, &p, now + 10_000), Some(Lock::UntilUnlocked));
+    // An admin unlock (a change of login fields) clears it everywhere.
+    s.update(USER, |cur| {
+        let mut next = cur.unwrap().clone();
+        next.failures = 0;
+        next.hard_locked = false;
+        next.locked_until = 0;
+        Ok::<_, ()>((Change::Put(next), ()))
+    })
+    .unwrap()
+    .unwrap();
+    // Twenty racing logins with one code: exactly one gets in (19 replays:
+    // a policy that does not lock meanwhile).
+    let p = Policy {
+        deny: 1000,
+        hard_deny: 0,
+        ..Policy::default()
+    };
+    let t = now + 60;
+    let wins = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| scope.spawn(|| login(&open(), &code(t), &p, t).is_ok()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    });
+    assert_eq!(wins, 1);
+    // New codes from an admin: the replay guard stays, the old codes go.
+    let fresh = RecoveryCodes::generate(2).unwrap();
+    s.update(USER, |cur| {
+        let mut next = cur.unwrap().clone();
+        next.recovery = RecoveryHashes::create(&fresh, TEST_KDF).unwrap();
+        Ok::<_, ()>((Change::Put(next), ()))
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(login(&open(), &code(t), &p, t), Err(Reason::Replay));
+    assert_eq!(login(&s, &codes.display()[0], &p, t), Err(Reason::BadCode));
+    assert_eq!(login(&s, &fresh.display()[0], &p, t), Ok(()));
+    // Broken data is refused, never repaired in place; an admin replaces it.
+    corrupt();
+    assert!(matches!(
+        open().load(USER),
+        Err(StoreError::Corrupt { .. } | StoreError::Unsafe { .. })
+    ));
+    let again = enroll_broken(&open(), now);
+    assert_eq!(login(&open(), &again.display()[0], &p, now), Ok(()));
+    // Removed: not enrolled any more.
+    s.update(USER, |_| Ok::<_, ()>((Change::Remove, ())))
+        .unwrap()
+        .unwrap();
+    assert!(open().load(USER).unwrap().is_none());
+}
+
+fn enroll_broken(s: &impl UserStore, now: u64) -> RecoveryCodes {
+    let codes = RecoveryCodes::generate(1).unwrap();
+    let record = Record::new(
+        SECRET,
+        OtpParams::default(),
+        RecoveryHashes::create(&codes, TEST_KDF).unwrap(),
+        now,
+    );
+    assert!(s.replace_broken(USER, Change::Put(record)).unwrap());
+    codes
+}
+
+fn trust() -> Trust {
+    if nix::unistd::geteuid().is_root() {
+        Trust::RootOnly
+    } else {
+        Trust::RootOrEuid
+    }
+}
+
+#[test]
+fn the_file_store_keeps_the_contract() {
+    let f = Fixture::new("contract-files", "");
+    contract(
+        || Store::open(&f.store, trust()).unwrap(),
+        || std::fs::write(f.record_path(USER), "version = 1\nsecret = ").unwrap(),
+    );
+}
+
+#[test]
+fn the_postgresql_store_keeps_the_contract() {
+    if !runs_as_root("the_postgresql_store_keeps_the_contract") {
+        return;
+    }
+    let pg = PgServer::start();
+    let f = Fixture::new("contract-pg", "");
+    let conf = pg.site_config(f.tmp.path(), "admin", "otpgate_admin", "localhost");
+    let o = Command::new(env!("CARGO_BIN_EXE_otpgate"))
+        .arg("--config")
+        .arg(&conf)
+        .args(["db", "init", "--new-key"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let site = SiteConfig::load(&conf).unwrap();
+    let url = site.store.clone().unwrap();
+    contract(
+        || PgStore::connect(&url, &site.postgres, Trust::RootOnly).unwrap(),
+        || {
+            pg.psql_as(
+                "postgres",
+                "otpgate",
+                &format!("UPDATE otpgate_users SET record = '\\x00' WHERE name = '{USER}'"),
+            )
+            .unwrap();
+        },
+    );
+}
