@@ -520,7 +520,7 @@ fn enroll_refuses_to_create_a_store_under_an_unsafe_parent() {
 
 #[test]
 fn a_store_owned_by_a_user_serves_that_user_only() {
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("a_store_owned_by_a_user_serves_that_user_only") {
         return; // chown and setpriv need root; CI runs as root
     }
     let f = Fixture::new("cli-own-store", "");
@@ -836,7 +836,7 @@ fn uid_of(name: &str) -> String {
 
 #[test]
 fn enroll_self_believes_sudo_only_when_user_and_uid_agree() {
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("enroll_self_believes_sudo_only_when_user_and_uid_agree") {
         return; // --self needs real uid 0; CI runs as root
     }
     let f = Fixture::new("cli-self-env", "");
@@ -870,7 +870,7 @@ fn enroll_self_believes_sudo_only_when_user_and_uid_agree() {
 
 #[test]
 fn an_aborted_self_enrollment_spends_no_proof_and_records_no_login() {
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("an_aborted_self_enrollment_spends_no_proof_and_records_no_login") {
         return;
     }
     let f = Fixture::new("cli-self-abort", "");
@@ -1118,7 +1118,7 @@ fn errors_read_as_sentences_with_the_fix() {
 #[test]
 fn self_service_proof_attempts_leave_an_audit_line_like_logins() {
     use std::os::unix::net::UnixDatagram;
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("self_service_proof_attempts_leave_an_audit_line_like_logins") {
         return; // a private mount namespace and --self need root; CI runs as root
     }
     let f = Fixture::new("cli-self-audit", "");
@@ -1296,4 +1296,56 @@ fn new_recovery_codes_keep_the_replay_guard_and_clear_the_used_codes() {
         PAM_SUCCESS
     );
     assert_eq!(f.record("daemon").recovery.remaining(), 1);
+}
+
+#[test]
+fn users_regenerate_their_own_recovery_codes_after_proving_the_factor() {
+    if !runs_as_root("users_regenerate_their_own_recovery_codes_after_proving_the_factor") {
+        return;
+    }
+    let f = Fixture::new("cli-recovery-self", "");
+    let uid = uid_of(ACCOUNT);
+    let e = f.enroll(ACCOUNT, OtpParams::default(), 2);
+    let run = |args: &[&str], stdin: &str| {
+        let mut c = command(&f, args);
+        c.env("SUDO_USER", ACCOUNT).env("SUDO_UID", &uid);
+        run_with(c, stdin)
+    };
+    // Not for another user, and not without the current factor.
+    let o = run(&["recovery", "--self", "bin"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["recovery", "--self", "--json"], "000000\n");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        f.record(ACCOUNT).failures,
+        1,
+        "a wrong proof counts like a login"
+    );
+    // A code from the app proves it; the code is spent, the old codes void.
+    let code = e.code(0);
+    let o = run(
+        &["recovery", "--self", "--json", "--count", "3"],
+        &format!("{code}\n"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let fresh = v["recovery_codes"].as_array().unwrap();
+    assert_eq!(fresh.len(), 3);
+    assert_eq!(
+        f.login(ACCOUNT, &code).code,
+        PAM_AUTH_ERR,
+        "the proof was not spent"
+    );
+    assert_eq!(f.login(ACCOUNT, &e.recovery[0]).code, PAM_AUTH_ERR);
+    assert_eq!(
+        f.login(ACCOUNT, fresh[0].as_str().unwrap()).code,
+        PAM_SUCCESS
+    );
+    // status --self shows the own enrollment, without secrets.
+    let o = run(&["status", "--self", "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["user"], ACCOUNT);
+    assert_eq!(v["recovery_codes_left"], 2);
+    assert!(!stdout(&o).contains(&e.secret));
 }

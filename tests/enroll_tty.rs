@@ -285,7 +285,7 @@ fn the_qr_code_and_the_prompt_share_one_80x24_screen() {
 
 #[test]
 fn a_recovery_code_typed_as_proof_is_not_echoed() {
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("a_recovery_code_typed_as_proof_is_not_echoed") {
         return; // --self needs real uid 0; CI runs as root
     }
     let f = Fixture::new("tty-proof", "");

@@ -346,7 +346,7 @@ fn pamtester_as_nobody(f: &Fixture, user: &str) -> std::process::Command {
 
 #[test]
 fn a_service_account_trusts_its_own_store_only_with_owner_ok() {
-    if !nix::unistd::geteuid().is_root() {
+    if !runs_as_root("a_service_account_trusts_its_own_store_only_with_owner_ok") {
         return; // chown and setpriv need root; CI runs as root
     }
     let f = Fixture::new("owner-ok", "");

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use zeroize::Zeroizing;
 
 use super::enroll::recovery_codes_text;
+use super::self_service::Proof;
 use super::text::utc;
 use super::{
     CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, emit, emit_before,
@@ -24,7 +25,15 @@ fn not_enrolled(user: &str) -> CliError {
     )
 }
 
-pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> CliResult {
+/// New recovery codes for `user`; with `proof` (self-service), the proof
+/// must still hold in the saving transaction and is spent there.
+pub fn recovery(
+    ctx: &Context,
+    user: &str,
+    count: Option<usize>,
+    json: bool,
+    proof: Option<&Proof>,
+) -> CliResult {
     let count = count
         .or(ctx.site.recovery_codes)
         .unwrap_or(recovery::DEFAULT_COUNT);
@@ -35,6 +44,7 @@ pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> 
         ));
     }
     let store = ctx.open_store()?;
+    let policy = ctx.policy();
     let Some(base) = store.load(user)? else {
         return Err(not_enrolled(user));
     };
@@ -71,7 +81,15 @@ pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> 
                 "nothing was saved; the codes from the other run are the valid ones",
             ));
         }
-        let mut next = current.clone();
+        let mut next = match proof {
+            Some(p) => p.spend(current, &policy).ok_or_else(|| {
+                CliError::refused(
+                    "the code that proved the current factor no longer works",
+                    "it was used or the factor was locked meanwhile; nothing was saved",
+                )
+            })?,
+            None => current.clone(),
+        };
         next.recovery = hashes;
         emit_before(&text, "nothing was saved")?;
         shown = true;
@@ -90,7 +108,12 @@ pub fn recovery(ctx: &Context, user: &str, count: Option<usize>, json: bool) -> 
         }
         Err(e) => return Err(e.into()),
     }
-    audit(ctx, "recovery", user, &format!("count={count}"));
+    let action = if proof.is_some() {
+        "recovery-self"
+    } else {
+        "recovery"
+    };
+    audit(ctx, action, user, &format!("count={count}"));
     Ok(EXIT_OK)
 }
 

@@ -52,6 +52,10 @@ enum Command {
     Recovery {
         /// User (default: $SUDO_USER, else you).
         user: Option<String>,
+        /// Self-service through sudo: new codes for $SUDO_USER after proving
+        /// the current factor (a code from the app or a recovery code).
+        #[arg(long = "self", conflicts_with = "user")]
+        self_service: bool,
         /// Number of codes, 0 to 100; 0 voids the old ones and makes none
         /// (default: site config, else 10).
         #[arg(long, value_name = "N", value_parser = recovery_count)]
@@ -64,6 +68,9 @@ enum Command {
     Status {
         /// User to show (default: every enrolled user).
         user: Option<String>,
+        /// Self-service through sudo: show $SUDO_USER's own enrollment.
+        #[arg(long = "self", conflicts_with = "user")]
+        self_service: bool,
         /// Print JSON (one object for a user, an array for all).
         #[arg(long)]
         json: bool,
@@ -233,11 +240,40 @@ fn run(cli: Cli) -> CliResult {
     };
     match cli.command {
         Command::Enroll(args) => enroll::run(&ctx, args),
-        Command::Recovery { user, count, json } => {
-            admin::recovery(&ctx, &resolve_user(user)?, count, json)
+        Command::Recovery {
+            user,
+            count,
+            json,
+            self_service: false,
+        } => admin::recovery(&ctx, &resolve_user(user)?, count, json, None),
+        Command::Recovery {
+            count,
+            json,
+            self_service: true,
+            ..
+        } => {
+            let user = self_service::sudo_user(&ctx)?;
+            let store = ctx.open_store()?;
+            if !store.is_enrolled(&user)? {
+                return Err(CliError::refused(
+                    format!("{user} is not enrolled"),
+                    "enroll first: sudo otpgate enroll --self",
+                ));
+            }
+            let proof = self_service::prove_current_factor(&ctx, &store, &user)?;
+            drop(store);
+            admin::recovery(&ctx, &user, count, json, Some(&proof))
         }
-        Command::Status { user, json } => {
-            let user = user.map(|u| enrolled(u, &ctx)).transpose()?;
+        Command::Status {
+            user,
+            json,
+            self_service,
+        } => {
+            let user = if self_service {
+                Some(self_service::sudo_user(&ctx)?)
+            } else {
+                user.map(|u| enrolled(u, &ctx)).transpose()?
+            };
             admin::status(&ctx, user.as_deref(), json)
         }
         Command::Unlock { user } => admin::unlock(&ctx, &enrolled(user, &ctx)?),

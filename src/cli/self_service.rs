@@ -24,6 +24,20 @@ pub struct Proof {
 impl Proof {
     /// Whether the proof still holds on `current` (not used meanwhile, no
     /// lock since): the same decision, for the same time.
+    /// `current` with this proof spent (its step or recovery code used),
+    /// when it still holds.
+    pub fn spend(&self, current: &Record, policy: &Policy) -> Option<Record> {
+        let d = decide_login(
+            current,
+            self.answer.as_bytes(),
+            policy,
+            self.at,
+            PROOF_SOURCE,
+        )
+        .ok()?;
+        if d.result.is_ok() { d.new_record } else { None }
+    }
+
     pub fn holds(&self, current: &Record, policy: &Policy) -> bool {
         decide_login(
             current,
@@ -64,6 +78,12 @@ pub fn sudo_user(ctx: &Context) -> Result<String, CliError> {
     if account.uid.as_raw() != uid {
         return Err(not_sudo("SUDO_USER and SUDO_UID name different accounts"));
     }
+    // The account's canonical name (the uid's first passwd entry), as the
+    // module keys enrollments.
+    let user = nix::unistd::User::from_uid(account.uid)
+        .ok()
+        .flatten()
+        .map_or(user, |u| u.name);
     if uid == 0 {
         return Err(not_sudo(
             "sudo ran it for root; root enrolls with: otpgate enroll USER",
