@@ -215,10 +215,11 @@ fn prepare(
         h.log(
             LogLevel::Debug,
             &format!(
-                "otpgate: debug: user={} store={} window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
+                "otpgate: debug: user={} store={} window={} hotp_window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
                 escape(user),
                 escape(&dir.display().to_string()),
                 policy.window,
+                policy.hotp_window,
                 policy.deny,
                 policy.unlock_time,
                 policy.hard_deny,

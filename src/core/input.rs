@@ -10,8 +10,9 @@ pub const MAX_INPUT_BYTES: usize = 128;
 /// The kind of answer, decided from its shape alone.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Attempt {
-    /// Exactly `digits` decimal digits once spaces and hyphens are removed.
-    Totp(Zeroizing<String>),
+    /// Exactly `digits` decimal digits once spaces and hyphens are removed:
+    /// a TOTP or HOTP code.
+    Code(Zeroizing<String>),
     /// A recovery code in canonical form (lower case, no separators).
     Recovery(Zeroizing<String>),
     /// Neither: empty, overlong, wrong length or foreign characters.
@@ -34,7 +35,7 @@ pub fn classify(raw: &[u8], digits: u8) -> Attempt {
         return Attempt::Malformed;
     }
     if compact.len() == usize::from(digits) && compact.bytes().all(|b| b.is_ascii_digit()) {
-        return Attempt::Totp(compact);
+        return Attempt::Code(compact);
     }
     match recovery::canonical(&compact) {
         Some(code) => Attempt::Recovery(code),
@@ -47,7 +48,7 @@ mod tests {
     use super::*;
 
     fn totp(s: &str) -> Attempt {
-        Attempt::Totp(Zeroizing::new(s.to_string()))
+        Attempt::Code(Zeroizing::new(s.to_string()))
     }
 
     #[test]

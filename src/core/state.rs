@@ -1,5 +1,9 @@
 //! What a login changes, kept apart from what an administrator writes.
 //!
+//! `last_step` is the replay guard with the record's meaning (see
+//! `Record::last_step`): the newest accepted time step for TOTP, the next
+//! counter (last accepted + 1) for HOTP. The slot format is the same for both.
+//!
 //! The record (secret, parameters, recovery-code hashes) is replaced only by
 //! the command line, atomically. A login changes only this small state: the
 //! newest accepted step, failures, locks, used recovery codes, the last
@@ -191,6 +195,7 @@ impl LoginState {
     /// when an administrative field changed (then the record is replaced).
     pub fn between(stored: &Record, next: &Record) -> Option<LoginState> {
         let same_admin = stored.version == next.version
+            && stored.kind == next.kind
             && stored.secret == next.secret
             && stored.algorithm == next.algorithm
             && stored.digits == next.digits
