@@ -335,11 +335,10 @@ fn decide_hotp(
             });
         }
     }
-    let reason = (1..=window)
+    let used = (1..=window)
         .map_while(|back| next.checked_sub(back))
-        .any(|counter| generator.matches_step(code, counter))
-        .then_some(Reason::Replay)
-        .unwrap_or(Reason::BadCode);
+        .any(|counter| generator.matches_step(code, counter));
+    let reason = if used { Reason::Replay } else { Reason::BadCode };
     Ok(failed(
         record,
         policy,
