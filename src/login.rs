@@ -189,6 +189,7 @@ pub fn authenticate(
         setup: &setup,
         account: &account,
         digits: record.digits,
+        numeric_recovery: record.recovery.numeric_digits,
         lock_told,
         now: None,
     };
@@ -334,6 +335,8 @@ struct Login<'a> {
     setup: &'a Setup,
     account: &'a str,
     digits: u8,
+    /// Length of imported numeric recovery codes, if the record has them.
+    numeric_recovery: Option<u8>,
     lock_told: bool,
     now: Option<u64>,
 }
@@ -374,9 +377,9 @@ impl Login<'_> {
                 // A password from the stack is not an attempt of the user's:
                 // a token that fails is neither counted nor logged (its shape
                 // alone would tell auth.log something about the password).
-                let token = h
-                    .authtok()
-                    .filter(|t| classify(t, self.digits) != Attempt::Malformed);
+                let token = h.authtok().filter(|t| {
+                    classify(t, self.digits, self.numeric_recovery) != Attempt::Malformed
+                });
                 if let Some(token) = token {
                     match self.attempt(h, env, clock, &token, true) {
                         Outcome::AskUser => {}

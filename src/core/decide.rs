@@ -170,7 +170,7 @@ pub fn decide_login(
         // No code is checked and nothing is written while locked.
         return Ok(refused(Reason::Locked, None, None, Some(lock), None));
     }
-    match classify(answer, record.digits) {
+    match classify(answer, record.digits, record.recovery.numeric_digits) {
         Attempt::Code(code) => match record.kind {
             Kind::Totp => decide_totp(record, &code, policy, now, source),
             Kind::Hotp => decide_hotp(record, &code, policy, now, source),
@@ -338,7 +338,11 @@ fn decide_hotp(
     let used = (1..=window)
         .map_while(|back| next.checked_sub(back))
         .any(|counter| generator.matches_step(code, counter));
-    let reason = if used { Reason::Replay } else { Reason::BadCode };
+    let reason = if used {
+        Reason::Replay
+    } else {
+        Reason::BadCode
+    };
     Ok(failed(
         record,
         policy,
@@ -531,6 +535,37 @@ mod tests {
         );
         // The other codes still work.
         assert!(decide(&after, &codes.display()[0], &p, NOW).result.is_ok());
+    }
+
+    #[test]
+    fn an_imported_scratch_code_works_once_at_the_code_prompt() {
+        let (mut r, _) = sample();
+        let scratch: Vec<_> = ["92160603", "46745210"]
+            .iter()
+            .map(|c| zeroize::Zeroizing::new(c.to_string()))
+            .collect();
+        r.recovery = crate::core::RecoveryHashes::create_numeric(
+            &scratch,
+            crate::core::recovery::tests::TEST_KDF,
+        )
+        .unwrap();
+        let p = Policy::default();
+        let d = decide(&r, "4674 5210", &p, NOW);
+        let ok = d.result.unwrap();
+        assert_eq!((ok.method, ok.recovery_left), (Method::Recovery, 1));
+        let after = d.new_record.unwrap();
+        let f = decide(&after, "46745210", &p, NOW).result.unwrap_err();
+        assert_eq!(
+            (f.reason, f.method),
+            (Reason::BadCode, Some(Method::Recovery))
+        );
+        // The app's 6-digit codes still work beside them.
+        assert!(decide(&after, &code(0), &p, NOW).result.is_ok());
+        let off = Policy {
+            recovery: false,
+            ..Policy::default()
+        };
+        assert!(decide(&r, "92160603", &off, NOW).result.is_err());
     }
 
     #[test]

@@ -196,6 +196,11 @@ impl Record {
         self.params().validate().map_err(RecordError::Invalid)?;
         self.secret_bytes()?;
         self.recovery.validate().map_err(RecordError::Invalid)?;
+        if self.recovery.numeric_digits == Some(self.digits) {
+            return Err(RecordError::Invalid(
+                "numeric recovery codes have as many digits as the codes".into(),
+            ));
+        }
         if self.unconfirmed > self.failures {
             return Err(RecordError::Invalid(
                 "unconfirmed failures exceed failures".into(),
@@ -355,6 +360,18 @@ pub(crate) mod tests {
         let text = r.to_toml().unwrap();
         let seven = text.replace("digits = 6", "digits = 7");
         assert_eq!(Record::parse(seven.as_bytes()).unwrap().digits, 7);
+    }
+
+    #[test]
+    fn numeric_recovery_codes_must_differ_in_length_from_the_codes() {
+        let (mut r, _) = sample();
+        let codes = vec![Zeroizing::new("12345678".to_string())];
+        r.recovery = RecoveryHashes::create_numeric(&codes, TEST_KDF).unwrap();
+        let back = Record::parse(r.to_toml().unwrap().as_bytes()).unwrap();
+        assert_eq!(back.recovery.numeric_digits, Some(8));
+        // An 8-digit enrollment could not tell a scratch code from a code.
+        r.digits = 8;
+        assert!(matches!(r.validate(), Err(RecordError::Invalid(_))));
     }
 
     #[test]

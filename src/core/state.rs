@@ -206,7 +206,8 @@ impl LoginState {
             && stored.recovery.m_cost == next.recovery.m_cost
             && stored.recovery.t_cost == next.recovery.t_cost
             && stored.recovery.p_cost == next.recovery.p_cost
-            && stored.recovery.salt == next.recovery.salt;
+            && stored.recovery.salt == next.recovery.salt
+            && stored.recovery.numeric_digits == next.recovery.numeric_digits;
         if !same_admin || stored.recovery.hashes.len() > MAX_CODES {
             return None;
         }
@@ -393,6 +394,12 @@ mod tests {
         assert!(LoginState::between(&stored, &admin).is_none());
         let mut admin = stored.clone();
         admin.recovery.hashes.push("ab".repeat(32));
+        assert!(LoginState::between(&stored, &admin).is_none());
+        let mut admin = next.clone();
+        admin.recovery.numeric_digits = Some(8);
+        assert!(LoginState::between(&stored, &admin).is_none());
+        let mut admin = next.clone();
+        admin.kind = crate::core::Kind::Hotp;
         assert!(LoginState::between(&stored, &admin).is_none());
         let mut admin = stored.clone();
         admin.recovery.hashes.swap(0, 1);
