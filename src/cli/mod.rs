@@ -5,6 +5,7 @@ mod admin;
 pub mod console;
 pub mod doctor;
 mod enroll;
+mod import;
 pub mod qr;
 mod self_service;
 pub mod text;
@@ -73,6 +74,9 @@ enum Command {
     },
     /// Check the installation, store, PAM stacks, sshd settings and clock.
     Doctor(doctor::DoctorArgs),
+    /// Import enrollments from google-authenticator or pam_oath; users keep
+    /// their apps, tokens and scratch codes (the source is only read).
+    Import(import::ImportArgs),
     /// Remove a user's enrollment (their codes and recovery codes stop working).
     Disable {
         /// User whose enrollment to remove.
@@ -210,6 +214,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Unlock { user } => admin::unlock(&ctx, &enrolled(user, &ctx)?),
         Command::Disable { user, yes } => admin::disable(&ctx, &enrolled(user, &ctx)?, yes),
         Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
     }
 }
 

@@ -238,6 +238,15 @@ fn totp_guard(file: &GoogleFile, p: &mut Plan, now: u64, window: u32) -> Result<
         .saturating_add(u64::from(window / 2))
         .saturating_add(skew.max(0).unsigned_abs());
     p.replay_guard = match &file.disallow_reuse {
+        Some(steps) if steps.is_empty() => {
+            p.mapped.push(
+                "DISALLOW_REUSE with no used time step -> no code was used yet; no replay guard"
+                    .into(),
+            );
+            0
+        }
+        // The module adds the step of every login and drops only steps a
+        // window older than a later one: the newest covers all it dropped.
         Some(steps) => {
             let newest = steps.iter().copied().max().unwrap_or(0);
             p.mapped.push(format!(

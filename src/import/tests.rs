@@ -63,6 +63,11 @@ fn without_disallow_reuse_every_code_up_to_the_import_counts_as_used() {
     let plan = google::plan(&skew, NOW).unwrap();
     assert_eq!(plan.replay_guard, NOW / 30 + 1 + 3);
     assert!(format!("{:?}", plan.skipped).contains("TIME_SKEW 3"));
+    // DISALLOW_REUSE set, no login since: nothing was used.
+    let fresh = ga(&format!("{B32}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"));
+    let plan = google::plan(&fresh, NOW).unwrap();
+    assert_eq!(plan.replay_guard, 0);
+    assert!(format!("{:?}", plan.mapped).contains("no code was used yet"));
 }
 
 #[test]
