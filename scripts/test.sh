@@ -12,9 +12,11 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
+# libpam-google-authenticator and libpam-oath: `otpgate import` is tested
+# against files their own tools and modules wrote.
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
           faketime libpam-wrapper zbar-tools passwd util-linux tmux
-          postgresql openssl)
+          postgresql openssl libpam-google-authenticator libpam-oath)
 
 install_packages() {
     local missing=()

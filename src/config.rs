@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::core::Policy;
-use crate::core::otp::{Algorithm, OtpParams};
+use crate::core::otp::{self, Algorithm, OtpParams};
 use crate::core::recovery;
 use crate::store;
 
@@ -41,16 +41,19 @@ pub struct PolicyValues {
     pub unlock_time: Option<u64>,
     pub hard_deny: Option<u32>,
     pub no_recovery: Option<bool>,
+    pub hotp_window: Option<u32>,
 }
 
 /// Bounds of the numeric policy values: (name, lowest, highest, what it means).
-const BOUNDS: [(&str, u64, u64); 4] = [
+const BOUNDS: [(&str, u64, u64); 5] = [
     ("window", 0, MAX_WINDOW as u64),
     ("deny", 1, 1000),
     // Thirty days: longer is what hard_deny and `otpgate unlock` are for.
     ("unlock_time", 1, 30 * 24 * 3600),
     // 0 turns the permanent lock off.
     ("hard_deny", 0, 100_000),
+    // HOTP look-ahead: each counter checked is one more code a guess may hit.
+    ("hotp_window", 1, 100),
 ];
 
 fn check_bound(name: &str, value: u64) -> Result<(), ConfigError> {
@@ -71,6 +74,7 @@ impl PolicyValues {
             ("deny", self.deny.map(u64::from)),
             ("unlock_time", self.unlock_time),
             ("hard_deny", self.hard_deny.map(u64::from)),
+            ("hotp_window", self.hotp_window.map(u64::from)),
         ];
         for (name, v) in values {
             if let Some(v) = v {
@@ -88,6 +92,7 @@ impl PolicyValues {
             unlock_time: self.unlock_time.unwrap_or(base.unlock_time),
             hard_deny: self.hard_deny.unwrap_or(base.hard_deny),
             recovery: self.no_recovery.map_or(base.recovery, |n| !n),
+            hotp_window: self.hotp_window.unwrap_or(base.hotp_window),
             ..base.clone()
         }
     }
@@ -183,6 +188,7 @@ impl ModuleOptions {
                 ("deny", Some(v)) => o.policy.deny = Some(number(name, v)?),
                 ("unlock_time", Some(v)) => o.policy.unlock_time = Some(number(name, v)?),
                 ("hard_deny", Some(v)) => o.policy.hard_deny = Some(number(name, v)?),
+                ("hotp_window", Some(v)) => o.policy.hotp_window = Some(number(name, v)?),
                 _ => return Err(ConfigError(format!("unknown or malformed option {arg:?}"))),
             }
         }
@@ -330,6 +336,10 @@ impl SiteConfig {
         c.otp_params()
             .validate()
             .map_err(|e| ConfigError(format!("{SITE_CONFIG}: {e}")))?;
+        // 7 digits exist only on imported pam_oath tokens; apps offer 6 or 8.
+        if c.digits.is_some_and(|d| !otp::ENROLL_DIGITS.contains(&d)) {
+            return Err(ConfigError(format!("{SITE_CONFIG}: digits must be 6 or 8")));
+        }
         if c.recovery_codes.is_some_and(|n| n > recovery::MAX_COUNT) {
             return Err(ConfigError(format!(
                 "{SITE_CONFIG}: at most {} recovery codes",
@@ -416,6 +426,7 @@ mod tests {
     #[test]
     fn every_option_parses() {
         let o = ModuleOptions::parse(&[
+            "hotp_window=25",
             "config=/etc/otpgate-ssh.toml",
             "store=/tmp/s",
             "nullok",
@@ -445,6 +456,7 @@ mod tests {
             (p.window, p.deny, p.unlock_time, p.hard_deny, p.recovery),
             (3, 5, 30, 50, false)
         );
+        assert_eq!(p.hotp_window, 25);
         let f = ModuleOptions::parse(&["forward_pass"]).unwrap();
         assert_eq!(f.prompt, FORWARD_PROMPT);
     }
@@ -469,6 +481,9 @@ mod tests {
             "unlock_time=2592001",
             "hard_deny=100001",
             "hard_deny=4294967296",
+            "hotp_window=0",
+            "hotp_window=101",
+            "hotp_window",
         ] {
             assert!(ModuleOptions::parse(&[bad]).is_err(), "{bad}");
         }
@@ -490,12 +505,18 @@ mod tests {
         );
         let p = policy_of(&["deny=7", "window=0"], site);
         assert_eq!((p.window, p.deny, p.hard_deny), (0, 7, 5));
+        assert_eq!(policy_of(&[], "").hotp_window, 10);
+        let hotp = "[policy]\nhotp_window = 40\n";
+        assert_eq!(policy_of(&[], hotp).hotp_window, 40);
+        assert_eq!(policy_of(&["hotp_window=3"], hotp).hotp_window, 3);
         for bad in [
             "[policy]\ndeny = 0",
             "[policy]\nunlock_time = 9223372036854775807",
             "[policy]\nwindow = 11",
             "[policy]\nwindo = 1",
             "[policy]\nno_recovery = 1",
+            "[policy]\nhotp_window = 0",
+            "[policy]\nhotp_window = 101",
         ] {
             let e = SiteConfig::parse(bad).unwrap_err();
             assert!(e.0.starts_with("/etc/otpgate.toml: "), "{bad}: {e}");

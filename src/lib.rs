@@ -25,6 +25,7 @@ pub mod account;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod import;
 pub mod login;
 pub mod logline;
 pub mod pam;

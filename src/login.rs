@@ -200,6 +200,7 @@ pub fn authenticate(
         setup: &setup,
         account: &account,
         digits: record.digits,
+        numeric_recovery: record.recovery.numeric_digits,
         lock_told,
         now: None,
     };
@@ -232,10 +233,11 @@ fn prepare(
         h.log(
             LogLevel::Debug,
             &format!(
-                "otpgate: debug: user={} store={} window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
+                "otpgate: debug: user={} store={} window={} hotp_window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
                 escape(user),
                 escape(&where_),
                 policy.window,
+                policy.hotp_window,
                 policy.deny,
                 policy.unlock_time,
                 policy.hard_deny,
@@ -350,6 +352,8 @@ struct Login<'a> {
     setup: &'a Setup,
     account: &'a str,
     digits: u8,
+    /// Length of imported numeric recovery codes, if the record has them.
+    numeric_recovery: Option<u8>,
     lock_told: bool,
     now: Option<u64>,
 }
@@ -390,9 +394,9 @@ impl Login<'_> {
                 // A password from the stack is not an attempt of the user's:
                 // a token that fails is neither counted nor logged (its shape
                 // alone would tell auth.log something about the password).
-                let token = h
-                    .authtok()
-                    .filter(|t| classify(t, self.digits) != Attempt::Malformed);
+                let token = h.authtok().filter(|t| {
+                    classify(t, self.digits, self.numeric_recovery) != Attempt::Malformed
+                });
                 if let Some(token) = token {
                     match self.attempt(h, env, clock, &token, true) {
                         Outcome::AskUser => {}

@@ -13,9 +13,9 @@ use super::{
     same_enrollment, store_words, unix_now,
 };
 use crate::core::Policy;
-use crate::core::Record;
 use crate::core::decide::{Lock, lock_state};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
+use crate::core::{Kind, Record};
 use crate::store::{AnyStore, Change, StoreError};
 
 fn not_enrolled(user: &str) -> CliError {
@@ -119,12 +119,16 @@ pub fn recovery(
 
 fn status_json(user: &str, r: &Record, policy: &Policy, now: u64) -> serde_json::Value {
     let lock = lock_state(r, policy, now);
+    let hotp = r.kind == Kind::Hotp;
     json!({
         "user": user,
         "enrolled": true,
+        "kind": r.kind.as_str(),
         "algorithm": r.algorithm.as_str(),
         "digits": r.digits,
-        "period": r.period,
+        "period": (!hotp).then_some(r.period),
+        // HOTP: the counter the token's next code must be for (or later).
+        "counter": hotp.then_some(r.last_step),
         "created": r.created,
         "last_login": if r.last_login == 0 { None } else { Some(r.last_login) },
         "last_login_from": if r.last_login_from.is_empty() { None } else { Some(&r.last_login_from) },
@@ -139,11 +143,23 @@ fn status_json(user: &str, r: &Record, policy: &Policy, now: u64) -> serde_json:
 
 fn status_text(out: &mut String, user: &str, r: &Record, policy: &Policy, now: u64) {
     let _ = writeln!(out, "{user}: enrolled {}", utc(r.created));
-    let _ = writeln!(
-        out,
-        "  codes:          {}, {} digits, {} s",
-        r.algorithm, r.digits, r.period
-    );
+    match r.kind {
+        Kind::Totp => {
+            let _ = writeln!(
+                out,
+                "  codes:          time-based, {}, {} digits, {} s",
+                r.algorithm, r.digits, r.period
+            );
+        }
+        Kind::Hotp => {
+            let _ = writeln!(
+                out,
+                "  codes:          counter-based, {}, {} digits",
+                r.algorithm, r.digits
+            );
+            let _ = writeln!(out, "  next counter:   {}", r.last_step);
+        }
+    }
     let from = if r.last_login_from.is_empty() {
         String::new()
     } else {
@@ -285,9 +301,12 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         next.hard_locked = false;
         // A clock that ran ahead left a step in the future: pull it back to
         // now so the current codes work again (the current step stays used).
-        let step_now = next.params().step_at(now);
-        pulled_back = next.last_step > step_now;
-        next.last_step = next.last_step.min(step_now);
+        // An HOTP counter has nothing to do with the clock.
+        if next.kind == Kind::Totp {
+            let step_now = next.params().step_at(now);
+            pulled_back = next.last_step > step_now;
+            next.last_step = next.last_step.min(step_now);
+        }
         let mut message = format!("{user}: failed attempts cleared, second factor unlocked.\n");
         if pulled_back {
             message.push_str(&format!(

@@ -17,7 +17,8 @@ use super::{
     CliError, CliResult, Context, EXIT_OK, ask, audit, emit, emit_before, note, resolve_user,
     same_enrollment, store_words, unix_now,
 };
-use crate::core::otp::{self, Algorithm, Generator, OtpParams};
+use crate::core::otp::{self, Algorithm, Generator, Kind, OtpParams};
+use crate::core::record::MAX_TIME;
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
 use crate::core::{Policy, Record};
 use crate::store::{AnyStore, Change, StoreError};
@@ -71,6 +72,13 @@ pub struct EnrollArgs {
     /// Seconds per code, 15 to 120 (default: site config, else 30).
     #[arg(long, value_name = "SECONDS", value_parser = super::period_seconds)]
     period: Option<u32>,
+    /// Counter-based codes (HOTP, RFC 4226) for a hardware token or an app
+    /// in counter mode, instead of time-based ones.
+    #[arg(long, conflicts_with = "period")]
+    hotp: bool,
+    /// With --hotp: the counter the token shows its next code for (default 0).
+    #[arg(long, requires = "hotp", value_name = "N", value_parser = hotp_counter)]
+    counter: Option<u64>,
     /// Use this base32 secret instead of a new random one (migration);
     /// `-` reads it from stdin so it never shows in the process list.
     #[arg(long, value_name = "BASE32")]
@@ -108,10 +116,27 @@ fn host_name() -> String {
         .unwrap_or_else(|| "otpgate".to_string())
 }
 
-/// The otpauth:// URI an app imports; parameters that are defaults are left out.
-pub fn otpauth_uri(issuer: &str, account: &str, secret_b32: &str, params: OtpParams) -> String {
+/// `--counter`: a counter whose successor a record can still hold.
+fn hotp_counter(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|&n| n < MAX_TIME)
+        .ok_or_else(|| format!("use a whole number of at most {}", MAX_TIME - 1))
+}
+
+/// The otpauth:// URI an app imports; parameters that are defaults are left
+/// out. `counter`: a counter-based (HOTP) enrollment starting there.
+pub fn otpauth_uri(
+    issuer: &str,
+    account: &str,
+    secret_b32: &str,
+    params: OtpParams,
+    counter: Option<u64>,
+) -> String {
+    let kind = if counter.is_some() { "hotp" } else { "totp" };
     let mut uri = format!(
-        "otpauth://totp/{}:{}?secret={secret_b32}&issuer={}",
+        "otpauth://{kind}/{}:{}?secret={secret_b32}&issuer={}",
         percent_encode(issuer),
         percent_encode(account),
         percent_encode(issuer)
@@ -122,8 +147,12 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret_b32: &str, params: OtpPar
     if params.digits != otp::DEFAULT_DIGITS {
         uri.push_str(&format!("&digits={}", params.digits));
     }
-    if params.period != otp::DEFAULT_PERIOD {
-        uri.push_str(&format!("&period={}", params.period));
+    match counter {
+        Some(c) => uri.push_str(&format!("&counter={c}")),
+        None if params.period != otp::DEFAULT_PERIOD => {
+            uri.push_str(&format!("&period={}", params.period));
+        }
+        None => {}
     }
     uri
 }
@@ -218,31 +247,41 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     };
     let secret = new_secret(args.secret.as_deref())?;
     let secret_b32 = Zeroizing::new(otp::encode_secret(&secret));
-    let uri = Zeroizing::new(otpauth_uri(&issuer, &user, &secret_b32, params));
+    // HOTP: the counter the token starts at (its next code is for it).
+    let counter = args.hotp.then(|| args.counter.unwrap_or(0));
+    let uri = Zeroizing::new(otpauth_uri(&issuer, &user, &secret_b32, params, counter));
     if !args.json {
-        let shown = instructions(&user, &issuer, &secret_b32, &uri, params, args.qr)?;
+        let shown = instructions(&user, &issuer, &secret_b32, &uri, params, counter, args.qr)?;
         emit_before(&shown, "nothing was saved")?;
     }
 
     // First code: proves the app has the secret, and is used up by doing so.
     let generator = Generator::new(&secret, params);
     let policy = ctx.policy();
-    let verified_step = first_code(&generator, &args, &policy)?;
+    let replay_guard = match counter {
+        None => first_code(&generator, &args, &policy)?,
+        Some(start) => first_hotp_code(&generator, &args, &policy, start)?,
+    };
 
     let codes = RecoveryCodes::generate(count).map_err(|e| CliError::usage("no randomness", e))?;
     let hashes = RecoveryHashes::create(&codes, KdfParams::DEFAULT)
         .map_err(|e| CliError::usage("hashing failed", e))?;
     let mut record = Record::new(&secret, params, hashes, unix_now());
-    record.last_step = verified_step;
+    record.last_step = replay_guard;
+    if counter.is_some() {
+        record.kind = Kind::Hotp;
+    }
     let shown_last = if args.json {
         let out = serde_json::json!({
             "user": user,
             "issuer": issuer,
             "secret": &*secret_b32,
             "uri": &*uri,
+            "kind": record.kind.as_str(),
             "algorithm": params.algorithm.as_str(),
             "digits": params.digits,
-            "period": params.period,
+            "period": counter.is_none().then_some(params.period),
+            "counter": counter,
             "recovery_codes": codes.display().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         });
         Zeroizing::new(format!("{out}\n"))
@@ -283,12 +322,13 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         },
         &user,
         &format!(
-            "replaced={} verified={} algorithm={} digits={} period={} recovery_codes={count}",
+            "replaced={} verified={} algorithm={} digits={} period={} recovery_codes={count}{}",
             base.is_some() || broken.is_some(),
             !args.no_verify,
             params.algorithm,
             params.digits,
-            params.period
+            params.period,
+            counter.map_or_else(String::new, |c| format!(" kind=hotp counter={c}"))
         ),
     );
     if !args.json
@@ -389,6 +429,7 @@ fn instructions(
     secret_b32: &str,
     uri: &str,
     params: OtpParams,
+    counter: Option<u64>,
     style: QrStyle,
 ) -> Result<Zeroizing<String>, CliError> {
     let picture = Zeroizing::new(
@@ -398,11 +439,18 @@ fn instructions(
     // Sized up front so the text is never moved, leaving a copy behind.
     let mut t = Zeroizing::new(String::with_capacity(picture.len() + 1024));
     let _ = writeln!(t, "Enrolling {user} for one-time codes ({issuer}).");
-    let _ = writeln!(
-        t,
-        "Secret to type into the app (time-based, {}, {} digits, {} s):",
-        params.algorithm, params.digits, params.period
-    );
+    let _ = match counter {
+        None => writeln!(
+            t,
+            "Secret to type into the app (time-based, {}, {} digits, {} s):",
+            params.algorithm, params.digits, params.period
+        ),
+        Some(c) => writeln!(
+            t,
+            "Secret to type into the app or token (counter-based, {}, {} digits, counter {c}):",
+            params.algorithm, params.digits
+        ),
+    };
     let _ = writeln!(t, "    {}", &*grouped);
     let _ = writeln!(t, "URI: {uri}");
     if !picture.is_empty() {
@@ -485,6 +533,58 @@ fn first_code(generator: &Generator, args: &EnrollArgs, policy: &Policy) -> Resu
     ))
 }
 
+/// HOTP: the replay guard to store, i.e. the next counter: after the
+/// matched first code (looked for from `start` within the look-ahead), or
+/// `start` itself with `--no-verify`.
+fn first_hotp_code(
+    generator: &Generator,
+    args: &EnrollArgs,
+    policy: &Policy,
+    start: u64,
+) -> Result<u64, CliError> {
+    if args.no_verify {
+        return Ok(start);
+    }
+    let window = policy.hotp_window.max(1);
+    let check = |code: &str| {
+        let compact: Zeroizing<String> =
+            Zeroizing::new(code.chars().filter(|c| !matches!(c, ' ' | '-')).collect());
+        let well_formed = compact.len() == usize::from(generator.params().digits)
+            && compact.bytes().all(|b| b.is_ascii_digit());
+        well_formed
+            .then(|| generator.find_counter(&compact, start, window))
+            .flatten()
+            .filter(|&c| c < MAX_TIME)
+            .map(|c| c + 1)
+    };
+    if let Some(code) = &args.code {
+        return check(code).ok_or_else(|| {
+            CliError::refused(
+                "the code does not match",
+                format!(
+                    "nothing was saved; check the secret and that the token is at counter {start} (or up to {} ahead)",
+                    window - 1
+                ),
+            )
+        });
+    }
+    for attempt in 1..=VERIFY_TRIES {
+        let Some(code) = ask("Enter the next code from the token or app: ") else {
+            return Err(CliError::refused("no code entered", "nothing was saved"));
+        };
+        if let Some(next) = check(&code) {
+            return Ok(next);
+        }
+        if attempt < VERIFY_TRIES {
+            note("That code does not match; try the next one.");
+        }
+    }
+    Err(CliError::refused(
+        "no matching code after 3 tries",
+        format!("nothing was saved; check the secret and the counter ({start})"),
+    ))
+}
+
 /// The recovery codes, shown once.
 pub fn recovery_codes_text(codes: &RecoveryCodes) -> Zeroizing<String> {
     let mut t = Zeroizing::new(String::with_capacity(256 + codes.len() * 32));
@@ -556,7 +656,7 @@ mod tests {
     fn uri_names_only_non_default_parameters() {
         let d = OtpParams::default();
         assert_eq!(
-            otpauth_uri("Acme Co", "alice@example.com", "ABC", d),
+            otpauth_uri("Acme Co", "alice@example.com", "ABC", d, None),
             "otpauth://totp/Acme%20Co:alice%40example.com?secret=ABC&issuer=Acme%20Co"
         );
         let p = OtpParams {
@@ -564,6 +664,13 @@ mod tests {
             digits: 8,
             period: 60,
         };
-        assert!(otpauth_uri("A", "b", "C", p).ends_with("&algorithm=SHA256&digits=8&period=60"));
+        assert!(
+            otpauth_uri("A", "b", "C", p, None).ends_with("&algorithm=SHA256&digits=8&period=60")
+        );
+        // HOTP: the counter, never a period.
+        assert_eq!(
+            otpauth_uri("A", "b", "C", p, Some(7)),
+            "otpauth://hotp/A:b?secret=C&issuer=A&algorithm=SHA256&digits=8&counter=7"
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod console;
 mod db;
 pub mod doctor;
 mod enroll;
+mod import;
 pub mod qr;
 mod self_service;
 pub mod text;
@@ -84,6 +85,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// The PostgreSQL fleet store: create the schema, show it, import a file store.
     Db(db::DbArgs),
+    /// Import enrollments from google-authenticator or pam_oath; users keep
+    /// their apps, tokens and scratch codes (the source is only read).
+    Import(import::ImportArgs),
     /// Remove a user's enrollment (their codes and recovery codes stop working).
     Disable {
         /// User whose enrollment to remove.
@@ -280,6 +284,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Disable { user, yes } => admin::disable(&ctx, &enrolled(user, &ctx)?, yes),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Db(args) => db::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
     }
 }
 

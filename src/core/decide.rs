@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::input::{Attempt, classify};
-use super::otp::Generator;
+use super::otp::{Generator, Kind};
 use super::record::{MAX_TIME, Record, RecordError, clean_source};
 
 /// Module options that shape the decision (parsed in `config`).
@@ -26,6 +26,8 @@ pub struct Policy {
     /// password is checked only after the code (`forward_pass`): someone
     /// who knows only a user name must never lock that user out for good.
     pub confirmed: bool,
+    /// HOTP look-ahead: counters `next..next + hotp_window` are accepted.
+    pub hotp_window: u32,
 }
 
 impl Default for Policy {
@@ -38,6 +40,7 @@ impl Default for Policy {
             recovery: true,
             drift_steps: 10,
             confirmed: true,
+            hotp_window: 10,
         }
     }
 }
@@ -45,6 +48,7 @@ impl Default for Policy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Totp,
+    Hotp,
     Recovery,
 }
 
@@ -52,6 +56,7 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Totp => "totp",
+            Method::Hotp => "hotp",
             Method::Recovery => "recovery",
         }
     }
@@ -98,7 +103,8 @@ impl fmt::Display for Reason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Success {
     pub method: Method,
-    /// Matched step minus current step (TOTP only).
+    /// TOTP: matched step minus current step. HOTP: counters skipped
+    /// (matched counter minus the next expected one).
     pub offset: Option<i64>,
     pub recovery_left: usize,
     /// The clock drift an earlier failed code showed, now cleared: told to
@@ -167,8 +173,11 @@ pub fn decide_login(
         // No code is checked and nothing is written while locked.
         return Ok(refused(Reason::Locked, None, None, Some(lock), None));
     }
-    match classify(answer, record.digits) {
-        Attempt::Totp(code) => decide_totp(record, &code, policy, now, source),
+    match classify(answer, record.digits, record.recovery.numeric_digits) {
+        Attempt::Code(code) => match record.kind {
+            Kind::Totp => decide_totp(record, &code, policy, now, source),
+            Kind::Hotp => decide_hotp(record, &code, policy, now, source),
+        },
         Attempt::Recovery(code) if policy.recovery => {
             match record.recovery.find(&code).map_err(RecordError::Invalid)? {
                 Some(slot) => {
@@ -296,6 +305,57 @@ fn decide_totp(
     ))
 }
 
+/// HOTP (RFC 4226 §7.4): the code of a counter in the look-ahead
+/// `next..next + hotp_window` is accepted and `next` moves past it; the code
+/// of a used counter (up to one look-ahead back) is a replay. No clock.
+fn decide_hotp(
+    record: &Record,
+    code: &str,
+    policy: &Policy,
+    now: u64,
+    source: &str,
+) -> Result<Decision, RecordError> {
+    let secret = record.secret_bytes()?;
+    let generator = Generator::new(&secret, record.params());
+    let next = record.last_step;
+    let window = u64::from(policy.hotp_window.max(1));
+    for ahead in 0..window {
+        // The counter after it must be storable (records hold i64 values).
+        let Some(counter) = next.checked_add(ahead).filter(|&c| c < MAX_TIME) else {
+            break;
+        };
+        if generator.matches_step(code, counter) {
+            let mut after = succeeded(record, now, source);
+            after.last_step = counter + 1;
+            return Ok(Decision {
+                result: Ok(Success {
+                    method: Method::Hotp,
+                    offset: i64::try_from(ahead).ok(),
+                    recovery_left: after.recovery.remaining(),
+                    drift_before: None,
+                }),
+                new_record: Some(after),
+            });
+        }
+    }
+    let used = (1..=window)
+        .map_while(|back| next.checked_sub(back))
+        .any(|counter| generator.matches_step(code, counter));
+    let reason = if used {
+        Reason::Replay
+    } else {
+        Reason::BadCode
+    };
+    Ok(failed(
+        record,
+        policy,
+        now,
+        reason,
+        Some(Method::Hotp),
+        None,
+    ))
+}
+
 /// 0, -1, +1, -2, +2, ... for magnitudes `from..=to`.
 fn offsets(from: i64, to: i64) -> impl Iterator<Item = i64> {
     (from..=to).flat_map(|m| if m == 0 { vec![0] } else { vec![-m, m] })
@@ -357,7 +417,7 @@ fn refused(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::otp::{Generator, OtpParams};
+    use crate::core::otp::{Generator, Kind, OtpParams};
     use crate::core::record::tests::{SECRET, sample};
 
     const NOW: u64 = 1_700_000_015; // step 56_666_667, 15 s into it
@@ -478,6 +538,37 @@ mod tests {
         );
         // The other codes still work.
         assert!(decide(&after, &codes.display()[0], &p, NOW).result.is_ok());
+    }
+
+    #[test]
+    fn an_imported_scratch_code_works_once_at_the_code_prompt() {
+        let (mut r, _) = sample();
+        let scratch: Vec<_> = ["92160603", "46745210"]
+            .iter()
+            .map(|c| zeroize::Zeroizing::new(c.to_string()))
+            .collect();
+        r.recovery = crate::core::RecoveryHashes::create_numeric(
+            &scratch,
+            crate::core::recovery::tests::TEST_KDF,
+        )
+        .unwrap();
+        let p = Policy::default();
+        let d = decide(&r, "4674 5210", &p, NOW);
+        let ok = d.result.unwrap();
+        assert_eq!((ok.method, ok.recovery_left), (Method::Recovery, 1));
+        let after = d.new_record.unwrap();
+        let f = decide(&after, "46745210", &p, NOW).result.unwrap_err();
+        assert_eq!(
+            (f.reason, f.method),
+            (Reason::BadCode, Some(Method::Recovery))
+        );
+        // The app's 6-digit codes still work beside them.
+        assert!(decide(&after, &code(0), &p, NOW).result.is_ok());
+        let off = Policy {
+            recovery: false,
+            ..Policy::default()
+        };
+        assert!(decide(&r, "92160603", &off, NOW).result.is_err());
     }
 
     #[test]
@@ -653,6 +744,86 @@ mod tests {
         assert_eq!(next.last_drift, None);
         let again = decide(&next, &code(1), &p, NOW).result.unwrap();
         assert_eq!(again.drift_before, None);
+    }
+
+    /// alice on a counter token (RFC 4226 Appendix D's seed), next counter `next`.
+    fn hotp_record(next: u64) -> Record {
+        let (mut r, _) = sample();
+        r.kind = Kind::Hotp;
+        r.last_step = next;
+        r
+    }
+
+    fn hotp(counter: u64) -> String {
+        Generator::new(SECRET, OtpParams::default())
+            .code_at_step(counter)
+            .to_string()
+    }
+
+    #[test]
+    fn hotp_accepts_a_code_within_the_look_ahead_and_stores_the_next_counter() {
+        let r = hotp_record(0);
+        let p = Policy::default();
+        assert_eq!(p.hotp_window, 10);
+        let d = decide(&r, "969429", &p, NOW); // counter 3 (RFC 4226 Appendix D)
+        let ok = d.result.unwrap();
+        assert_eq!((ok.method, ok.offset), (Method::Hotp, Some(3)));
+        let next = d.new_record.unwrap();
+        assert_eq!(next.last_step, 4, "last_step holds the next counter");
+        assert_eq!(next.last_login, NOW);
+        // The last counter of the look-ahead works; one further does not.
+        assert!(decide(&r, &hotp(9), &p, NOW).result.is_ok());
+        let f = decide(&r, &hotp(10), &p, NOW).result.unwrap_err();
+        assert_eq!((f.reason, f.method), (Reason::BadCode, Some(Method::Hotp)));
+        let one = Policy {
+            hotp_window: 1,
+            ..Policy::default()
+        };
+        assert!(decide(&r, &hotp(0), &one, NOW).result.is_ok());
+        assert!(decide(&r, &hotp(1), &one, NOW).result.is_err());
+    }
+
+    #[test]
+    fn a_used_or_older_hotp_counter_is_a_replay_and_counts() {
+        let p = Policy::default();
+        let after = decide(&hotp_record(0), &hotp(5), &p, NOW)
+            .new_record
+            .unwrap();
+        assert_eq!(after.last_step, 6);
+        for used in [5, 4, 0] {
+            let d = decide(&after, &hotp(used), &p, NOW);
+            let f = d.result.unwrap_err();
+            assert_eq!((f.reason, f.method), (Reason::Replay, Some(Method::Hotp)));
+            assert_eq!(d.new_record.unwrap().failures, 1);
+        }
+        assert!(decide(&after, &hotp(6), &p, NOW).result.is_ok());
+    }
+
+    #[test]
+    fn hotp_ignores_the_clock() {
+        // A counter far "ahead" of any time step is no clock_behind.
+        let r = hotp_record(NOW);
+        let d = decide(&r, &hotp(NOW), &Policy::default(), 0);
+        assert_eq!(d.new_record.unwrap().last_step, NOW + 1);
+        // Neither drift nor a time window applies.
+        let r = hotp_record(0);
+        let window0 = Policy {
+            window: 0,
+            ..Policy::default()
+        };
+        assert!(decide(&r, &hotp(2), &window0, NOW * 7).result.is_ok());
+    }
+
+    #[test]
+    fn the_last_storable_counter_is_never_passed() {
+        let r = hotp_record(MAX_TIME - 1);
+        let p = Policy::default();
+        let next = decide(&r, &hotp(MAX_TIME - 1), &p, NOW).new_record.unwrap();
+        assert_eq!(next.last_step, MAX_TIME);
+        assert!(next.to_toml().is_ok());
+        // Nothing is left to accept, and nothing wraps around.
+        assert!(decide(&next, &hotp(MAX_TIME), &p, NOW).result.is_err());
+        assert!(decide(&next, &hotp(0), &p, NOW).result.is_err());
     }
 
     #[test]

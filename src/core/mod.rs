@@ -11,6 +11,6 @@ pub mod state;
 
 pub use decide::{Decision, Failure, Method, Policy, Reason, Success, decide_login};
 pub use input::{Attempt, MAX_INPUT_BYTES, classify};
-pub use otp::{Algorithm, OtpParams};
+pub use otp::{Algorithm, Kind, OtpParams};
 pub use record::{Record, RecordError};
 pub use recovery::{RecoveryCodes, RecoveryHashes};

@@ -1,5 +1,6 @@
-//! RFC 6238 TOTP on top of totp-rs's HOTP math, with the matched step
-//! reported so the caller can enforce replay rules (RFC 6238 §5.2).
+//! RFC 4226 HOTP and RFC 6238 TOTP on top of totp-rs's HOTP math, with the
+//! matched moving factor (time step or counter) reported so the caller can
+//! enforce replay rules (RFC 6238 §5.2, RFC 4226 §7.2).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -57,7 +58,46 @@ impl FromStr for Algorithm {
     }
 }
 
-pub const DIGITS_ALLOWED: [u8; 2] = [6, 8];
+/// What moves the code on: the clock (RFC 6238) or a counter (RFC 4226,
+/// hardware tokens and imported counter-based users).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Totp,
+    Hotp,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Totp => "totp",
+            Kind::Hotp => "hotp",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "totp" => Ok(Kind::Totp),
+            "hotp" => Ok(Kind::Hotp),
+            _ => Err(format!("unknown kind {s:?} (totp or hotp)")),
+        }
+    }
+}
+
+/// Digits a record may have: 7 only comes from imported pam_oath tokens.
+pub const DIGITS_ALLOWED: [u8; 3] = [6, 7, 8];
+/// Digits `otpgate enroll` and the site config offer (what apps support).
+pub const ENROLL_DIGITS: [u8; 2] = [6, 8];
 pub const PERIOD_MIN: u32 = 15;
 pub const PERIOD_MAX: u32 = 120;
 pub const DEFAULT_PERIOD: u32 = 30;
@@ -89,7 +129,7 @@ impl Default for OtpParams {
 impl OtpParams {
     pub fn validate(&self) -> Result<(), String> {
         if !DIGITS_ALLOWED.contains(&self.digits) {
-            return Err(format!("digits must be 6 or 8, not {}", self.digits));
+            return Err(format!("digits must be 6, 7 or 8, not {}", self.digits));
         }
         if !(PERIOD_MIN..=PERIOD_MAX).contains(&self.period) {
             return Err(format!(
@@ -136,28 +176,36 @@ pub fn encode_secret(bytes: &[u8]) -> String {
 /// A secret ready to compute codes. The key material is wiped on drop
 /// (totp-rs's `zeroize` feature).
 pub struct Generator {
-    totp: Totp,
+    /// Built with a one-second "step", so totp-rs's time is the moving
+    /// factor itself: RFC 4226's counter C (for TOTP, T = time / period).
+    hotp: Totp,
     params: OtpParams,
 }
 
 impl Generator {
     pub fn new(secret: &[u8], params: OtpParams) -> Generator {
-        let totp = Builder::new()
+        let hotp = Builder::new()
             .with_algorithm(params.algorithm.to_totp_rs())
             .with_digits(params.digits)
-            .with_step_duration(u64::from(params.period))
+            .with_step_duration(1)
             .with_secret(secret)
             .build_noncompliant();
-        Generator { totp, params }
+        Generator { hotp, params }
     }
 
-    /// The code for time step `step`, as the digits an app would show.
+    /// The code for moving factor `step`: the time step (TOTP) or the
+    /// counter (HOTP), as the digits an app or token would show.
     pub fn code_at_step(&self, step: u64) -> Zeroizing<String> {
-        Zeroizing::new(
-            self.totp
-                .generate(step.saturating_mul(u64::from(self.params.period)))
-                .to_string(),
-        )
+        Zeroizing::new(self.hotp.generate(step).to_string())
+    }
+
+    /// The first counter in `next..next + window` whose code is `code`
+    /// (HOTP look-ahead, RFC 4226 §7.4). Used to check a first code at
+    /// enrollment; logins decide in `decide`.
+    pub fn find_counter(&self, code: &str, next: u64, window: u32) -> Option<u64> {
+        (0..u64::from(window))
+            .map_while(|ahead| next.checked_add(ahead))
+            .find(|&counter| self.matches_step(code, counter))
     }
 
     /// Constant-time check of `code` (already normalised digits) against step `step`.
@@ -259,11 +307,63 @@ mod tests {
         assert!(decode_secret("AAAA").is_none(), "too short");
     }
 
+    // RFC 4226 Appendix D: HOTP values for counters 0..=9 of the ASCII seed.
+    const HOTP_VECTORS: [&str; 10] = [
+        "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
+        "520489",
+    ];
+
+    #[test]
+    fn rfc4226_appendix_d() {
+        let g = Generator::new(SEED20, OtpParams::default());
+        for (counter, want) in HOTP_VECTORS.iter().enumerate() {
+            assert_eq!(*g.code_at_step(counter as u64), *want, "counter {counter}");
+            assert!(g.matches_step(want, counter as u64));
+        }
+        // Look-ahead from the next counter: the nearest match wins.
+        assert_eq!(g.find_counter("969429", 0, 10), Some(3));
+        assert_eq!(g.find_counter("969429", 3, 1), Some(3));
+        assert_eq!(g.find_counter("969429", 4, 10), None, "counter 3 is behind");
+        assert_eq!(
+            g.find_counter("520489", 0, 9),
+            None,
+            "counter 9 is 10 ahead"
+        );
+        assert_eq!(g.find_counter("520489", 0, 10), Some(9));
+        assert_eq!(g.find_counter("755224", u64::MAX, 10), None);
+    }
+
+    #[test]
+    fn kinds_read_and_print_in_lower_case() {
+        assert_eq!(Kind::default(), Kind::Totp);
+        assert_eq!(Kind::Hotp.as_str(), "hotp");
+        assert_eq!("HOTP".parse::<Kind>(), Ok(Kind::Hotp));
+        assert!("motp".parse::<Kind>().is_err());
+    }
+
+    #[test]
+    fn seven_digit_codes_for_imported_tokens() {
+        let g = Generator::new(
+            SEED20,
+            OtpParams {
+                algorithm: Algorithm::Sha1,
+                digits: 7,
+                period: 30,
+            },
+        );
+        // The low seven digits of RFC 6238's 8-digit value at T = 59.
+        assert_eq!(*g.code_at_step(1), "4287082");
+    }
+
     #[test]
     fn params_are_bounded() {
         let mut p = OtpParams::default();
         assert!(p.validate().is_ok());
         p.digits = 7;
+        assert!(p.validate().is_ok(), "pam_oath tokens have 7 digits");
+        p.digits = 5;
+        assert!(p.validate().is_err());
+        p.digits = 9;
         assert!(p.validate().is_err());
         p.digits = 8;
         p.period = 14;

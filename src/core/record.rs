@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::otp::{self, Algorithm, OtpParams};
+use super::otp::{self, Algorithm, Kind, OtpParams};
 use super::recovery::RecoveryHashes;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -20,6 +20,9 @@ const MAX_SOURCE_CHARS: usize = 255;
 #[serde(deny_unknown_fields)]
 pub struct Record {
     pub version: u32,
+    /// TOTP or HOTP; records from before HOTP have none and are TOTP.
+    #[serde(default)]
+    pub kind: Kind,
     /// Base32 (RFC 4648, upper case, no padding).
     pub secret: String,
     pub algorithm: Algorithm,
@@ -27,7 +30,14 @@ pub struct Record {
     pub period: u32,
     /// Unix time of enrollment.
     pub created: u64,
-    /// Newest accepted time step; only newer steps are accepted (RFC 6238 §5.2).
+    /// The replay guard, by kind:
+    /// - TOTP: the newest accepted time step; only newer steps are accepted
+    ///   (RFC 6238 §5.2). 0: none yet.
+    /// - HOTP: the NEXT counter the token may show, i.e. the last accepted
+    ///   counter + 1; counters below it are used (RFC 4226 §7.2). 0: none
+    ///   accepted yet, the token starts at counter 0.
+    ///
+    /// The login state keeps this in the same field with the same meaning.
     #[serde(default)]
     pub last_step: u64,
     /// Consecutive failed attempts (reset by a success or `otpgate unlock`).
@@ -70,6 +80,7 @@ impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Record")
             .field("version", &self.version)
+            .field("kind", &self.kind)
             .field("secret", &"[redacted]")
             .field("algorithm", &self.algorithm)
             .field("digits", &self.digits)
@@ -112,6 +123,7 @@ impl Record {
     pub fn new(secret: &[u8], params: OtpParams, recovery: RecoveryHashes, now: u64) -> Record {
         Record {
             version: FORMAT_VERSION,
+            kind: Kind::Totp,
             secret: otp::encode_secret(secret),
             algorithm: params.algorithm,
             digits: params.digits,
@@ -184,6 +196,11 @@ impl Record {
         self.params().validate().map_err(RecordError::Invalid)?;
         self.secret_bytes()?;
         self.recovery.validate().map_err(RecordError::Invalid)?;
+        if self.recovery.numeric_digits == Some(self.digits) {
+            return Err(RecordError::Invalid(
+                "numeric recovery codes have as many digits as the codes".into(),
+            ));
+        }
         if self.unconfirmed > self.failures {
             return Err(RecordError::Invalid(
                 "unconfirmed failures exceed failures".into(),
@@ -301,7 +318,7 @@ pub(crate) mod tests {
             Record::parse(&vec![b' '; MAX_RECORD_BYTES + 1]),
             Err(RecordError::TooLarge)
         );
-        let bad_digits = text.replace("digits = 6", "digits = 7");
+        let bad_digits = text.replace("digits = 6", "digits = 9");
         assert!(matches!(
             Record::parse(bad_digits.as_bytes()),
             Err(RecordError::Invalid(_))
@@ -316,6 +333,45 @@ pub(crate) mod tests {
         );
         let err = Record::parse(broken.as_bytes()).unwrap_err();
         assert!(!err.to_string().contains(&r.secret[..8]), "{err}");
+    }
+
+    #[test]
+    fn the_kind_is_explicit_and_totp_when_absent() {
+        let (mut r, _) = sample();
+        let text = r.to_toml().unwrap();
+        assert!(text.contains("kind = \"totp\""), "{}", &*text);
+        // Records written before HOTP existed have no kind: TOTP.
+        let old = text.replace("kind = \"totp\"\n", "");
+        assert_eq!(Record::parse(old.as_bytes()).unwrap().kind, Kind::Totp);
+        r.kind = Kind::Hotp;
+        r.last_step = 42;
+        let back = Record::parse(r.to_toml().unwrap().as_bytes()).unwrap();
+        assert_eq!((back.kind, back.last_step), (Kind::Hotp, 42));
+        let unknown = text.replace("kind = \"totp\"", "kind = \"motp\"");
+        assert!(matches!(
+            Record::parse(unknown.as_bytes()),
+            Err(RecordError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn imported_seven_digit_records_are_valid() {
+        let (r, _) = sample();
+        let text = r.to_toml().unwrap();
+        let seven = text.replace("digits = 6", "digits = 7");
+        assert_eq!(Record::parse(seven.as_bytes()).unwrap().digits, 7);
+    }
+
+    #[test]
+    fn numeric_recovery_codes_must_differ_in_length_from_the_codes() {
+        let (mut r, _) = sample();
+        let codes = vec![Zeroizing::new("12345678".to_string())];
+        r.recovery = RecoveryHashes::create_numeric(&codes, TEST_KDF).unwrap();
+        let back = Record::parse(r.to_toml().unwrap().as_bytes()).unwrap();
+        assert_eq!(back.recovery.numeric_digits, Some(8));
+        // An 8-digit enrollment could not tell a scratch code from a code.
+        r.digits = 8;
+        assert!(matches!(r.validate(), Err(RecordError::Invalid(_))));
     }
 
     #[test]

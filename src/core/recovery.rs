@@ -1,5 +1,9 @@
 //! Single-use recovery codes: generation, canonical form and Argon2id hashes.
 //!
+//! Imported enrollments may instead carry numeric codes (google-authenticator's
+//! 8-digit scratch codes), hashed the same way and marked `numeric_digits`
+//! so the prompt can tell them from a code by their length.
+//!
 //! All codes of one user share one random salt, so checking an attempt costs
 //! exactly one Argon2id hash whatever the number of codes; each code carries
 //! 80 bits from the OS RNG, so the shared salt gives an attacker nothing.
@@ -15,6 +19,8 @@ pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 pub const CODE_CHARS: usize = 16;
 pub const DEFAULT_COUNT: usize = 10;
 pub const MAX_COUNT: usize = 100;
+/// Lengths of imported numeric codes (google-authenticator: 8).
+pub const NUMERIC_DIGITS: std::ops::RangeInclusive<u8> = 6..=10;
 const SALT_BYTES: usize = 16;
 const HASH_BYTES: usize = 32;
 
@@ -136,6 +142,10 @@ pub struct RecoveryHashes {
     pub p_cost: u32,
     pub salt: String,
     pub hashes: Vec<String>,
+    /// Set when the codes are imported all-digit codes of this length
+    /// (never for generated codes, so older records read unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numeric_digits: Option<u8>,
 }
 
 impl RecoveryHashes {
@@ -151,15 +161,45 @@ impl RecoveryHashes {
             p_cost: kdf.p_cost,
             salt: hex(&[0u8; SALT_BYTES]),
             hashes: vec![hex(&[0u8; HASH_BYTES])],
+            numeric_digits: None,
         }
     }
 
     pub fn create(codes: &RecoveryCodes, kdf: KdfParams) -> Result<RecoveryHashes, String> {
+        Self::hash_all(codes.canonical(), kdf)
+    }
+
+    /// Hashes imported all-digit codes of one length (scratch codes), which
+    /// are then accepted at the prompt by that length.
+    pub fn create_numeric(
+        codes: &[Zeroizing<String>],
+        kdf: KdfParams,
+    ) -> Result<RecoveryHashes, String> {
+        let len = codes.first().map_or(8, |c| c.len());
+        let digits = u8::try_from(len)
+            .ok()
+            .filter(|d| NUMERIC_DIGITS.contains(d))
+            .ok_or("numeric recovery codes must have 6 to 10 digits")?;
+        if codes
+            .iter()
+            .any(|c| c.len() != len || !c.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("numeric recovery codes must be digits of one length".into());
+        }
+        if codes.len() > MAX_COUNT {
+            return Err(format!("at most {MAX_COUNT} recovery codes"));
+        }
+        let mut hashes = Self::hash_all(codes, kdf)?;
+        hashes.numeric_digits = Some(digits);
+        Ok(hashes)
+    }
+
+    fn hash_all(codes: &[Zeroizing<String>], kdf: KdfParams) -> Result<RecoveryHashes, String> {
         let mut salt = [0u8; SALT_BYTES];
         getrandom::fill(&mut salt).map_err(|e| format!("OS random generator: {e}"))?;
         let argon = kdf.argon2()?;
         let mut hashes = Vec::with_capacity(codes.len());
-        for code in codes.canonical() {
+        for code in codes {
             hashes.push(hex(&hash_one(&argon, code, &salt)?));
         }
         Ok(RecoveryHashes {
@@ -169,6 +209,7 @@ impl RecoveryHashes {
             p_cost: kdf.p_cost,
             salt: hex(&salt),
             hashes,
+            numeric_digits: None,
         })
     }
 
@@ -178,6 +219,12 @@ impl RecoveryHashes {
 
     /// Checks the shape a parsed record must have; called on every load.
     pub fn validate(&self) -> Result<(), String> {
+        if self
+            .numeric_digits
+            .is_some_and(|d| !NUMERIC_DIGITS.contains(&d))
+        {
+            return Err("numeric recovery codes must have 6 to 10 digits".to_string());
+        }
         if self.hashes.is_empty() && self.salt.is_empty() {
             return Ok(());
         }
@@ -330,6 +377,37 @@ pub(crate) mod tests {
         );
         assert!(canonical("u000000000000000").is_none());
         assert!(canonical("000").is_none());
+    }
+
+    fn scratch(codes: &[&str]) -> Vec<Zeroizing<String>> {
+        codes
+            .iter()
+            .map(|c| Zeroizing::new(c.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn imported_scratch_codes_are_hashed_and_found_like_generated_ones() {
+        let codes = scratch(&["92160603", "46745210", "64731277"]);
+        let hashes = RecoveryHashes::create_numeric(&codes, TEST_KDF).unwrap();
+        hashes.validate().unwrap();
+        assert_eq!(hashes.numeric_digits, Some(8));
+        assert_eq!(hashes.find("46745210").unwrap(), Some(1));
+        assert_eq!(hashes.find("46745211").unwrap(), None);
+        assert!(!hashes.hashes.iter().any(|h| h.contains("92160603")));
+        // One length, digits only, at most MAX_COUNT.
+        assert!(
+            RecoveryHashes::create_numeric(&scratch(&["1234567", "12345678"]), TEST_KDF).is_err()
+        );
+        assert!(RecoveryHashes::create_numeric(&scratch(&["1234567a"]), TEST_KDF).is_err());
+        assert!(RecoveryHashes::create_numeric(&scratch(&["12345"]), TEST_KDF).is_err());
+        // Generated codes are not numeric.
+        let generated =
+            RecoveryHashes::create(&RecoveryCodes::generate(1).unwrap(), TEST_KDF).unwrap();
+        assert_eq!(generated.numeric_digits, None);
+        let mut odd = hashes.clone();
+        odd.numeric_digits = Some(11);
+        assert!(odd.validate().is_err());
     }
 
     #[test]

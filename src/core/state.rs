@@ -1,5 +1,9 @@
 //! What a login changes, kept apart from what an administrator writes.
 //!
+//! `last_step` is the replay guard with the record's meaning (see
+//! `Record::last_step`): the newest accepted time step for TOTP, the next
+//! counter (last accepted + 1) for HOTP. The slot format is the same for both.
+//!
 //! The record (secret, parameters, recovery-code hashes) is replaced only by
 //! the command line, atomically. A login changes only this small state: the
 //! newest accepted step, failures, locks, used recovery codes, the last
@@ -191,6 +195,7 @@ impl LoginState {
     /// when an administrative field changed (then the record is replaced).
     pub fn between(stored: &Record, next: &Record) -> Option<LoginState> {
         let same_admin = stored.version == next.version
+            && stored.kind == next.kind
             && stored.secret == next.secret
             && stored.algorithm == next.algorithm
             && stored.digits == next.digits
@@ -201,7 +206,8 @@ impl LoginState {
             && stored.recovery.m_cost == next.recovery.m_cost
             && stored.recovery.t_cost == next.recovery.t_cost
             && stored.recovery.p_cost == next.recovery.p_cost
-            && stored.recovery.salt == next.recovery.salt;
+            && stored.recovery.salt == next.recovery.salt
+            && stored.recovery.numeric_digits == next.recovery.numeric_digits;
         if !same_admin || stored.recovery.hashes.len() > MAX_CODES {
             return None;
         }
@@ -388,6 +394,12 @@ mod tests {
         assert!(LoginState::between(&stored, &admin).is_none());
         let mut admin = stored.clone();
         admin.recovery.hashes.push("ab".repeat(32));
+        assert!(LoginState::between(&stored, &admin).is_none());
+        let mut admin = next.clone();
+        admin.recovery.numeric_digits = Some(8);
+        assert!(LoginState::between(&stored, &admin).is_none());
+        let mut admin = next.clone();
+        admin.kind = crate::core::Kind::Hotp;
         assert!(LoginState::between(&stored, &admin).is_none());
         let mut admin = stored.clone();
         admin.recovery.hashes.swap(0, 1);

@@ -1,5 +1,6 @@
-//! The one system call the command needs that has no safe wrapper in our
-//! dependencies: reading the kernel clock discipline for `otpgate doctor`.
+//! The system calls the command needs that have no safe wrapper in our
+//! dependencies: reading the kernel clock discipline for `otpgate doctor`,
+//! the audit line, and local time as pam_oath wrote it (for `import oath`).
 
 /// Kernel clock discipline as `adjtimex(2)` reports it (read-only query).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,4 +48,33 @@ pub fn audit_syslog(line: &str) {
         );
         libc::closelog();
     }
+}
+
+/// Unix time of a local wall-clock time, read as mktime(3) reads it in
+/// this process's time zone: how pam_oath turns the times it writes into
+/// its users file back into time (`None` when mktime cannot).
+pub fn local_to_unix(
+    year: i32,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+) -> Option<u64> {
+    // SAFETY: an all-zero tm is a valid value (null tm_zone is allowed).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year.checked_sub(1900)?;
+    tm.tm_mon = i32::from(month) - 1;
+    tm.tm_mday = i32::from(day);
+    tm.tm_hour = i32::from(hour);
+    tm.tm_min = i32::from(minute);
+    tm.tm_sec = i32::from(second);
+    tm.tm_isdst = -1;
+    // SAFETY: `tm` is a valid, exclusively borrowed struct; mktime only
+    // reads and normalises it and consults the process's time zone.
+    let t = unsafe { libc::mktime(&mut tm) };
+    if t == -1 {
+        return None;
+    }
+    u64::try_from(t).ok()
 }

@@ -108,6 +108,8 @@ pub fn check_store(ctx: &Context) -> Vec<Finding> {
                 format!("{e}; every login of {user} fails"),
                 format!("chown root:root {p} && chmod 0600 {p}; if it does not parse, replace it: otpgate enroll {user} --force (or remove it: otpgate disable {user} --yes)"),
             ).at(p)),
+            // An HOTP counter is no time step: nothing to compare with the clock.
+            Ok(Some(r)) if r.kind == crate::core::Kind::Hotp => {}
             Ok(Some(r)) => {
                 let period = u64::from(r.period.max(1));
                 // One step ahead is a code accepted from the window; more is a clock set back.
