@@ -42,10 +42,13 @@ pub struct PolicyValues {
     pub hard_deny: Option<u32>,
     pub no_recovery: Option<bool>,
     pub hotp_window: Option<u32>,
+    /// Seconds after a code login in which the same host and service skip
+    /// the code (0: off).
+    pub grace_period: Option<u64>,
 }
 
 /// Bounds of the numeric policy values: (name, lowest, highest, what it means).
-const BOUNDS: [(&str, u64, u64); 5] = [
+const BOUNDS: [(&str, u64, u64); 6] = [
     ("window", 0, MAX_WINDOW as u64),
     ("deny", 1, 1000),
     // Thirty days: longer is what hard_deny and `otpgate unlock` are for.
@@ -54,6 +57,7 @@ const BOUNDS: [(&str, u64, u64); 5] = [
     ("hard_deny", 0, 100_000),
     // HOTP look-ahead: each counter checked is one more code a guess may hit.
     ("hotp_window", 1, 100),
+    ("grace_period", 0, crate::core::grace::MAX_GRACE_SECONDS),
 ];
 
 fn check_bound(name: &str, value: u64) -> Result<(), ConfigError> {
@@ -75,6 +79,7 @@ impl PolicyValues {
             ("unlock_time", self.unlock_time),
             ("hard_deny", self.hard_deny.map(u64::from)),
             ("hotp_window", self.hotp_window.map(u64::from)),
+            ("grace_period", self.grace_period),
         ];
         for (name, v) in values {
             if let Some(v) = v {
@@ -93,6 +98,7 @@ impl PolicyValues {
             hard_deny: self.hard_deny.unwrap_or(base.hard_deny),
             recovery: self.no_recovery.map_or(base.recovery, |n| !n),
             hotp_window: self.hotp_window.unwrap_or(base.hotp_window),
+            grace_period: self.grace_period.unwrap_or(base.grace_period),
             ..base.clone()
         }
     }
@@ -189,6 +195,7 @@ impl ModuleOptions {
                 ("unlock_time", Some(v)) => o.policy.unlock_time = Some(number(name, v)?),
                 ("hard_deny", Some(v)) => o.policy.hard_deny = Some(number(name, v)?),
                 ("hotp_window", Some(v)) => o.policy.hotp_window = Some(number(name, v)?),
+                ("grace_period", Some(v)) => o.policy.grace_period = Some(number(name, v)?),
                 _ => return Err(ConfigError(format!("unknown or malformed option {arg:?}"))),
             }
         }
@@ -481,6 +488,8 @@ mod tests {
             "unlock_time=2592001",
             "hard_deny=100001",
             "hard_deny=4294967296",
+            "grace_period=86401",
+            "grace_period=-1",
             "hotp_window=0",
             "hotp_window=101",
             "hotp_window",

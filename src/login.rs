@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, ModuleOptions, SITE_CONFIG, SiteConfig, TokenSource};
 use crate::core::decide::{Lock, lock_state};
+use crate::core::grace;
 use crate::core::input::Attempt;
 use crate::core::otp::OtpParams;
 use crate::core::{
@@ -195,6 +196,25 @@ pub fn authenticate(
         Ok(None) => return refuse_unenrolled(h, &who, &setup, &mut clock, ""),
     };
     let lock_told = tell_lock_before_prompt(h, &record, &setup.policy, &mut clock);
+    // grace_period: a recent code login from this host and service lets
+    // the user in without asking (read-only: nothing is written).
+    let grace_key = if setup.policy.grace_period > 0 {
+        grace::key(&who.service, &who.rhost)
+    } else {
+        None
+    };
+    if let Some(k) = &grace_key
+        && !lock_told
+        && !record.grace.is_empty()
+        && let Some(now) = clock()
+        && grace::granted(&record, k, now, setup.policy.grace_period)
+    {
+        h.log(
+            LogLevel::Notice,
+            &who.line("success", Some(Method::Grace), None, None, None),
+        );
+        return Verdict::Success;
+    }
     let mut login = Login {
         who: &who,
         setup: &setup,
@@ -203,6 +223,7 @@ pub fn authenticate(
         numeric_recovery: record.recovery.numeric_digits,
         lock_told,
         now: None,
+        grace_key,
     };
     drop(record);
     login.run(h, env, &mut clock)
@@ -356,6 +377,8 @@ struct Login<'a> {
     numeric_recovery: Option<u8>,
     lock_told: bool,
     now: Option<u64>,
+    /// This (service, host) pair, when a code login opens a grace period.
+    grace_key: Option<[u8; 16]>,
 }
 
 /// How one attempt ended.
@@ -456,11 +479,21 @@ impl Login<'_> {
         };
         let policy = &self.setup.policy;
         let rhost = &self.who.rhost;
+        let grace_key = self.grace_key.as_ref();
         let outcome = self.setup.store.update(self.account, |current| {
             let current = current.ok_or(None)?;
             let decision = decide_login(current, answer, policy, now, rhost).map_err(Some)?;
             let change = match (&decision.result, decision.new_record) {
                 (Err(_), _) if quiet => Change::Keep,
+                (Ok(s), Some(mut next)) => {
+                    // A code (not a recovery code) opens a grace period.
+                    if let Some(k) = grace_key
+                        && matches!(s.method, Method::Totp | Method::Hotp)
+                    {
+                        grace::remember(&mut next, k, now);
+                    }
+                    Change::Put(next)
+                }
                 (_, Some(next)) => Change::Put(next),
                 (_, None) => Change::Keep,
             };
@@ -624,6 +657,7 @@ mod tests {
         logs: Vec<String>,
         user: &'static str,
         authtok: Option<&'static str>,
+        rhost: &'static str,
     }
 
     impl Scripted {
@@ -633,6 +667,7 @@ mod tests {
                 logs: Vec::new(),
                 user: "alice",
                 authtok: None,
+                rhost: "192.0.2.4",
             }
         }
     }
@@ -653,7 +688,7 @@ mod tests {
             "sshd".into()
         }
         fn rhost(&self) -> String {
-            "192.0.2.4".into()
+            self.rhost.into()
         }
         fn authtok(&self) -> Option<Zeroizing<Vec<u8>>> {
             self.authtok.map(|t| Zeroizing::new(t.as_bytes().to_vec()))
@@ -972,6 +1007,50 @@ mod tests {
                 options(dir.path(), &[&config, "unlock_time=30"]),
                 NOW + 100
             ),
+            Verdict::Failure
+        );
+    }
+
+    #[test]
+    fn a_code_login_opens_a_grace_period_for_its_host_and_service_only() {
+        let (dir, rc) = store_with_alice(2);
+        let opts = || options(dir.path(), &["grace_period=300"]);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        assert_eq!(login(&mut h, opts(), NOW), Verdict::Success);
+        // Within the period, from the same host: no prompt, logged as grace.
+        let mut h = Scripted::new(vec![]);
+        assert_eq!(login(&mut h, opts(), NOW + 300), Verdict::Success);
+        assert!(
+            h.logs[0].ends_with("result=success method=grace"),
+            "{:?}",
+            h.logs
+        );
+        // Another host, or the period over: asked.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", "000000x".into())]);
+        h.rhost = "192.0.2.99";
+        assert_eq!(login(&mut h, opts(), NOW + 10), Verdict::Failure);
+        // ...and that failure ended every grace period of the user.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(1))]);
+        assert_eq!(login(&mut h, opts(), NOW + 20), Verdict::Success);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(11))]);
+        assert_eq!(login(&mut h, opts(), NOW + 20 + 301), Verdict::Success);
+        // A local login never gets one; a recovery code never opens one.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", "000000x".into())]);
+        h.rhost = "127.0.0.1";
+        assert_eq!(login(&mut h, opts(), NOW + 330), Verdict::Failure);
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", rc.display()[0].to_string()),
+            Step::Error("Warning: Recovery code accepted. 1 recovery code left; make new ones with: sudo otpgate recovery".into()),
+        ]);
+        h.rhost = "192.0.2.7";
+        assert_eq!(login(&mut h, opts(), NOW + 340), Verdict::Success);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", "000000x".into())]);
+        h.rhost = "192.0.2.7";
+        assert_eq!(login(&mut h, opts(), NOW + 341), Verdict::Failure);
+        // Off by default.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", "000000x".into())]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[]), NOW + 342),
             Verdict::Failure
         );
     }

@@ -299,6 +299,7 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         next.unconfirmed = 0;
         next.locked_until = 0;
         next.hard_locked = false;
+        next.grace.clear();
         // A clock that ran ahead left a step in the future: pull it back to
         // now so the current codes work again (the current step stays used).
         // An HOTP counter has nothing to do with the clock.

@@ -28,6 +28,9 @@ pub struct Policy {
     pub confirmed: bool,
     /// HOTP look-ahead: counters `next..next + hotp_window` are accepted.
     pub hotp_window: u32,
+    /// Seconds a code login from a remote host lets the same host and
+    /// service in without a code (0: off; see `core::grace`).
+    pub grace_period: u64,
 }
 
 impl Default for Policy {
@@ -40,6 +43,7 @@ impl Default for Policy {
             recovery: true,
             drift_steps: 10,
             confirmed: true,
+            grace_period: 0,
             hotp_window: 10,
         }
     }
@@ -50,6 +54,8 @@ pub enum Method {
     Totp,
     Hotp,
     Recovery,
+    /// Let in without a code inside a `grace_period`.
+    Grace,
 }
 
 impl Method {
@@ -58,6 +64,7 @@ impl Method {
             Method::Totp => "totp",
             Method::Hotp => "hotp",
             Method::Recovery => "recovery",
+            Method::Grace => "grace",
         }
     }
 }
@@ -381,6 +388,8 @@ fn failed(
 ) -> Decision {
     let mut next = record.clone();
     next.failures = next.failures.saturating_add(1);
+    // A failed attempt ends every grace period of this user.
+    next.grace.clear();
     if !policy.confirmed {
         next.unconfirmed = next.unconfirmed.saturating_add(1);
     }

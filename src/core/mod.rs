@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod decide;
+pub mod grace;
 pub mod input;
 pub mod otp;
 pub mod record;

@@ -64,6 +64,9 @@ pub struct Record {
     pub last_drift: Option<i64>,
     #[serde(default)]
     pub recovery: RecoveryHashes,
+    /// Recent code logins that open a `grace_period` (see `core::grace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grace: Vec<super::grace::GraceEntry>,
     /// Renewed by every administrative write: the login state (see
     /// `core::state`) of an earlier version of this record is ignored.
     #[serde(default)]
@@ -138,6 +141,7 @@ impl Record {
             last_login_from: String::new(),
             last_drift: None,
             recovery,
+            grace: Vec::new(),
             state_id: 0,
         }
     }
@@ -200,6 +204,15 @@ impl Record {
             return Err(RecordError::Invalid(
                 "numeric recovery codes have as many digits as the codes".into(),
             ));
+        }
+        if self.grace.len() > super::grace::MAX_ENTRIES
+            || self.grace.iter().any(|e| {
+                e.key.len() != 32
+                    || !e.key.bytes().all(|b| b.is_ascii_hexdigit())
+                    || e.at > MAX_TIME
+            })
+        {
+            return Err(RecordError::Invalid("grace entries are malformed".into()));
         }
         if self.unconfirmed > self.failures {
             return Err(RecordError::Invalid(

@@ -20,7 +20,9 @@
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+use super::grace::{GraceEntry, MAX_ENTRIES};
 use super::record::Record;
+use super::recovery::{hex, unhex};
 
 /// One slot: fields, padding, then the checksum of everything before it.
 pub const SLOT_BYTES: usize = 512;
@@ -31,6 +33,9 @@ const SUM_AT: usize = SLOT_BYTES - 32;
 /// Recovery codes a state can mark used (the record allows at most 100).
 pub const MAX_CODES: usize = 128;
 const SOURCE_MAX: usize = 255;
+/// Grace entries: key (16 bytes) and time (8 bytes) each, after the source.
+const GRACE_AT: usize = 338;
+const GRACE_BYTES: usize = 24;
 
 /// The login state of one record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub struct LoginState {
     pub last_drift: Option<i64>,
     /// Bit i: the record's i-th recovery hash has been used.
     pub used: u128,
+    /// Open grace periods (see `core::grace`), newest first.
+    pub grace: Vec<GraceEntry>,
 }
 
 /// Why a state file was refused. Never contains state contents.
@@ -101,6 +108,13 @@ impl LoginState {
         let source = truncate_utf8(&self.last_login_from, SOURCE_MAX);
         b[82] = source.len() as u8;
         b[83..83 + source.len()].copy_from_slice(source.as_bytes());
+        for (i, e) in self.grace.iter().take(MAX_ENTRIES).enumerate() {
+            let at = GRACE_AT + i * GRACE_BYTES;
+            if let Some(k) = unhex(&e.key).filter(|k| k.len() == 16) {
+                b[at..at + 16].copy_from_slice(&k);
+                b[at + 16..at + 24].copy_from_slice(&e.at.to_le_bytes());
+            }
+        }
         let sum = Sha256::digest(&b[..SUM_AT]);
         b[SUM_AT..].copy_from_slice(&sum);
         b
@@ -133,6 +147,14 @@ impl LoginState {
         let Ok(source) = std::str::from_utf8(&b[83..83 + len]) else {
             return Slot::Invalid;
         };
+        let grace = (0..MAX_ENTRIES)
+            .map(|i| GRACE_AT + i * GRACE_BYTES)
+            .filter(|&at| u64_at(at + 16) != 0)
+            .map(|at| GraceEntry {
+                key: hex(&b[at..at + 16]),
+                at: u64_at(at + 16),
+            })
+            .collect();
         Slot::Valid(LoginState {
             seq: u64_at(8),
             record_id: u64_at(16),
@@ -145,6 +167,7 @@ impl LoginState {
             last_login: u64_at(58),
             used: u128::from_le_bytes(used),
             last_login_from: source.to_string(),
+            grace,
         })
     }
 
@@ -163,6 +186,7 @@ impl LoginState {
             last_login_from: record.last_login_from.clone(),
             last_drift: record.last_drift,
             used: 0,
+            grace: record.grace.clone(),
         }
     }
 
@@ -181,6 +205,7 @@ impl LoginState {
         r.last_login = self.last_login;
         r.last_login_from = self.last_login_from.clone();
         r.last_drift = self.last_drift;
+        r.grace = self.grace.clone();
         let mut i = 0;
         r.recovery.hashes.retain(|_| {
             let keep = i >= MAX_CODES || self.used & (1u128 << i) == 0;
@@ -293,6 +318,10 @@ mod tests {
             last_login_from: "192.0.2.7 é".into(),
             last_drift: Some(-4),
             used: 0b1010,
+            grace: vec![GraceEntry {
+                key: "00112233445566778899aabbccddeeff".into(),
+                at: 1_700_000_100,
+            }],
         }
     }
 
