@@ -71,7 +71,7 @@ pub fn remember(next: &mut Record, key: &[u8; 16], now: u64) {
     let k = hex_key(key);
     next.grace.retain(|e| e.key != k);
     next.grace.push(GraceEntry { key: k, at: now });
-    next.grace.sort_by(|a, b| b.at.cmp(&a.at));
+    next.grace.sort_by_key(|e| std::cmp::Reverse(e.at));
     next.grace.truncate(MAX_ENTRIES);
 }
 
