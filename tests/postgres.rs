@@ -414,3 +414,68 @@ fn an_unknown_schema_version_is_refused_and_never_changed() {
         "2"
     );
 }
+
+#[test]
+fn logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice() {
+    if !runs_as_root("logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice") {
+        return;
+    }
+    let fleet = Fleet::new("pg-kill");
+    let o = fleet.cli(&[
+        "enroll",
+        USER,
+        "--secret",
+        SECRET,
+        "--no-verify",
+        "--json",
+        "--recovery-codes",
+        "12",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let recovery: Vec<String> = v["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let hosts: Vec<String> = (0..2)
+        .map(|i| fleet.host(&format!("k{i}"), "deny=1000 hard_deny=0"))
+        .collect();
+    let mut accepted: std::collections::HashMap<String, usize> = Default::default();
+    let mut killed = 0;
+    // Each of 10 recovery codes is tried by 4 logins; some are killed at once.
+    for (i, code) in recovery.iter().take(10).enumerate() {
+        let mut children: Vec<AtPrompt> = (0..4)
+            .map(|j| AtPrompt::start(fleet.pamtester(&hosts[j % 2]), "Verification code: "))
+            .collect();
+        for c in &mut children {
+            c.answer(code);
+        }
+        for (j, c) in children.into_iter().enumerate() {
+            let done = if (i + j) % 3 == 0 {
+                let (hit, done) = c.kill();
+                killed += usize::from(hit);
+                done
+            } else {
+                c.finish()
+            };
+            if done.success() {
+                *accepted.entry(code.clone()).or_default() += 1;
+            }
+        }
+    }
+    assert!(killed > 5, "killed {killed}");
+    for (code, n) in &accepted {
+        assert_eq!(*n, 1, "{code} accepted {n} times");
+    }
+    // Every code tried is spent or still works exactly once now.
+    for code in recovery.iter().take(10) {
+        let now = fleet.login(&hosts[0], code).code;
+        if accepted.contains_key(code) {
+            assert_eq!(now, PAM_AUTH_ERR, "a used code worked again");
+        }
+    }
+    // The untried ones still work.
+    assert_eq!(fleet.login(&hosts[1], &recovery[10]).code, PAM_SUCCESS);
+}
