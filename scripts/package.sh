@@ -98,6 +98,7 @@ cargo tree --locked -e normal,no-proc-macro --prefix none --format '{p}: {l}' |
     grep -v -e '(\*)' -e '^otpgate ' | sort -u | sed 's/^/ /' > "$WORK/crates"
 [ -s "$WORK/crates" ] || die "cargo tree listed no crates"
 sed -e "/^@CRATES@\$/{r $WORK/crates" -e 'd}' packaging/deb/copyright.in > "$DOC/copyright"
+install -D -m 0644 packaging/deb/lintian-overrides "$ROOT/usr/share/lintian/overrides/otpgate"
 
 # Control: dependencies from the libraries the binaries link against.
 mkdir -p "$WORK/shlibs/debian"
