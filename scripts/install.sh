@@ -24,6 +24,12 @@ module_dir() {
 }
 MODDIR=$(module_dir) || die "cannot find the PAM module directory (no pam_unix.so)"
 
+# The Debian package (scripts/package.sh) owns the same module path: never
+# overwrite or delete its files behind dpkg's back.
+if [ "$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null)" = installed ]; then
+    die "the otpgate package is installed: upgrade it with apt, or 'apt remove otpgate' first"
+fi
+
 if [ "${1:-}" = "--uninstall" ]; then
     rm -f "$MODDIR/pam_otpgate.so" "$SBIN/otpgate"
     rm -rf "$SHARE"

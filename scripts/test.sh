@@ -16,7 +16,8 @@ fi
 # against files their own tools and modules wrote.
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
           faketime libpam-wrapper zbar-tools passwd util-linux tmux
-          postgresql openssl libpam-google-authenticator libpam-oath)
+          postgresql openssl libpam-google-authenticator libpam-oath
+          dpkg-dev binutils man-db lintian)
 
 install_packages() {
     local missing=()
@@ -53,6 +54,18 @@ skipped="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_dir
 rm -f "$skipped"
 status=0
 cargo test --locked --no-fail-fast --lib --bins --tests || status=$?
+# The Debian package: one release build, lintian, dpkg -i, logins through
+# the installed module, dpkg -r and -P (scripts/test-package.sh). A step
+# here, not a cargo test: installing puts a module in the system's PAM
+# directory and a command in /usr/sbin, which must not happen while the
+# other test binaries run in parallel (cargo runs them concurrently); and
+# the release build it needs would otherwise be a nested cargo run inside
+# the test run, competing with the tests for the two cores.
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/test-package.sh || status=1
+else
+    echo "scripts/test-package.sh (the Debian package installed and removed)" >> "$skipped"
+fi
 if [ -s "$skipped" ]; then
     echo "test.sh: SKIPPED (these tests need root and did not run):" >&2
     sed 's/^/    /' "$skipped" >&2

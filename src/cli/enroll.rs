@@ -25,8 +25,16 @@ use crate::store::{AnyStore, Change, StoreError};
 
 /// Tries allowed for the first code.
 const VERIFY_TRIES: usize = 3;
-/// Where the install puts ready-made PAM stacks.
-const READY_STACKS: &str = "/usr/local/share/otpgate/pam.d";
+/// Where ready-made PAM stacks are: the package's, else scripts/install.sh's
+/// (also when neither is installed: the one a source checkout installs).
+const READY_STACKS: [&str; 2] = [super::doctor::EXAMPLES, "/usr/local/share/otpgate/pam.d"];
+
+fn ready_stacks() -> &'static str {
+    READY_STACKS
+        .into_iter()
+        .find(|d| Path::new(d).is_dir())
+        .unwrap_or(READY_STACKS[1])
+}
 
 /// Hash algorithms as typed on the command line (any case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -632,10 +640,11 @@ fn services_using_module(dir: &Path) -> Vec<String> {
 /// where a PAM stack uses the module.
 fn next_steps(user: &str, services: &[String]) -> String {
     if services.is_empty() {
+        let stacks = ready_stacks().trim_end_matches('/');
         format!(
             "\nSaved. No PAM service uses pam_otpgate yet, so logins do not ask {user} for a code.\n\
              Next: add the module to a service's PAM stack (ready stacks are in\n\
-             {READY_STACKS}), run `otpgate doctor`, and keep this\n\
+             {stacks}), run `otpgate doctor`, and keep this\n\
              session open until a login in a second session works.\n"
         )
     } else {

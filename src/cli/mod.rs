@@ -4,6 +4,7 @@
 mod admin;
 pub mod console;
 mod db;
+mod docs;
 pub mod doctor;
 mod enroll;
 mod import;
@@ -11,7 +12,7 @@ pub mod qr;
 mod self_service;
 pub mod text;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -96,6 +97,16 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print a shell completion script (for packagers: scripts/package.sh).
+    #[command(hide = true)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the otpgate(8) manual page as roff (for packagers).
+    #[command(hide = true)]
+    Manpage,
 }
 
 /// A command failure with its exit code.
@@ -223,6 +234,12 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> CliResult {
+    // Documents made from the definitions above: no root, no site file.
+    match cli.command {
+        Command::Completions { shell } => return docs::print_completions(Cli::command(), shell),
+        Command::Manpage => return docs::print_manpage(&Cli::command()),
+        _ => {}
+    }
     if !nix::unistd::geteuid().is_root() && cli.store.is_none() {
         return Err(CliError::usage(
             "must run as root",
@@ -285,6 +302,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Db(args) => db::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Completions { .. } | Command::Manpage => Ok(EXIT_OK),
     }
 }
 
@@ -432,7 +450,6 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     /// Every argument of every subcommand, as `command: --name`.
     fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {

@@ -22,6 +22,9 @@ use super::{CliResult, Context, EXIT_OK, EXIT_REFUSED};
 use crate::pam::sys::clock_state;
 
 pub use module::MODULE_FILE;
+/// For the test that pam_otpgate(8) documents every option the module takes.
+#[cfg(test)]
+pub(crate) use options::KNOWN_OPTIONS;
 
 /// Version of the `--json` layout; bumped when a field changes meaning.
 pub const JSON_SCHEMA: u32 = 1;

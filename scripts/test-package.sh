@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The Debian package end to end, as root (scripts/test.sh runs it after the
+# cargo tests): build it with scripts/package.sh (lintian included), install
+# it with dpkg -i, log in through the INSTALLED module with pamtester, find
+# every man page with man -w, remove it (module and command gone, store
+# kept), purge it (store still kept, and said so), and check what remains.
+#
+# It changes the machine only for its own run and puts everything back even
+# when a check fails: the package is purged, the test PAM service removed,
+# a module or command that was there before (scripts/install.sh puts the
+# module at the same path) restored, and /var/lib/otpgate removed only if
+# this run created it. It never touches any other file in /etc/pam.d.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "test-package.sh: $*" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || die "run as root: it installs and removes the package"
+for tool in pamtester oathtool man dpkg-deb flock; do
+    command -v "$tool" >/dev/null || die "$tool is missing (scripts/test.sh installs it)"
+done
+
+# One run at a time on this machine (other checkouts may run it too).
+exec 9>/run/lock/otpgate-test-package.lock
+flock 9
+
+state=$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null || true)
+case "$state" in
+    "" | not-installed) ;;
+    *) die "the otpgate package is on this machine ($state); this test would remove it: dpkg -P otpgate first" ;;
+esac
+
+MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+MODULE=/usr/lib/$MULTIARCH/security/pam_otpgate.so
+COMMAND=/usr/sbin/otpgate
+STORE=/var/lib/otpgate
+SERVICE=otpgate-test-pkg
+SERVICE_FILE=/etc/pam.d/$SERVICE
+# A fixed test secret (RFC 4226's, in base32) for an account every Debian system has.
+SECRET=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
+ACCOUNT=daemon
+
+TMP=$(mktemp -d /tmp/otpgate-test-package.XXXXXX)
+store_existed=0
+store_before=
+if [ -e "$STORE" ] || [ -L "$STORE" ]; then
+    store_existed=1
+    store_before=$(stat -c '%U:%G %a %i' "$STORE")
+fi
+# What was there before the package: restored afterwards.
+for f in "$MODULE" "$COMMAND"; do
+    if [ -e "$f" ]; then
+        mkdir -p "$TMP/saved$(dirname "$f")"
+        cp -a "$f" "$TMP/saved$f"
+    fi
+done
+
+cleanup() {
+    rm -f "$SERVICE_FILE"
+    if [ -n "$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null | grep -v not-installed)" ]; then
+        dpkg -P otpgate >/dev/null 2>&1 || echo "test-package.sh: could not purge otpgate" >&2
+    fi
+    for f in "$MODULE" "$COMMAND"; do
+        [ -e "$TMP/saved$f" ] && cp -a "$TMP/saved$f" "$f"
+    done
+    [ "$store_existed" -eq 1 ] || rm -rf "$STORE"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+check() { # check DESCRIPTION COMMAND...: runs the command, counts the result
+    local what=$1
+    shift
+    if "$@" >"$TMP/out" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok   $what"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $what" >&2
+        sed 's/^/     | /' "$TMP/out" >&2
+    fi
+}
+refused() { ! "$@"; }
+absent() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
+has_text() { grep -q -- "$2" "$1"; }
+
+# Build (scripts/package.sh prints the .deb's path last).
+scripts/package.sh | tee "$TMP/package.log"
+DEB=$(tail -n 1 "$TMP/package.log")
+[ -f "$DEB" ] || die "scripts/package.sh did not make a package"
+if command -v lintian >/dev/null; then
+    check "lintian finds no error" lintian --fail-on error "$DEB"
+fi
+
+# Install.
+check "dpkg -i installs the package" dpkg -i "$DEB"
+dpkg -L otpgate | sort > "$TMP/files"
+check "module installed in the multiarch PAM directory" test -f "$MODULE"
+check "command installed in /usr/sbin" test -x "$COMMAND"
+check "otpgate --version runs" "$COMMAND" --version
+for f in /usr/share/bash-completion/completions/otpgate /usr/share/zsh/vendor-completions/_otpgate \
+    /usr/share/fish/vendor_completions.d/otpgate.fish /usr/share/doc/otpgate/copyright \
+    /usr/share/doc/otpgate/changelog.Debian.gz /usr/share/doc/otpgate/changelog.gz \
+    /usr/share/doc/otpgate/examples/otpgate.toml /usr/share/doc/otpgate/examples/pam.d/sshd-key-and-code \
+    /usr/share/doc/otpgate/examples/pam.d/sudo; do
+    check "installed: $f" test -f "$f"
+done
+check "bash completion loads and completes subcommands" \
+    bash -c 'source /usr/share/bash-completion/completions/otpgate && COMP_WORDS=(otpgate en) COMP_CWORD=1 && _otpgate otpgate en otpgate && [[ " ${COMPREPLY[*]} " == *" enroll "* ]]'
+if [ "$store_existed" -eq 0 ]; then
+    check "postinst created $STORE root:root 0700" test "$(stat -c '%U:%G %a' "$STORE")" = "root:root 700"
+else
+    check "postinst left the existing $STORE as it was" test "$(stat -c '%U:%G %a %i' "$STORE")" = "$store_before"
+fi
+check "man -w finds pam_otpgate(8)" test "$(man -w 8 pam_otpgate)" = /usr/share/man/man8/pam_otpgate.8.gz
+check "man -w finds otpgate(8)" test "$(man -w 8 otpgate)" = /usr/share/man/man8/otpgate.8.gz
+check "man -w finds otpgate.toml(5)" test "$(man -w 5 otpgate.toml)" = /usr/share/man/man5/otpgate.toml.5.gz
+check "otpgate(8) documents every subcommand" \
+    bash -c 'for c in enroll recovery status unlock disable doctor; do zgrep -q "^\.SS \"otpgate $c\"" /usr/share/man/man8/otpgate.8.gz || { echo "no $c"; exit 1; }; done'
+
+# Log in through the installed module: a service naming it by its bare
+# name, so libpam loads it from the multiarch directory.
+check "enroll $ACCOUNT with the installed command" \
+    bash -c "'$COMMAND' --store '$TMP/store' enroll $ACCOUNT --no-verify --secret $SECRET --qr none --json > '$TMP/enroll.json'"
+RECOVERY=$(sed -n 's/.*"recovery_codes":\["\([^"]*\)".*/\1/p' "$TMP/enroll.json")
+check "enroll --json printed recovery codes" test -n "$RECOVERY"
+printf 'auth required pam_otpgate.so store=%s\naccount required pam_permit.so\n' "$TMP/store" > "$SERVICE_FILE"
+CODE=$(oathtool --totp -b "$SECRET")
+login() { printf '%s\n' "$1" | pamtester "$SERVICE" "$ACCOUNT" authenticate; }
+check "pamtester: the right code logs in" login "$CODE"
+check "pamtester: the same code again is refused (replay)" refused login "$CODE"
+check "pamtester: a recovery code logs in" login "$RECOVERY"
+check "pamtester: the recovery code again is refused" refused login "$RECOVERY"
+check "otpgate status sees the logins" \
+    bash -c "'$COMMAND' --store '$TMP/store' status $ACCOUNT --json | grep -q '\"last_login\":[0-9]'"
+rm -f "$SERVICE_FILE"
+
+# Remove: module and command gone, the store kept.
+check "dpkg -r removes the package" dpkg -r otpgate
+check "module gone after remove" absent "$MODULE"
+check "command gone after remove" absent "$COMMAND"
+check "man pages gone after remove" absent /usr/share/man/man8/otpgate.8.gz
+check "$STORE kept after remove" test -d "$STORE"
+
+# Purge: the store still kept, and said so; nothing else of the package left.
+dpkg -P otpgate > "$TMP/purge.out" 2>&1 || true
+check "dpkg -P purges the package" test -z "$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null | grep -v not-installed)"
+check "purge says the store is kept" has_text "$TMP/purge.out" "kept $STORE"
+check "$STORE kept after purge" test -d "$STORE"
+check "no file of the package left after purge" \
+    bash -c "while read -r f; do [ \"\$f\" = /. ] || [ -d \"\$f\" ] || [ ! -e \"\$f\" ] || { echo \"left: \$f\"; exit 1; }; done < '$TMP/files'"
+check "no package directory left after purge" absent /usr/share/doc/otpgate
+
+echo "package: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
