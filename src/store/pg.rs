@@ -197,6 +197,17 @@ impl PgStore {
         site: &PostgresConfig,
         trust: super::Trust,
     ) -> Result<PgStore, StoreError> {
+        let store = PgStore::connect_unchecked(url, site, trust)?;
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Connects without looking at the schema (`db init` creates it).
+    fn connect_unchecked(
+        url: &str,
+        site: &PostgresConfig,
+        trust: super::Trust,
+    ) -> Result<PgStore, StoreError> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("{}: {e}", redact(url))))?;
@@ -241,13 +252,11 @@ impl PgStore {
             }
         }
         .map_err(|e| unavailable(format!("{}: {}", redact(url), pg_words(&e))))?;
-        let store = PgStore {
+        Ok(PgStore {
             client: RefCell::new(client),
             key,
             url: url.to_string(),
-        };
-        store.check_schema()?;
-        Ok(store)
+        })
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -272,38 +281,55 @@ impl PgStore {
         redact(&self.url)
     }
 
+    /// Where a row is, for messages.
+    fn row_path(&self, user: &str) -> PathBuf {
+        PathBuf::from(format!("{}#{user}", self.describe()))
+    }
+
+    /// A row's record (opened and parsed) and its login state.
+    fn decode_parts(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        state: Option<&[u8]>,
+    ) -> Result<(Record, Option<LoginState>), StoreError> {
+        let plain = self
+            .key
+            .open(user, sealed)
+            .map_err(|why| StoreError::Unsafe {
+                path: self.row_path(user),
+                why,
+            })?;
+        let record = Record::parse(&plain).map_err(|err| StoreError::Corrupt {
+            path: self.row_path(user),
+            err,
+        })?;
+        let state = match state {
+            // One slot; `current` reads the missing second one as empty.
+            Some(b) if b.len() <= SLOT_BYTES => {
+                state::current(b).map_err(|err| StoreError::State {
+                    path: self.row_path(user),
+                    err,
+                })?
+            }
+            Some(b) => {
+                return Err(StoreError::State {
+                    path: self.row_path(user),
+                    err: state::StateError::TooLarge(b.len()),
+                });
+            }
+            None => None,
+        };
+        Ok((record, state))
+    }
+
     fn decode(
         &self,
         user: &str,
         sealed: &[u8],
         state: Option<&[u8]>,
     ) -> Result<Record, StoreError> {
-        let plain = self
-            .key
-            .open(user, sealed)
-            .map_err(|why| StoreError::Unsafe {
-                path: PathBuf::from(format!("{}#{user}", self.describe())),
-                why,
-            })?;
-        let record = Record::parse(&plain).map_err(|err| StoreError::Corrupt {
-            path: PathBuf::from(format!("{}#{user}", self.describe())),
-            err,
-        })?;
-        let state = match state {
-            Some(b) if b.len() == SLOT_BYTES => {
-                state::current(b).map_err(|err| StoreError::State {
-                    path: PathBuf::from(format!("{}#{user}", self.describe())),
-                    err,
-                })?
-            }
-            Some(b) => {
-                return Err(StoreError::State {
-                    path: PathBuf::from(format!("{}#{user}", self.describe())),
-                    err: state::StateError::TooLarge(b.len()),
-                });
-            }
-            None => None,
-        };
+        let (record, state) = self.decode_parts(user, sealed, state)?;
         Ok(match state {
             Some(s) => s.apply(&record),
             None => record,
@@ -366,24 +392,7 @@ impl PgStore {
             Some(r) => {
                 let sealed: Vec<u8> = r.get(0);
                 let state: Option<Vec<u8>> = r.get(1);
-                let plain = self
-                    .key
-                    .open(user, &sealed)
-                    .map_err(|why| StoreError::Unsafe {
-                        path: PathBuf::from(format!("{}#{user}", self.describe())),
-                        why,
-                    })?;
-                let record = Record::parse(&plain).map_err(|err| StoreError::Corrupt {
-                    path: PathBuf::from(format!("{}#{user}", self.describe())),
-                    err,
-                })?;
-                let st = match state.as_deref() {
-                    Some(b) => state::current(b).map_err(|err| StoreError::State {
-                        path: PathBuf::from(format!("{}#{user}", self.describe())),
-                        err,
-                    })?,
-                    None => None,
-                };
+                let (record, st) = self.decode_parts(user, &sealed, state.as_deref())?;
                 (Some(record), st)
             }
             None => (None, None),
@@ -431,7 +440,7 @@ impl PgStore {
 
     fn seal_record(&self, user: &str, record: &Record) -> Result<Vec<u8>, StoreError> {
         let text = record.to_toml().map_err(|err| StoreError::Corrupt {
-            path: PathBuf::from(format!("{}#{user}", self.describe())),
+            path: self.row_path(user),
             err,
         })?;
         self.key.seal(user, text.as_bytes())
@@ -561,50 +570,6 @@ pub fn connect_for_init(
             PgStore::connect_unchecked(url, site, trust)
         }
         Err(e) => Err(e),
-    }
-}
-
-impl PgStore {
-    fn connect_unchecked(
-        url: &str,
-        site: &PostgresConfig,
-        trust: super::Trust,
-    ) -> Result<PgStore, StoreError> {
-        // Same as connect, minus the schema check: reuse by a flag would
-        // make the module's path depend on it; keep it explicit here.
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("{}: {e}", redact(url))))?;
-        let timeout = Duration::from_secs(site.connect_timeout());
-        config.connect_timeout(timeout).application_name("otpgate");
-        if let Some(pf) = &site.password_file {
-            let pw = Zeroizing::new(super::read_private_file(pf, 4096, trust)?.unwrap_or_default());
-            let text = std::str::from_utf8(&pw).unwrap_or("");
-            config.password(text.trim_end_matches(['\n', '\r']));
-        }
-        let key = SealKey::load(&site.key_file(), trust)?;
-        let client = match &site.ca_file {
-            Some(ca) => {
-                config.ssl_mode(SslMode::Require);
-                config.connect(tls_connector(ca, trust)?)
-            }
-            None if site.tls == Some(TlsSetting::Off) || all_local(&config) => {
-                config.ssl_mode(SslMode::Disable);
-                config.connect(NoTls)
-            }
-            None => {
-                return Err(StoreError::Config(format!(
-                    "{}: a database on another host needs [postgres] ca_file (TLS), or tls = \"off\" written out",
-                    redact(url)
-                )));
-            }
-        }
-        .map_err(|e| unavailable(format!("{}: {}", redact(url), pg_words(&e))))?;
-        Ok(PgStore {
-            client: RefCell::new(client),
-            key,
-            url: url.to_string(),
-        })
     }
 }
 
