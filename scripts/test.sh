@@ -13,7 +13,7 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
-          faketime libpam-wrapper zbar-tools passwd util-linux)
+          faketime libpam-wrapper zbar-tools passwd util-linux strace)
 
 install_packages() {
     local missing=()
