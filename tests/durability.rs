@@ -102,7 +102,7 @@ fn a_login_is_durable_before_it_succeeds() {
     let e = f.enroll(user, OtpParams::default(), 1);
     let trace = f.tmp.path().join("login.trace");
     let confdir = f.confdir.display().to_string();
-    let cmd = straced(
+    let mut cmd = straced(
         &f,
         &trace,
         &[
@@ -113,7 +113,6 @@ fn a_login_is_durable_before_it_succeeds() {
         ],
         &["pamtester", &f.service, user, "authenticate"],
     );
-    let mut cmd = cmd;
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -157,6 +156,7 @@ fn a_login_is_durable_before_it_succeeds() {
     );
     let renamed = t.next(synced, "rename(temp -> record)", &store, |l| {
         l.contains("rename")
+            && l.contains(&dir)
             && l.contains(&quoted_tmp)
             && l.contains(&quoted_record)
             && succeeded(l)
@@ -177,8 +177,8 @@ fn a_login_is_durable_before_it_succeeds() {
 }
 
 #[test]
-fn disable_is_durable_before_it_reports() {
-    if !runs_as_root("disable_is_durable_before_it_reports") {
+fn disable_is_durable_before_the_command_exits() {
+    if !runs_as_root("disable_is_durable_before_the_command_exits") {
         return; // the CLI runs as root; CI runs as root
     }
     strace_installed();
@@ -212,7 +212,10 @@ fn disable_is_durable_before_it_reports() {
     let unlinked = t.next(0, "unlinkat(record)", &f.store, |l| {
         l.contains("unlink") && l.contains(&dir) && l.contains(&quoted_record) && succeeded(l)
     });
-    t.next(unlinked, "fsync(store directory)", &f.store, |l| {
+    let dir_synced = t.next(unlinked, "fsync(store directory)", &f.store, |l| {
         l.contains("fsync(") && l.contains(&format!("{dir})")) && succeeded(l)
+    });
+    t.next(dir_synced, "exit 0", &f.store, |l| {
+        l.ends_with("+++ exited with 0 +++")
     });
 }
