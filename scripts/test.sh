@@ -17,7 +17,7 @@ fi
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
           faketime libpam-wrapper zbar-tools passwd util-linux tmux
           postgresql openssl libpam-google-authenticator libpam-oath
-          dpkg-dev binutils man-db lintian)
+          dpkg-dev binutils man-db lintian strace)
 
 install_packages() {
     local missing=()

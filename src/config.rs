@@ -118,6 +118,9 @@ pub struct ModuleOptions {
     pub debug: bool,
     /// `owner_ok`: also trust a store owned by the process's own user.
     pub owner_ok: bool,
+    /// `panic_for_test`: the hook panics (feature `panic-test` only).
+    #[cfg(feature = "panic-test")]
+    pub panic_for_test: bool,
 }
 
 impl Default for ModuleOptions {
@@ -132,6 +135,8 @@ impl Default for ModuleOptions {
             token: TokenSource::Prompt,
             debug: false,
             owner_ok: false,
+            #[cfg(feature = "panic-test")]
+            panic_for_test: false,
         }
     }
 }
@@ -185,6 +190,8 @@ impl ModuleOptions {
                 ("echo", None) => o.echo = true,
                 ("debug", None) => o.debug = true,
                 ("owner_ok", None) => o.owner_ok = true,
+                #[cfg(feature = "panic-test")]
+                ("panic_for_test", None) => o.panic_for_test = true,
                 ("no_recovery", None) => o.policy.no_recovery = Some(true),
                 ("use_first_pass", None) => o.token = TokenSource::UseFirstPass,
                 ("try_first_pass", None) => o.token = TokenSource::TryFirstPass,

@@ -21,6 +21,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+// The test-only panic switch never ships: a release build refuses it.
+#[cfg(all(feature = "panic-test", not(debug_assertions)))]
+compile_error!("the `panic-test` feature is for tests only, never for a release build");
+
 pub mod account;
 pub mod cli;
 pub mod config;

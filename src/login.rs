@@ -835,6 +835,30 @@ mod tests {
     }
 
     #[test]
+    fn a_locked_user_with_a_try_first_pass_token_is_told_once_and_never_asked() {
+        let (dir, _) = store_with_alice(1);
+        let opts = || options(dir.path(), &["deny=1", "unlock_time=90", "try_first_pass"]);
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", "000000x".into()),
+            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+        ]);
+        assert_eq!(login(&mut h, opts(), NOW), Verdict::Failure);
+        // Even the right code as the token: the lock notice, no prompt (a
+        // re-prompt would only collect a code the lock refuses anyway).
+        let mut h = Scripted::new(vec![Step::Error(
+            "Too many failed attempts: verification locked, retry in 60 s.".into(),
+        )]);
+        h.authtok = Some(Box::leak(code(1).into_boxed_str()));
+        assert_eq!(login(&mut h, opts(), NOW + 30), Verdict::Failure);
+        assert_eq!(h.logs.len(), 1, "{:?}", h.logs);
+        assert!(
+            h.logs[0].ends_with("result=fail reason=locked"),
+            "{:?}",
+            h.logs
+        );
+    }
+
+    #[test]
     fn recovery_and_drift_messages() {
         let (dir, rc) = store_with_alice(4);
         let mut h = Scripted::new(vec![

@@ -50,11 +50,26 @@ fn login(
     (shell, text)
 }
 
+/// The module logged exactly one line for the last login, and it says `what`
+/// (e.g. `result=fail method=totp reason=replay`): a refusal is the
+/// module's, for the reason the test means, not a broken sshd setup.
+fn logged(tap: &SyslogTap, what: &str) {
+    let lines = tap.otpgate_lines();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one otpgate line, with {what:?}: {lines:#?}"
+    );
+    assert!(lines[0].contains(what), "{what:?} not in {lines:#?}");
+}
+
 /// A test user, an enrolled record and a private sshd whose PAM stack is
 /// `auth_before` then the module with `options`. Dropped in field order:
 /// sshd and its service file first, the user last.
 struct Server {
     cleanup: Cleanup,
+    /// What sshd's PAM modules log (sshd runs where /dev/log is ours).
+    tap: SyslogTap,
     f: Fixture,
     user: TestUser,
     port: u16,
@@ -82,10 +97,19 @@ fn server(
         module_path().display(),
         f.store.display()
     );
-    let sshd = Sshd::start(&mut cleanup, f.tmp.path(), &service, &stack, methods);
+    let tap = SyslogTap::new(f.tmp.path());
+    let sshd = Sshd::start_logging(
+        &mut cleanup,
+        f.tmp.path(),
+        &service,
+        &stack,
+        methods,
+        Some(&tap),
+    );
     let (key, public) = client_key(f.tmp.path());
     Some(Server {
         cleanup,
+        tap,
         f,
         user,
         port: sshd.port,
@@ -99,6 +123,7 @@ fn ssh_key_and_code() {
     let methods = "publickey,keyboard-interactive";
     let Some(Server {
         cleanup: _cleanup,
+        tap,
         f,
         user,
         port,
@@ -129,9 +154,11 @@ fn ssh_key_and_code() {
     let (ok, text) = login(&f, port, &key, &user.name, methods, &[&code]);
     assert!(ok, "key + right code: {text}");
     assert!(text.contains("Verification code: "), "{text}");
+    logged(&tap, "result=success method=totp");
 
     let (ok, text) = login(&f, port, &key, &user.name, methods, &[&code]);
     assert!(!ok, "replayed code: {text}");
+    logged(&tap, "result=fail method=totp reason=replay");
 
     // sshd shows PAM messages that follow the last prompt (the "codes left"
     // notice) with the banner of an interactive terminal session only.
@@ -151,25 +178,31 @@ fn ssh_key_and_code() {
         text.contains("2 recovery codes left"),
         "the client sees how many are left: {text}"
     );
+    logged(&tap, "result=success method=recovery");
     let (ok, _) = login(&f, port, &key, &user.name, methods, &[&e.recovery[0]]);
     assert!(!ok, "a recovery code works once");
+    logged(&tap, "result=fail method=recovery reason=bad_code");
 
     let wrong = wrong_code(&e.code(1));
     let (ok, _) = login(&f, port, &key, &user.name, methods, &[wrong]);
     assert!(!ok, "wrong code");
+    logged(&tap, "result=fail method=totp reason=bad_code");
     let (ok, _) = login(&f, port, &key, &user.name, methods, &[wrong]);
     assert!(!ok, "wrong code");
+    logged(&tap, "result=fail method=totp reason=bad_code");
     // The recovery login reset the count; reused recovery code + 2 wrong = deny.
     assert_eq!(f.record(&user.name).failures, 3);
     let (ok, text) = login(&f, port, &key, &user.name, methods, &[&e.code(1)]);
     assert!(!ok, "locked account: {text}");
     assert!(text.contains("verification locked"), "{text}");
+    logged(&tap, "result=fail reason=locked");
 }
 
 #[test]
 fn ssh_password_and_code() {
     let Some(Server {
         cleanup: _cleanup,
+        tap,
         f,
         user,
         port,
@@ -203,8 +236,10 @@ fn ssh_password_and_code() {
         text.contains("Password: ") && text.contains("Verification code: "),
         "{text}"
     );
+    logged(&tap, "result=success method=totp");
     let (ok, _) = login(&f, port, &key, &user.name, m, &["Sw0rdfish-ssh!", &code]);
     assert!(!ok, "password + replayed code");
+    logged(&tap, "result=fail method=totp reason=replay");
     let (ok, text) = login(
         &f,
         port,
@@ -214,6 +249,7 @@ fn ssh_password_and_code() {
         &["Sw0rdfish-ssh!", &e.recovery[0]],
     );
     assert!(ok, "password + recovery code: {text}");
+    logged(&tap, "result=success method=recovery");
     let (ok, _) = login(
         &f,
         port,
@@ -223,9 +259,11 @@ fn ssh_password_and_code() {
         &["Sw0rdfish-ssh!", &e.recovery[0]],
     );
     assert!(!ok, "a recovery code works once");
+    logged(&tap, "result=fail method=recovery reason=bad_code");
     let wrong = wrong_code(&e.code(1));
     let (ok, _) = login(&f, port, &key, &user.name, m, &["Sw0rdfish-ssh!", wrong]);
     assert!(!ok, "password + wrong code");
+    logged(&tap, "result=fail method=totp reason=bad_code");
     let (ok, _) = login(
         &f,
         port,
@@ -235,4 +273,12 @@ fn ssh_password_and_code() {
         &["not-the-password", &e.code(1)],
     );
     assert!(!ok, "wrong password + right code");
+    // The refusal is pam_unix's (the password), whatever the code was.
+    let lines = tap.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("pam_unix(") && l.contains("authentication failure")),
+        "{lines:#?}"
+    );
 }

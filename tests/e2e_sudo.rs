@@ -42,22 +42,32 @@ fn sudo_asks_password_then_code() {
         },
         1,
     );
+    // sudo runs where /dev/log is ours: each refusal is checked for the
+    // module's own reason, not only for a missing root shell.
+    let tap = SyslogTap::new(f.tmp.path());
     let sudo = |answers: &[&str]| {
-        expect_run(
-            f.tmp.path(),
-            answers,
-            &[
-                "runuser",
-                "-u",
-                &user.name,
-                "--",
-                "sudo",
-                "-k",
-                "sh",
-                "-c",
-                "echo root-is-$(id -u)",
-            ],
-        )
+        let argv = tap.argv(&[
+            "runuser",
+            "-u",
+            &user.name,
+            "--",
+            "sudo",
+            "-k",
+            "sh",
+            "-c",
+            "echo root-is-$(id -u)",
+        ]);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        expect_run(f.tmp.path(), answers, &argv)
+    };
+    let logged = |what: &str| {
+        let lines = tap.otpgate_lines();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one otpgate line, with {what:?}: {lines:#?}"
+        );
+        assert!(lines[0].contains(what), "{what:?} not in {lines:#?}");
     };
 
     let code = e.code(0);
@@ -66,17 +76,20 @@ fn sudo_asks_password_then_code() {
     assert!(text.contains("password for otpgate-t-sudo"), "{text}");
     assert!(text.contains("Verification code: "), "{text}");
     assert!(text.contains("root-is-0"), "{text}");
+    logged("result=success method=totp");
 
     let wrong = wrong_code(&e.code(1));
     let (rc, text) = sudo(&["Sudo-pass-42", wrong]);
     assert_ne!(rc, 0, "{text}");
     assert!(!text.contains("root-is-0"), "{text}");
+    logged("result=fail method=totp reason=bad_code");
 
     let (rc, text) = sudo(&["Sudo-pass-42", &code]);
     assert!(
         rc != 0 && !text.contains("root-is-0"),
         "replayed code: {text}"
     );
+    logged("result=fail method=totp reason=replay");
 }
 
 /// Reads the child's stdout until the `URI: ` line; returns the secret and

@@ -321,6 +321,33 @@ fn hostile_record_owned_by_another_user() {
     });
 }
 
+/// The per-user lock file is opened and flocked before the record is read
+/// again under the lock: it is held to the same rules as the record.
+fn lock_file(f: &Fixture) -> std::path::PathBuf {
+    f.store.join(".sync.lock")
+}
+
+#[test]
+fn hostile_lock_file_mode_0644() {
+    refused_with(
+        "lockmode",
+        ".sync.lock: mode 0644 gives group/other access",
+        |f| {
+            fs::set_permissions(lock_file(f), fs::Permissions::from_mode(0o644)).unwrap();
+        },
+    );
+}
+
+#[test]
+fn hostile_lock_file_owned_by_another_user() {
+    if !runs_as_root("hostile_lock_file_owned_by_another_user") {
+        return; // chown needs root; CI runs as root
+    }
+    refused_with("lockowner", ".sync.lock: owned by uid 65534", |f| {
+        std::os::unix::fs::chown(lock_file(f), Some(65534), None).unwrap();
+    });
+}
+
 /// `pamtester` run as uid/gid 65534, like a web or RADIUS server's own
 /// account calling PAM for its users.
 fn pamtester_as_nobody(f: &Fixture, user: &str) -> std::process::Command {

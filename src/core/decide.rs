@@ -879,4 +879,35 @@ mod tests {
         let ok = decide(&fresh, &code(0), &forward, NOW).new_record.unwrap();
         assert_eq!((ok.failures, ok.unconfirmed), (0, 0));
     }
+
+    #[test]
+    fn a_count_past_a_services_hard_deny_locks_there_and_zero_turns_it_off() {
+        let (mut r, _) = sample();
+        // Counted under a looser service: no hard lock stored yet.
+        r.failures = 5;
+        let at = |hard_deny| Policy {
+            hard_deny,
+            ..Policy::default()
+        };
+        assert_eq!(lock_state(&r, &at(5), NOW), Some(Lock::UntilUnlocked));
+        assert_eq!(lock_state(&r, &at(6), NOW), None);
+        assert_eq!(lock_state(&r, &at(0), NOW), None);
+    }
+
+    #[test]
+    fn hard_deny_zero_never_hard_locks() {
+        let (mut r, _) = sample();
+        let p = Policy {
+            deny: 0,
+            hard_deny: 0,
+            ..Policy::default()
+        };
+        for _ in 0..3 {
+            let d = decide(&r, "000000", &p, NOW);
+            assert_eq!(d.result.unwrap_err().locked, None);
+            r = d.new_record.unwrap();
+        }
+        assert_eq!((r.failures, r.hard_locked, r.locked_until), (3, false, 0));
+        assert!(decide(&r, &code(0), &p, NOW).result.is_ok());
+    }
 }

@@ -113,4 +113,11 @@ mod tests {
         assert_eq!(classify(b" K7QF 3MZT 9XWA PD2H ", 6, None), want);
         assert_eq!(classify(b"k7qf3mzt9xwapd2h", 6, None), want);
     }
+
+    #[test]
+    fn input_of_exactly_the_limit_is_still_read() {
+        let at_limit = format!("{}123456", " ".repeat(MAX_INPUT_BYTES - 6));
+        assert_eq!(at_limit.len(), MAX_INPUT_BYTES);
+        assert_eq!(classify(at_limit.as_bytes(), 6, None), totp("123456"));
+    }
 }

@@ -373,4 +373,40 @@ mod tests {
         p.period = 120;
         assert!(p.validate().is_ok());
     }
+
+    #[test]
+    fn algorithm_names_parse_in_any_case() {
+        assert_eq!("sha1".parse::<Algorithm>(), Ok(Algorithm::Sha1));
+        assert_eq!("SHA1".parse::<Algorithm>(), Ok(Algorithm::Sha1));
+        assert_eq!("Sha256".parse::<Algorithm>(), Ok(Algorithm::Sha256));
+        assert_eq!("sha512".parse::<Algorithm>(), Ok(Algorithm::Sha512));
+        for bad in ["md5", "sha-1", ""] {
+            assert!(bad.parse::<Algorithm>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_generator_keeps_its_parameters() {
+        let params = OtpParams {
+            algorithm: Algorithm::Sha512,
+            digits: 8,
+            period: 60,
+        };
+        assert_eq!(Generator::new(SEED64, params).params(), params);
+    }
+
+    #[test]
+    fn find_step_returns_the_matching_step_within_the_window() {
+        let g = Generator::new(SEED20, OtpParams::default());
+        let now: u64 = 1_700_000_015;
+        let current = now / 30;
+        for offset in [-1i64, 0, 1] {
+            let step = current.checked_add_signed(offset).unwrap();
+            let code = g.code_at_step(step);
+            assert_eq!(g.find_step(&code, now, 1), Some(step), "{offset}");
+        }
+        let later = g.code_at_step(current + 2);
+        assert_eq!(g.find_step(&later, now, 1), None);
+        assert_eq!(g.find_step(&later, now, 2), Some(current + 2));
+    }
 }

@@ -392,4 +392,65 @@ pub(crate) mod tests {
         let (r, _) = sample();
         assert!(!format!("{r:?}").contains(&r.secret));
     }
+
+    #[test]
+    fn a_record_of_exactly_the_size_limit_parses() {
+        let (r, _) = sample();
+        let mut text = r.to_toml().unwrap().to_string();
+        text.push('#');
+        text.push_str(&" ".repeat(MAX_RECORD_BYTES - text.len()));
+        assert_eq!(text.len(), MAX_RECORD_BYTES);
+        assert_eq!(Record::parse(text.as_bytes()), Ok(r));
+    }
+
+    #[test]
+    fn a_version_outside_u32_is_an_unknown_version() {
+        let (r, _) = sample();
+        let text = r.to_toml().unwrap();
+        for v in ["-1", "4294967297"] {
+            let other = text.replace("version = 1", &format!("version = {v}"));
+            assert_eq!(
+                Record::parse(other.as_bytes()),
+                Err(RecordError::UnknownVersion(v.parse().unwrap()))
+            );
+        }
+    }
+
+    #[test]
+    fn login_sources_are_bounded_and_single_line() {
+        let (mut r, _) = sample();
+        r.last_login_from = "a".repeat(MAX_SOURCE_CHARS);
+        assert!(r.validate().is_ok());
+        r.last_login_from.push('a');
+        assert!(matches!(r.validate(), Err(RecordError::Invalid(_))));
+        r.last_login_from = "192.0.2.1\nforged".into();
+        assert!(matches!(r.validate(), Err(RecordError::Invalid(_))));
+    }
+
+    #[test]
+    fn debug_output_shows_the_state() {
+        let (mut r, _) = sample();
+        r.failures = 7;
+        let text = format!("{r:?}");
+        assert!(text.starts_with("Record {"), "{text}");
+        assert!(text.contains("secret: \"[redacted]\""), "{text}");
+        assert!(text.contains("failures: 7"), "{text}");
+        assert!(text.contains("recovery_left: 3"), "{text}");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        for (err, want) in [
+            (RecordError::TooLarge, "record larger than 65536 bytes"),
+            (RecordError::NotUtf8, "record is not UTF-8"),
+            (
+                RecordError::Syntax("x at byte 3".into()),
+                "record does not parse: x at byte 3",
+            ),
+            (RecordError::UnknownVersion(9), "unknown record version 9"),
+            (RecordError::Invalid("why".into()), "record is invalid: why"),
+        ] {
+            assert_eq!(err.to_string(), want);
+        }
+    }
 }

@@ -420,4 +420,82 @@ pub(crate) mod tests {
         h2.hashes[0] = "zz".into();
         assert!(h2.validate().is_err());
     }
+
+    #[test]
+    fn the_default_cost_is_owasps() {
+        // 19 MiB, 2 passes, 1 lane.
+        assert_eq!(
+            (
+                KdfParams::DEFAULT.m_cost,
+                KdfParams::DEFAULT.t_cost,
+                KdfParams::DEFAULT.p_cost
+            ),
+            (19_456, 2, 1)
+        );
+    }
+
+    #[test]
+    fn display_groups_four_by_four() {
+        assert_eq!(&*display_form("0123456789abcdef"), "0123-4567-89ab-cdef");
+    }
+
+    #[test]
+    fn no_codes_is_empty() {
+        assert!(RecoveryCodes::generate(0).unwrap().is_empty());
+        assert!(!RecoveryCodes::generate(1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_decoy_costs_one_production_hash_and_matches_nothing() {
+        let d = RecoveryHashes::decoy();
+        d.validate().unwrap();
+        assert_eq!(d.kdf_params(), KdfParams::DEFAULT);
+        assert_eq!(d.remaining(), 1);
+        assert_eq!(d.find("0000000000000000").unwrap(), None);
+    }
+
+    /// Valid hashes with TEST_KDF, changed by `f`.
+    fn hashes_with(f: impl FnOnce(&mut RecoveryHashes)) -> RecoveryHashes {
+        let codes = RecoveryCodes::generate(1).unwrap();
+        let mut h = RecoveryHashes::create(&codes, TEST_KDF).unwrap();
+        f(&mut h);
+        h
+    }
+
+    #[test]
+    fn every_bound_is_checked_at_its_edge() {
+        let ok = |f: fn(&mut RecoveryHashes)| hashes_with(f).validate();
+        assert!(ok(|h| h.m_cost = KdfParams::MAX_M_COST).is_ok());
+        assert!(ok(|h| h.m_cost = KdfParams::MAX_M_COST + 1).is_err());
+        assert!(ok(|h| h.t_cost = KdfParams::MAX_T_COST).is_ok());
+        assert!(ok(|h| h.t_cost = KdfParams::MAX_T_COST + 1).is_err());
+        assert!(ok(|h| h.t_cost = 0).is_err());
+        assert!(ok(|h| h.p_cost = KdfParams::MAX_P_COST).is_ok());
+        // Enough memory for the lanes, so the bound refuses it, not Argon2.
+        let too_many_lanes = |h: &mut RecoveryHashes| {
+            h.p_cost = KdfParams::MAX_P_COST + 1;
+            h.m_cost = 1024;
+        };
+        assert!(ok(too_many_lanes).is_err());
+        assert!(ok(|h| h.p_cost = 0).is_err());
+        assert!(ok(|h| h.salt = hex(&[7u8; 8])).is_ok());
+        assert!(ok(|h| h.salt = hex(&[7u8; 7])).is_err());
+        assert!(ok(|h| h.hashes = vec![hex(&[0u8; HASH_BYTES]); MAX_COUNT]).is_ok());
+        assert!(ok(|h| h.hashes = vec![hex(&[0u8; HASH_BYTES]); MAX_COUNT + 1]).is_err());
+    }
+
+    #[test]
+    fn used_up_codes_still_have_their_parameters_checked() {
+        // Every code used: the salt and parameters remain, and are checked.
+        let h = hashes_with(|h| {
+            h.hashes.clear();
+            h.m_cost = u32::MAX;
+        });
+        assert!(h.validate().is_err());
+        // Hashes without a salt are not "no recovery codes".
+        assert!(hashes_with(|h| h.salt.clear()).validate().is_err());
+        // No codes ever: nothing to check.
+        let none = RecoveryHashes::default();
+        assert!(none.validate().is_ok());
+    }
 }

@@ -33,6 +33,8 @@ pub fn verdict_code(v: Verdict) -> PamResultCode {
 impl PamHooks for OtpGate {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
         let options = ModuleOptions::from_pam_args(&args);
+        #[cfg(feature = "panic-test")]
+        panic_for_test(&options);
         let debug = options.as_ref().is_ok_and(|o| o.debug);
         let env = LoginEnv {
             silent: flags & PAM_SILENT != 0,
@@ -44,6 +46,16 @@ impl PamHooks for OtpGate {
 
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// A bug on demand (feature `panic-test`, option `panic_for_test`): the
+/// panic must end at pam-bindings' `catch_unwind` as PAM_ABORT.
+#[cfg(feature = "panic-test")]
+#[allow(clippy::panic)]
+fn panic_for_test(options: &Result<ModuleOptions, crate::config::ConfigError>) {
+    if options.as_ref().is_ok_and(|o| o.panic_for_test) {
+        panic!("otpgate: panic_for_test");
     }
 }
 

@@ -149,6 +149,19 @@ impl Sshd {
         pam_stack: &str,
         methods: &str,
     ) -> Sshd {
+        Sshd::start_logging(cleanup, dir, service, pam_stack, methods, None)
+    }
+
+    /// Like [`Sshd::start`]; with `tap`, sshd runs where `/dev/log` is the
+    /// tap's socket (what PAM modules log reaches the test).
+    pub fn start_logging(
+        cleanup: &mut Cleanup,
+        dir: &Path,
+        service: &str,
+        pam_stack: &str,
+        methods: &str,
+        tap: Option<&SyslogTap>,
+    ) -> Sshd {
         fs::create_dir_all("/run/sshd").unwrap();
         let hostkey = dir.join("hostkey");
         ssh_keygen(&hostkey);
@@ -171,9 +184,16 @@ impl Sshd {
             ),
         )
         .unwrap();
-        let mut child = Command::new(&program)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
+        let program = program.display().to_string();
+        let config = config.display().to_string();
+        let mut argv = vec![program.as_str(), "-D", "-e", "-f", config.as_str()];
+        let wrapped;
+        if let Some(tap) = tap {
+            wrapped = tap.argv(&argv);
+            argv = wrapped.iter().map(String::as_str).collect();
+        }
+        let mut child = Command::new(argv[0])
+            .args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -226,4 +246,94 @@ pub fn ssh_keygen(path: &Path) {
         .status()
         .unwrap();
     assert!(ok.success(), "ssh-keygen {}", path.display());
+}
+
+/// Sets up a private `/dev` in a new mount namespace: a tmpfs with every
+/// entry of the real `/dev` bound back (devices, `pts`, `shm`, the fd
+/// symlinks; `ptmx` as the usual link to `pts/ptmx`) and `/dev/log` bound to
+/// the socket `$2`; then runs the command.
+/// `$1` is an empty directory to hold the real `/dev` meanwhile.
+const PRIVATE_DEV_LOG: &str = r#"set -e
+old=$1; sock=$2; shift 2
+mount --rbind /dev "$old"
+mount -t tmpfs -o mode=0755 otpgate-test-dev /dev
+for p in "$old"/* "$old"/.[!.]*; do
+    [ -e "$p" ] || [ -L "$p" ] || continue
+    n=${p##*/}
+    # A bound ptmx finds no devpts next to it: use the one in pts/.
+    if [ "$n" = ptmx ]; then ln -s pts/ptmx /dev/ptmx
+    elif [ -L "$p" ]; then cp -P "$p" "/dev/$n"
+    elif [ -d "$p" ]; then mkdir "/dev/$n"; mount --rbind "$p" "/dev/$n"
+    else touch "/dev/$n"; mount --bind "$p" "/dev/$n"
+    fi
+done
+touch /dev/log
+mount --bind "$sock" /dev/log
+exec "$@""#;
+
+/// What programs write to syslog, caught without a syslog daemon: they run
+/// in a private mount namespace (root only) whose `/dev/log` is a datagram
+/// socket this test has bound. A program's syslog() sends before it goes on,
+/// so once a login has ended, its lines are here.
+pub struct SyslogTap {
+    sock: std::os::unix::net::UnixDatagram,
+    sock_path: PathBuf,
+    old_dev: PathBuf,
+}
+
+impl SyslogTap {
+    pub fn new(dir: &Path) -> SyslogTap {
+        let sock_path = dir.join("syslog.sock");
+        let _ = fs::remove_file(&sock_path);
+        let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let old_dev = dir.join("real-dev");
+        fs::create_dir_all(&old_dev).unwrap();
+        SyslogTap {
+            sock,
+            sock_path,
+            old_dev,
+        }
+    }
+
+    /// `argv` run in the private namespace (the program is exec'd: its pid
+    /// is the one spawned).
+    pub fn argv(&self, argv: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            PRIVATE_DEV_LOG,
+            "sh",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(self.old_dev.display().to_string());
+        v.push(self.sock_path.display().to_string());
+        v.extend(argv.iter().map(|s| s.to_string()));
+        v
+    }
+
+    /// Every line received since the last call.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        lines
+    }
+
+    /// The module's lines (`otpgate: user=...`) since the last call, each
+    /// from `otpgate:` on.
+    pub fn otpgate_lines(&self) -> Vec<String> {
+        self.lines()
+            .iter()
+            .filter_map(|l| l.find("otpgate: user=").map(|i| l[i..].to_string()))
+            .collect()
+    }
 }

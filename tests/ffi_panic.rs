@@ -1,0 +1,98 @@
+//! A bug in the module (a panic) stops at the FFI boundary: libpam gets
+//! PAM_ABORT and the host process lives on. The panicking module is built
+//! with the test-only feature `panic-test` into a target dir of its own;
+//! the module the suite (and install.sh) builds does not know the option.
+
+mod common;
+
+use common::*;
+use otpgate::core::otp::OtpParams;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Builds the module with `--features panic-test` into `target/panic-test`
+/// and returns the path of the .so.
+fn panicking_module() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("panic-test");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--locked",
+            "--offline",
+            "--features",
+            "panic-test",
+            "--lib",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo build --features panic-test: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let so = target.join("debug").join("libotpgate.so");
+    assert!(so.exists(), "{}", so.display());
+    so
+}
+
+#[test]
+fn a_panic_in_the_module_is_pam_abort_and_the_host_survives() {
+    let so = panicking_module();
+    let f = Fixture::new("panic", "");
+    let user = "mail";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let stack = |options: &str| {
+        f.set_stack(&format!(
+            "auth required {} store={} {} {options}",
+            so.display(),
+            f.store.display(),
+            owner_ok()
+        ))
+    };
+    // The same build without the option logs in: it is the option that panics.
+    stack("");
+    let (ok, _, text) = f.pamtester_run(f.pamtester(user), format!("{}\n", e.code(0)).as_bytes());
+    assert!(ok, "{text}");
+
+    stack("panic_for_test");
+    let mut p = AtPrompt::spawn(f.pamtester(user));
+    p.answer(&e.code(1));
+    let done = p.finish();
+    let text = format!("{}{}", done.stdout, done.stderr);
+    assert_eq!(
+        done.status.signal(),
+        None,
+        "pamtester was killed by a signal: {text}"
+    );
+    assert_eq!(done.status.code(), Some(1), "{text}");
+    // pam_strerror(PAM_ABORT), as pamtester prints the result.
+    assert!(text.contains("Critical error"), "{text}");
+    assert!(text.contains("otpgate: panic_for_test"), "{text}");
+    assert!(!text.contains("successfully authenticated"), "{text}");
+}
+
+#[test]
+fn the_shipped_module_does_not_know_panic_for_test() {
+    // The suite builds the module without `panic-test` (as install.sh does).
+    let f = Fixture::new("no-panic", "panic_for_test");
+    let user = "mail";
+    let e = f.enroll(user, OtpParams::default(), 1);
+    let (ok, logs, text) =
+        f.pamtester_run(f.pamtester(user), format!("{}\n", e.code(0)).as_bytes());
+    assert!(!ok, "{text}");
+    assert!(!text.contains("Verification code"), "{text}");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(
+        logs[0].ends_with(
+            "result=fail reason=config_error detail=\"unknown or malformed option \\x22panic_for_test\\x22\""
+        ),
+        "{logs:?}"
+    );
+}
