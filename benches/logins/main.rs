@@ -92,6 +92,7 @@ fn main() {
     let counts = user_counts();
     let nss_wrapper = nss_wrapper_lib();
     let exe = std::env::current_exe().unwrap();
+    let load_before = report::load();
     let mut runs = Vec::new();
     for users in counts {
         let tmp = tempfile::Builder::new()
@@ -128,5 +129,5 @@ fn main() {
             &String::from_utf8_lossy(&out.stdout),
         ));
     }
-    report::print(&runs);
+    report::print(&runs, &load_before);
 }

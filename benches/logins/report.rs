@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
-/// One series: logins, how many were accepted, p50 and p99 in ms.
+/// One series: logins, how many were accepted, wall-clock p50 and p99 and
+/// CPU-time p50, in ms.
 #[derive(Clone, Copy)]
 struct Row {
     n: usize,
     accepted: usize,
     p50: f64,
     p99: f64,
+    cpu: f64,
 }
 
 pub struct Run {
@@ -19,7 +21,7 @@ pub struct Run {
 }
 
 /// (key, module, answer) in table order.
-const LINES: [(&str, &str, &str); 12] = [
+const LINES: [(&str, &str, &str); 11] = [
     ("permit", "pam_permit", "(the floor)"),
     ("otpgate.valid", "pam_otpgate", "valid code"),
     ("otpgate.refused", "pam_otpgate", "wrong code"),
@@ -27,7 +29,6 @@ const LINES: [(&str, &str, &str); 12] = [
     ("oath.refused", "pam_oath", "wrong code"),
     ("ga.valid", "google-authenticator", "valid code"),
     ("ga.refused", "google-authenticator", "wrong code"),
-    ("otpgate.first", "pam_otpgate", "1st login, wrong"),
     ("otpgate.recovery", "pam_otpgate", "recovery code"),
     ("nss.getpwnam", "NSS getpwnam", "nss_wrapper"),
     ("nss.account", "NSS getpwnam+getpwuid", "as pam_otpgate"),
@@ -46,13 +47,14 @@ impl Run {
         for line in text.lines() {
             let f: Vec<&str> = line.split('\t').collect();
             match f.as_slice() {
-                ["row", key, n, acc, p50, p99] => {
+                ["row", key, n, acc, p50, p99, cpu] => {
                     let ms = |s: &str| s.parse::<f64>().unwrap() / 1e6;
                     let row = Row {
                         n: n.parse().unwrap(),
                         accepted: acc.parse().unwrap(),
                         p50: ms(p50),
                         p99: ms(p99),
+                        cpu: ms(cpu),
                     };
                     run.rows.insert(key.to_string(), row);
                 }
@@ -72,6 +74,11 @@ impl Run {
         Some(self.p50(key)? - self.p50("permit")?)
     }
 
+    /// What `key` adds to pam_permit's CPU time p50.
+    fn added_cpu(&self, key: &str) -> Option<f64> {
+        Some(self.rows.get(key)?.cpu - self.rows.get("permit")?.cpu)
+    }
+
     /// pam_otpgate's added p50 less its NSS look-up (the system's cost).
     fn own(&self, key: &str) -> Option<f64> {
         Some(self.added(key)? - self.p50("nss.account")?)
@@ -84,27 +91,43 @@ fn ms(v: Option<f64>) -> String {
 
 fn table(runs: &[Run]) {
     println!(
-        "{:>6}  {:<29} {:<17} {:>6} {:>8} {:>8} {:>8} {:>9} {:>9}",
-        "users", "module", "answer", "logins", "accepted", "p50", "p99", "added p50", "added p99"
+        "{:>6}  {:<29} {:<16} {:>6} {:>8} {:>7} {:>7} {:>9} {:>9} {:>7} {:>9}",
+        "users",
+        "module",
+        "answer",
+        "logins",
+        "accepted",
+        "p50",
+        "p99",
+        "added p50",
+        "added p99",
+        "cpu p50",
+        "added cpu"
     );
     for run in runs {
         let permit = run.rows.get("permit").copied();
         for (key, module, answer) in LINES {
             let Some(r) = run.rows.get(key) else { continue };
             let is_login = !key.starts_with("nss") && key != "floor" && key != "permit";
-            let (a50, a99) = match (is_login, permit) {
-                (true, Some(p)) => (Some(r.p50 - p.p50), Some(r.p99 - p.p99)),
-                _ => (None, None),
+            let (a50, a99, acpu) = match (is_login, permit) {
+                (true, Some(p)) => (
+                    Some(r.p50 - p.p50),
+                    Some(r.p99 - p.p99),
+                    Some(r.cpu - p.cpu),
+                ),
+                _ => (None, None, None),
             };
             println!(
-                "{:>6}  {module:<29} {answer:<17} {:>6} {:>8} {:>8.3} {:>8.3} {:>9} {:>9}",
+                "{:>6}  {module:<29} {answer:<16} {:>6} {:>8} {:>7.3} {:>7.3} {:>9} {:>9} {:>7.3} {:>9}",
                 run.users,
                 r.n,
                 r.accepted,
                 r.p50,
                 r.p99,
                 ms(a50),
-                ms(a99)
+                ms(a99),
+                r.cpu,
+                ms(acpu)
             );
         }
         for (key, hint) in &run.missing {
@@ -215,6 +238,15 @@ fn targets(runs: &[Run]) {
             r.map(|r| r >= goal),
         );
     }
+    for (answer, label) in [("valid", "valid"), ("refused", "wrong")] {
+        target(
+            &format!("pam_otpgate added CPU time, {s} users, {label} code"),
+            small.added_cpu(&format!("otpgate.{answer}")),
+            " ms",
+            "(context)",
+            None,
+        );
+    }
     let floor = small.p50("floor");
     target(
         &format!(
@@ -227,6 +259,13 @@ fn targets(runs: &[Run]) {
         None,
     );
     target(
+        &format!("pam_otpgate added less the disk floor, {s} users, valid"),
+        small.added("otpgate.valid").zip(floor).map(|(a, f)| a - f),
+        " ms",
+        "(context)",
+        None,
+    );
+    target(
         &format!("pam_otpgate recovery-code login, {s} users (Argon2id 19 MiB, t=2)"),
         small.p50("otpgate.recovery"),
         " ms",
@@ -235,13 +274,29 @@ fn targets(runs: &[Run]) {
     );
 }
 
-pub fn print(runs: &[Run]) {
+/// The 1-minute load average, from /proc/loadavg.
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+pub fn print(runs: &[Run], load_before: &str) {
     println!();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "{cores} cores; load average {load_before} before the runs, {} after",
+        load()
+    );
     println!(
         "Logins through libpam (pam_start_confdir .. pam_end), times in ms; every login checked"
     );
     println!(
-        "(accepted = PAM_SUCCESS); added = minus pam_permit's p50 (p99); NSS via nss_wrapper."
+        "(accepted = PAM_SUCCESS); added = minus pam_permit's p50 (p99); NSS via nss_wrapper;"
+    );
+    println!(
+        "cpu = CPU time of the call (user + system), which waiting for the disk or a core leaves out."
     );
     println!();
     table(runs);
