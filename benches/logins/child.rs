@@ -118,10 +118,15 @@ fn code(i: usize, step: u64) -> String {
         .to_string()
 }
 
-/// A 6-digit code that no step within 10 of `step` has for user `i`.
-fn wrong_code(i: usize, step: u64) -> String {
+/// A wrong 6-digit code for user `i`: not the code of any step within 10
+/// of `step` (every module's window, and pam_otpgate's drift diagnosis),
+/// and taken from a step years away that `nonce` picks, so wrong codes in
+/// a row never look like a clock skew to google-authenticator (which
+/// accepts three codes within a day with the same skew as a clock reset).
+fn wrong_code(i: usize, step: u64, nonce: u64) -> String {
     let near: Vec<String> = (step - 10..=step + 10).map(|s| code(i, s)).collect();
-    (step + 1000..)
+    let far = step + 1_000_000 + (nonce ^ (i as u64) << 20).wrapping_mul(0x9e37_79b9) % 1_000_000;
+    (far..)
         .map(|s| code(i, s))
         .find(|c| !near.contains(c))
         .unwrap()
@@ -170,6 +175,8 @@ struct Bench {
     /// pam_otpgate logins so far that should have logged success / bad_code.
     otpgate_ok: usize,
     otpgate_refused: usize,
+    /// Picks each wrong code (see `wrong_code`).
+    nonce: u64,
 }
 
 impl Bench {
@@ -224,7 +231,9 @@ impl Bench {
                 (format!("{}.valid", m.key()), d, true)
             }
             Op::Wrong(m) => {
-                let d = self.login(m, i, &wrong_code(i, now() / PERIOD), PAM_AUTH_ERR);
+                self.nonce += 1;
+                let wrong = wrong_code(i, now() / PERIOD, self.nonce);
+                let d = self.login(m, i, &wrong, PAM_AUTH_ERR);
                 if m == Module::Otpgate && measure {
                     self.expected.entry(i).or_insert((0, 0)).0 += 1;
                 }
@@ -457,6 +466,7 @@ pub fn run(dir: &Path) {
         expected: HashMap::new(),
         otpgate_ok: 0,
         otpgate_refused: 0,
+        nonce: 0,
     };
     let warm = (users / 10).clamp(1, 10);
     let measured = users - warm;
@@ -472,7 +482,7 @@ pub fn run(dir: &Path) {
         b.login(
             Module::Otpgate,
             i,
-            &wrong_code(i, now() / PERIOD),
+            &wrong_code(i, now() / PERIOD, u64::MAX),
             PAM_AUTH_ERR,
         );
         if i >= warm {
