@@ -119,6 +119,7 @@ fn main() {
             .output()
             .unwrap();
         if !out.status.success() {
+            drop(tmp); // exit() below skips destructors
             fail(&format!(
                 "the {users}-user run failed ({}); no numbers printed",
                 out.status
