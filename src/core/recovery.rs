@@ -239,7 +239,10 @@ impl RecoveryHashes {
         {
             return Err("recovery kdf parameters out of range".to_string());
         }
-        self.kdf_params().argon2()?;
+        // The parameters alone: building Argon2 itself (CPU feature probes)
+        // waits until a recovery code is actually tried.
+        Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_BYTES))
+            .map_err(|e| format!("argon2 parameters rejected: {e}"))?;
         if unhex(&self.salt).is_none_or(|s| s.len() < 8) {
             return Err("recovery salt is not valid hex of at least 8 bytes".to_string());
         }
