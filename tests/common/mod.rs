@@ -398,6 +398,11 @@ impl AtPrompt {
             .open("/tmp/otpgate-test-pam-wrapper.lock")
             .unwrap();
         lock.lock().unwrap();
+        // Under the lock no process of ours is setting up, so a directory
+        // whose owner is gone (or never wrote its pid: killed or failed in
+        // between) is stale; libpam-wrapper itself gives up on those, and 62
+        // of them would stop every later pamtester.
+        remove_stale_pam_wrapper_dirs();
         use std::io::Read;
         use std::sync::{Arc, Condvar, Mutex};
         let mut child = cmd
@@ -509,6 +514,27 @@ trait SignalNumber {
 impl SignalNumber for std::process::ExitStatus {
     fn signal_number(&self) -> Option<i32> {
         std::os::unix::process::ExitStatusExt::signal(self)
+    }
+}
+
+/// Removes every `/tmp/pam.X` whose pid file is missing, empty or names a
+/// process that is gone. Call only while holding the set-up lock.
+fn remove_stale_pam_wrapper_dirs() {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.len() != 5 || !name.starts_with("pam.") {
+            continue;
+        }
+        let alive = fs::read_to_string(e.path().join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }
 
