@@ -294,20 +294,9 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         return Err(not_enrolled(user));
     }
     store.update(user, |current| {
-        let mut next = current.ok_or_else(|| not_enrolled(user))?.clone();
-        next.failures = 0;
-        next.unconfirmed = 0;
-        next.locked_until = 0;
-        next.hard_locked = false;
-        next.grace.clear();
-        // A clock that ran ahead left a step in the future: pull it back to
-        // now so the current codes work again (the current step stays used).
-        // An HOTP counter has nothing to do with the clock.
-        if next.kind == Kind::Totp {
-            let step_now = next.params().step_at(now);
-            pulled_back = next.last_step > step_now;
-            next.last_step = next.last_step.min(step_now);
-        }
+        let current = current.ok_or_else(|| not_enrolled(user))?;
+        let next;
+        (next, pulled_back) = crate::core::decide::unlock(current, now);
         let mut message = format!("{user}: failed attempts cleared, second factor unlocked.\n");
         if pulled_back {
             message.push_str(&format!(

@@ -168,6 +168,27 @@ pub fn lock_state(record: &Record, policy: &Policy, now: u64) -> Option<Lock> {
     }
 }
 
+/// What `otpgate unlock` makes of `record` at `now`: failures, locks and
+/// grace periods cleared; a TOTP step ahead of the clock (the clock was set
+/// back) pulled back to now, so the current codes work again. Returns the
+/// new record and whether the step was pulled back. An HOTP counter has
+/// nothing to do with the clock and stays.
+pub fn unlock(record: &Record, now: u64) -> (Record, bool) {
+    let mut next = record.clone();
+    next.failures = 0;
+    next.unconfirmed = 0;
+    next.locked_until = 0;
+    next.hard_locked = false;
+    next.grace.clear();
+    let mut pulled_back = false;
+    if next.kind == Kind::Totp {
+        let step_now = next.params().step_at(now);
+        pulled_back = next.last_step > step_now;
+        next.last_step = next.last_step.min(step_now);
+    }
+    (next, pulled_back)
+}
+
 /// Decides one login attempt. `source` is the remote host (or empty).
 pub fn decide_login(
     record: &Record,
