@@ -97,6 +97,15 @@ pub fn recovery(
     });
     match done {
         Ok(result) => result?,
+        Err(e) if shown && e.change_in_force() => {
+            return Err(CliError::usage(
+                "the new recovery codes are in force but not safely on disk",
+                format!(
+                    "{}; the codes shown work and the earlier ones do not; fix the disk, then check with: otpgate status {user}",
+                    store_words(&e)
+                ),
+            ));
+        }
         Err(e) if shown => {
             return Err(CliError::usage(
                 "cannot save the new recovery codes",
