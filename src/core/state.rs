@@ -63,6 +63,9 @@ pub struct LoginState {
 pub enum StateError {
     TooLarge(usize),
     BothSlotsInvalid,
+    /// A valid slot where its sequence number says it cannot be: never
+    /// written by otpgate, and the next write would overwrite it.
+    Misplaced,
 }
 
 impl fmt::Display for StateError {
@@ -74,6 +77,9 @@ impl fmt::Display for StateError {
             StateError::BothSlotsInvalid => {
                 f.write_str("login state is corrupt (both slots fail their checksum)")
             }
+            StateError::Misplaced => f.write_str(
+                "login state is corrupt (a slot's sequence number does not match its place)",
+            ),
         }
     }
 }
@@ -273,7 +279,14 @@ pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
     ];
     let mut best: Option<LoginState> = None;
     let mut empty = false;
-    for slot in slots {
+    for (i, slot) in slots.into_iter().enumerate() {
+        // The next write goes to slot_offset(seq + 1): a state elsewhere
+        // would be overwritten by it, and a torn write would then lose it.
+        if let Slot::Valid(s) = &slot
+            && slot_offset(s.seq) != (i * SLOT_BYTES) as u64
+        {
+            return Err(StateError::Misplaced);
+        }
         match slot {
             Slot::Valid(s) if best.as_ref().is_none_or(|b| s.seq > b.seq) => best = Some(s),
             Slot::Valid(_) | Slot::Invalid => {}
@@ -392,6 +405,11 @@ mod tests {
             current(&[0u8; STATE_BYTES + 1]),
             Err(StateError::TooLarge(STATE_BYTES + 1))
         );
+        // A valid slot out of its place is refused: the next write would
+        // overwrite it (found by fuzzing: a torn write then lost the state).
+        let mut misplaced = vec![0u8; STATE_BYTES];
+        misplaced[..SLOT_BYTES].copy_from_slice(&state(3, 3).encode());
+        assert_eq!(current(&misplaced), Err(StateError::Misplaced));
         // A wrong magic is invalid even with a matching checksum.
         let mut b = state(3, 3).encode();
         b[0] = b'X';
