@@ -353,8 +353,10 @@ pub struct DecideInput {
 
 #[derive(Arbitrary, Debug)]
 struct Step {
-    /// Seconds since the previous attempt.
-    dt: u16,
+    /// Seconds since the previous attempt (hours with `far`): mostly
+    /// within a step or a few, sometimes far.
+    dt: u8,
+    far: bool,
     answer: Answer,
     /// Another service's policy for this attempt (e.g. forward_pass).
     unconfirmed: bool,
@@ -484,7 +486,8 @@ fn run_decide(input: &DecideInput) {
     let mut last_accepted: Option<Vec<u8>> = None;
 
     for step in input.steps.iter().take(64) {
-        now = now.saturating_add(u64::from(step.dt)).min(MAX_TIME);
+        let dt = u64::from(step.dt) * if step.far { 3600 } else { 1 };
+        now = now.saturating_add(dt).min(MAX_TIME);
         let r = stored.current();
         let answer: Vec<u8> = match &step.answer {
             Answer::Unlock => {
@@ -493,9 +496,11 @@ fn run_decide(input: &DecideInput) {
                 continue;
             }
             Answer::Right(offset) => {
+                // Mostly inside the window (or the HOTP look-ahead), sometimes out.
+                let offset = i64::from(*offset % 14);
                 let factor = match kind {
-                    Kind::Totp => params.step_at(now).checked_add_signed(i64::from(*offset)),
-                    Kind::Hotp => r.last_step.checked_add(u64::from(offset.unsigned_abs())),
+                    Kind::Totp => params.step_at(now).checked_add_signed(offset),
+                    Kind::Hotp => r.last_step.checked_add(offset.unsigned_abs()),
                 };
                 match factor {
                     Some(f) => generator.code_at_step(f).as_bytes().to_vec(),
