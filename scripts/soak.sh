@@ -10,7 +10,8 @@
 #       grew or RSS that grew by more than 10%, and prints both.
 #   scripts/soak.sh --valgrind [LOGINS]   (default 1000) the same process,
 #       alone, under valgrind: fails on a definite leak or any invalid
-#       access (valgrind's error count), and prints valgrind's summary.
+#       access (valgrind's error count), and prints valgrind's summary (the
+#       RSS it prints is valgrind's own and is not judged there).
 #
 # Needs pamtester and libpam-wrapper (scripts/test.sh installs them) and,
 # for --valgrind, valgrind (installed here when missing). Run as root.
@@ -45,7 +46,7 @@ fi
 log="$target/valgrind-soak.log"
 echo "soak.sh: $logins logins in one process under valgrind (log: $log)"
 status=0
-valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+PAM_SOAK_UNDER_VALGRIND=1 valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
     --error-exitcode=3 --log-file="$log" \
     "$target/examples/pam_soak" --logins "$logins" --alone || status=$?
 sed -n '/HEAP SUMMARY/,$p' "$log" | sed 's/^==[0-9]*== //'
