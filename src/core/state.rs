@@ -264,6 +264,16 @@ impl LoginState {
 /// The current state in a state file's bytes: `Ok(None)` when no login has
 /// written one yet (empty, or only a torn first write).
 pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
+    slots(bytes, true)
+}
+
+/// The state in the fleet store's one slot per row (a row is replaced
+/// whole in a transaction, so a slot has no place to be checked).
+pub fn one_slot(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
+    slots(bytes, false)
+}
+
+fn slots(bytes: &[u8], placed: bool) -> Result<Option<LoginState>, StateError> {
     if bytes.len() > STATE_BYTES {
         return Err(StateError::TooLarge(bytes.len()));
     }
@@ -283,6 +293,7 @@ pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
         // The next write goes to slot_offset(seq + 1): a state elsewhere
         // would be overwritten by it, and a torn write would then lose it.
         if let Slot::Valid(s) = &slot
+            && placed
             && slot_offset(s.seq) != (i * SLOT_BYTES) as u64
         {
             return Err(StateError::Misplaced);
@@ -410,6 +421,11 @@ mod tests {
         let mut misplaced = vec![0u8; STATE_BYTES];
         misplaced[..SLOT_BYTES].copy_from_slice(&state(3, 3).encode());
         assert_eq!(current(&misplaced), Err(StateError::Misplaced));
+        // The fleet store's single slot has no place.
+        assert_eq!(
+            one_slot(&misplaced[..SLOT_BYTES]).unwrap(),
+            Some(state(3, 3))
+        );
         // A wrong magic is invalid even with a matching checksum.
         let mut b = state(3, 3).encode();
         b[0] = b'X';

@@ -291,7 +291,7 @@ impl PgStore {
         })?;
         let state = match state {
             Some(b) if b.len() == SLOT_BYTES => {
-                state::current(b).map_err(|err| StoreError::State {
+                state::one_slot(b).map_err(|err| StoreError::State {
                     path: PathBuf::from(format!("{}#{user}", self.describe())),
                     err,
                 })?
@@ -378,7 +378,7 @@ impl PgStore {
                     err,
                 })?;
                 let st = match state.as_deref() {
-                    Some(b) => state::current(b).map_err(|err| StoreError::State {
+                    Some(b) => state::one_slot(b).map_err(|err| StoreError::State {
                         path: PathBuf::from(format!("{}#{user}", self.describe())),
                         err,
                     })?,
