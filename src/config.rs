@@ -15,7 +15,8 @@ pub const DEFAULT_STORE: &str = "/var/lib/otpgate";
 pub const SITE_CONFIG: &str = "/etc/otpgate.toml";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const FORWARD_PROMPT: &str = "Password & verification code: ";
-const MAX_WINDOW: u32 = 10;
+/// The widest window (shared with `otpgate unlock`, see `core::decide::unlock`).
+const MAX_WINDOW: u32 = crate::core::decide::MAX_WINDOW;
 
 /// How the module obtains the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -10,6 +10,7 @@
 //! - [`cli`]: the `otpgate` command.
 //! - [`account`]: user names resolved through NSS to one canonical account.
 //! - [`logline`]: escaping for syslog fields.
+//! - `fuzzing` (feature `fuzzing`, never shipped): the fuzz harnesses.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,6 +30,8 @@ pub mod account;
 pub mod cli;
 pub mod config;
 pub mod core;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod import;
 pub mod login;
 pub mod logline;

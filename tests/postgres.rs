@@ -479,3 +479,32 @@ fn logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice() {
     // The untried ones still work.
     assert_eq!(fleet.login(&hosts[1], &recovery[10]).code, PAM_SUCCESS);
 }
+
+#[test]
+fn a_corrupt_login_state_in_the_database_is_refused_never_read_as_none() {
+    if !runs_as_root("a_corrupt_login_state_in_the_database_is_refused_never_read_as_none") {
+        return;
+    }
+    let fleet = Fleet::new("pg-state");
+    fleet.enroll();
+    let a = fleet.host("a", "");
+    let used = code(0);
+    assert_eq!(fleet.login(&a, &used).code, PAM_SUCCESS);
+    for garbage in ["'\\x5a5a'", "decode(repeat('00', 512), 'hex')"] {
+        fleet
+            .pg
+            .psql_as(
+                "postgres",
+                "otpgate",
+                &format!("UPDATE otpgate_users SET state = {garbage} WHERE name = '{USER}'"),
+            )
+            .unwrap();
+        // Read as "no state" the used code would work again.
+        let (ok, logs) = fleet.logged_login(&a, &used);
+        assert!(!ok, "{logs:?}");
+        assert!(
+            logs[0].contains("reason=store_error") && logs[0].contains("login state is corrupt"),
+            "{logs:?}"
+        );
+    }
+}

@@ -97,6 +97,15 @@ pub fn recovery(
     });
     match done {
         Ok(result) => result?,
+        Err(e) if shown && e.change_in_force() => {
+            return Err(CliError::usage(
+                "the new recovery codes are in force but not safely on disk",
+                format!(
+                    "{}; the codes shown work and the earlier ones do not; fix the disk, then check with: otpgate status {user}",
+                    store_words(&e)
+                ),
+            ));
+        }
         Err(e) if shown => {
             return Err(CliError::usage(
                 "cannot save the new recovery codes",
@@ -294,20 +303,9 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         return Err(not_enrolled(user));
     }
     store.update(user, |current| {
-        let mut next = current.ok_or_else(|| not_enrolled(user))?.clone();
-        next.failures = 0;
-        next.unconfirmed = 0;
-        next.locked_until = 0;
-        next.hard_locked = false;
-        next.grace.clear();
-        // A clock that ran ahead left a step in the future: pull it back to
-        // now so the current codes work again (the current step stays used).
-        // An HOTP counter has nothing to do with the clock.
-        if next.kind == Kind::Totp {
-            let step_now = next.params().step_at(now);
-            pulled_back = next.last_step > step_now;
-            next.last_step = next.last_step.min(step_now);
-        }
+        let current = current.ok_or_else(|| not_enrolled(user))?;
+        let next;
+        (next, pulled_back) = crate::core::decide::unlock(current, now);
         let mut message = format!("{user}: failed attempts cleared, second factor unlocked.\n");
         if pulled_back {
             message.push_str(&format!(

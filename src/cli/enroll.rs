@@ -301,15 +301,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         emit_before(&shown_last, "nothing was saved")?;
         store
             .replace_broken(&user, Change::Put(record))
-            .map_err(|e| {
-                CliError::usage(
-                    "cannot replace the broken record",
-                    format!(
-                        "{}; nothing was saved: the secret and recovery codes shown do not work",
-                        store_words(&e)
-                    ),
-                )
-            })?;
+            .map_err(|e| not_saved("cannot replace the broken record", &user, &e))?;
     } else {
         save(
             &store,
@@ -391,15 +383,30 @@ fn save(
             "the code that proved the current factor no longer works",
             "it was used or the factor was locked meanwhile; nothing was saved",
         )),
-        Err(e) if shown => Err(CliError::usage(
-            "cannot save the enrollment",
-            format!(
-                "{}; nothing was saved: the secret and recovery codes shown do not work",
-                store_words(&e)
-            ),
-        )),
+        Err(e) if shown => Err(not_saved("cannot save the enrollment", user, &e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A store error after the secret and codes were shown: saved or not,
+/// in words that match what happened.
+fn not_saved(what: &str, user: &str, e: &StoreError) -> CliError {
+    if e.change_in_force() {
+        return CliError::usage(
+            "the enrollment is in force but not safely on disk",
+            format!(
+                "{}; the secret and recovery codes shown work; fix the disk, then check with: otpgate status {user}",
+                store_words(e)
+            ),
+        );
+    }
+    CliError::usage(
+        what,
+        format!(
+            "{}; nothing was saved: the secret and recovery codes shown do not work",
+            store_words(e)
+        ),
+    )
 }
 
 /// The secret: typed (`--secret`, `-` for stdin) or 20 random bytes.

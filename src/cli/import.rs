@@ -192,6 +192,16 @@ pub fn run(ctx: &Context, args: ImportArgs) -> CliResult {
         let failed = match saved {
             Ok(Ok(())) => None,
             Ok(Err(why)) => Some(why.to_string()),
+            Err(err) if err.change_in_force() => {
+                lost = true;
+                note(&format!(
+                    "otpgate: {} was imported, but not safely on disk ({}); check with: otpgate status {}",
+                    e.user,
+                    store_words(&err),
+                    e.user
+                ));
+                None
+            }
             Err(err) => Some(store_words(&err)),
         };
         if let Some(why) = failed {
@@ -212,7 +222,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> CliResult {
     }
     if lost {
         return Err(CliError::usage(
-            "some imports were not saved",
+            "some imports were not saved, or not safely",
             "see the notes above; the others were saved",
         ));
     }

@@ -159,6 +159,11 @@ pub fn store_words(e: &StoreError) -> String {
         StoreError::Io { path, op, err } => {
             format!("{}: {op}: {}", path.display(), console::words(err))
         }
+        StoreError::NotDurable { path, op, err } => format!(
+            "{}: {op}: {}; the change is in force, but a crash before the disk recovers may undo it",
+            path.display(),
+            console::words(err)
+        ),
         other => other.to_string(),
     }
 }

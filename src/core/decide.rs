@@ -168,6 +168,35 @@ pub fn lock_state(record: &Record, policy: &Policy, now: u64) -> Option<Lock> {
     }
 }
 
+/// The widest `window=` any service may have (steps either side of now).
+pub const MAX_WINDOW: u32 = 10;
+
+/// What `otpgate unlock` makes of `record` at `now`: failures, locks and
+/// grace periods cleared; a TOTP step further ahead of the clock than any
+/// window reaches (the clock was set back) pulled back to now, so the
+/// current codes work again. A step within the window stays: it is a code
+/// accepted a little early (a phone a step ahead), and pulling it back
+/// would let that very code in again. Returns the new record and whether
+/// the step was pulled back. An HOTP counter has nothing to do with the
+/// clock and stays.
+pub fn unlock(record: &Record, now: u64) -> (Record, bool) {
+    let mut next = record.clone();
+    next.failures = 0;
+    next.unconfirmed = 0;
+    next.locked_until = 0;
+    next.hard_locked = false;
+    next.grace.clear();
+    let mut pulled_back = false;
+    if next.kind == Kind::Totp {
+        let step_now = next.params().step_at(now);
+        if next.last_step > step_now.saturating_add(u64::from(MAX_WINDOW)) {
+            next.last_step = step_now;
+            pulled_back = true;
+        }
+    }
+    (next, pulled_back)
+}
+
 /// Decides one login attempt. `source` is the remote host (or empty).
 pub fn decide_login(
     record: &Record,
@@ -753,6 +782,28 @@ mod tests {
         assert_eq!(next.last_drift, None);
         let again = decide(&next, &code(1), &p, NOW).result.unwrap();
         assert_eq!(again.drift_before, None);
+    }
+
+    #[test]
+    fn unlock_never_lets_an_accepted_code_in_again() {
+        let (r, _) = sample();
+        let p = Policy::default();
+        // A phone a step ahead: the next step's code is accepted now.
+        let after = decide(&r, &code(1), &p, NOW).new_record.unwrap();
+        let (unlocked, pulled) = unlock(&after, NOW);
+        assert!(!pulled);
+        assert_eq!(unlocked.last_step, NOW / 30 + 1);
+        // Found by the decide fuzz target: pulled back to now, the same
+        // code was accepted a second time.
+        let f = decide(&unlocked, &code(1), &p, NOW).result.unwrap_err();
+        assert_eq!(f.reason, Reason::Replay);
+        // Beyond every window (the clock was set back): pulled back to now.
+        let mut future = after.clone();
+        future.last_step = NOW / 30 + u64::from(MAX_WINDOW) + 1;
+        let (unlocked, pulled) = unlock(&future, NOW);
+        assert!(pulled);
+        assert_eq!(unlocked.last_step, NOW / 30);
+        assert!(decide(&unlocked, &code(1), &p, NOW).result.is_ok());
     }
 
     /// alice on a counter token (RFC 4226 Appendix D's seed), next counter `next`.

@@ -63,6 +63,11 @@ pub struct LoginState {
 pub enum StateError {
     TooLarge(usize),
     BothSlotsInvalid,
+    /// The fleet store's single slot fails its checksum (or is empty).
+    SlotInvalid,
+    /// A valid slot where its sequence number says it cannot be: never
+    /// written by otpgate, and the next write would overwrite it.
+    Misplaced,
 }
 
 impl fmt::Display for StateError {
@@ -71,9 +76,15 @@ impl fmt::Display for StateError {
             StateError::TooLarge(n) => {
                 write!(f, "login state is {n} bytes, more than {STATE_BYTES}")
             }
+            StateError::SlotInvalid => {
+                f.write_str("login state is corrupt (its slot fails its checksum)")
+            }
             StateError::BothSlotsInvalid => {
                 f.write_str("login state is corrupt (both slots fail their checksum)")
             }
+            StateError::Misplaced => f.write_str(
+                "login state is corrupt (a slot's sequence number does not match its place)",
+            ),
         }
     }
 }
@@ -258,6 +269,23 @@ impl LoginState {
 /// The current state in a state file's bytes: `Ok(None)` when no login has
 /// written one yet (empty, or only a torn first write).
 pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
+    slots(bytes, true)
+}
+
+/// The state in the fleet store's one slot per row (a row is replaced
+/// whole in a transaction: no torn write, no place to check). It must be
+/// one valid slot: anything else is corruption, never "no state".
+pub fn one_slot(bytes: &[u8]) -> Result<LoginState, StateError> {
+    if bytes.len() > SLOT_BYTES {
+        return Err(StateError::TooLarge(bytes.len()));
+    }
+    match LoginState::decode(bytes) {
+        Slot::Valid(s) => Ok(s),
+        Slot::Empty | Slot::Invalid => Err(StateError::SlotInvalid),
+    }
+}
+
+fn slots(bytes: &[u8], placed: bool) -> Result<Option<LoginState>, StateError> {
     if bytes.len() > STATE_BYTES {
         return Err(StateError::TooLarge(bytes.len()));
     }
@@ -273,7 +301,15 @@ pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
     ];
     let mut best: Option<LoginState> = None;
     let mut empty = false;
-    for slot in slots {
+    for (i, slot) in slots.into_iter().enumerate() {
+        // The next write goes to slot_offset(seq + 1): a state elsewhere
+        // would be overwritten by it, and a torn write would then lose it.
+        if let Slot::Valid(s) = &slot
+            && placed
+            && slot_offset(s.seq) != (i * SLOT_BYTES) as u64
+        {
+            return Err(StateError::Misplaced);
+        }
         match slot {
             Slot::Valid(s) if best.as_ref().is_none_or(|b| s.seq > b.seq) => best = Some(s),
             Slot::Valid(_) | Slot::Invalid => {}
@@ -392,6 +428,21 @@ mod tests {
             current(&[0u8; STATE_BYTES + 1]),
             Err(StateError::TooLarge(STATE_BYTES + 1))
         );
+        // A valid slot out of its place is refused: the next write would
+        // overwrite it (found by fuzzing: a torn write then lost the state).
+        let mut misplaced = vec![0u8; STATE_BYTES];
+        misplaced[..SLOT_BYTES].copy_from_slice(&state(3, 3).encode());
+        assert_eq!(current(&misplaced), Err(StateError::Misplaced));
+        // The fleet store's single slot has no place.
+        assert_eq!(one_slot(&misplaced[..SLOT_BYTES]).unwrap(), state(3, 3));
+        // ...but it must be one valid slot: garbage or zeros are corrupt,
+        // never "no state" (that would drop the replay guard).
+        assert_eq!(one_slot(&[0u8; SLOT_BYTES]), Err(StateError::SlotInvalid));
+        assert_eq!(
+            one_slot(&[0x5au8; SLOT_BYTES]),
+            Err(StateError::SlotInvalid)
+        );
+        assert_eq!(one_slot(&[1u8; 7]), Err(StateError::SlotInvalid));
         // A wrong magic is invalid even with a matching checksum.
         let mut b = state(3, 3).encode();
         b[0] = b'X';

@@ -110,9 +110,14 @@ impl StoreDir {
         renameat(&self.fd, from, &self.fd, to).map_err(nix_err(&self.path_of(to), "rename"))
     }
 
-    /// Makes renames and unlinks in the directory durable.
+    /// Makes renames and unlinks in the directory durable. Called only
+    /// after one succeeded: a failure here leaves that change in force.
     pub(super) fn sync(&self) -> Result<(), StoreError> {
-        fsync(&self.fd).map_err(nix_err(&self.path, "fsync directory"))
+        fsync(&self.fd).map_err(|e| StoreError::NotDurable {
+            path: self.path.clone(),
+            op: "fsync directory",
+            err: e.into(),
+        })
     }
 
     /// Every name in the directory that is valid UTF-8.

@@ -89,6 +89,23 @@ pub enum StoreError {
         op: &'static str,
         err: io::Error,
     },
+    /// The change was made (every login already sees it) but could not be
+    /// synced to disk (`op`: the state's fdatasync, or the directory fsync
+    /// after a rename or unlink), so a crash may still undo it. Callers
+    /// must not claim that nothing was saved.
+    NotDurable {
+        path: PathBuf,
+        op: &'static str,
+        err: io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether the change is in force although the call failed (see
+    /// [`StoreError::NotDurable`]).
+    pub fn change_in_force(&self) -> bool {
+        matches!(self, StoreError::NotDurable { .. })
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -101,6 +118,11 @@ impl fmt::Display for StoreError {
             StoreError::Unavailable(why) => write!(f, "database unavailable: {why}"),
             StoreError::Config(why) => write!(f, "database settings: {why}"),
             StoreError::Io { path, op, err } => write!(f, "{}: {op}: {err}", path.display()),
+            StoreError::NotDurable { path, op, err } => write!(
+                f,
+                "{}: {op}: {err} (the change is in force, but a crash may undo it)",
+                path.display()
+            ),
         }
     }
 }

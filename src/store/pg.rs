@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use super::{Change, StoreError, validate_user};
 use crate::config::{PostgresConfig, TlsSetting};
 use crate::core::record::Record;
-use crate::core::state::{self, LoginState, SLOT_BYTES};
+use crate::core::state::{self, LoginState};
 
 /// The schema version this build reads and `otpgate db init` creates.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -304,20 +304,13 @@ impl PgStore {
             path: self.row_path(user),
             err,
         })?;
+        // NULL: no login since the record was written. Anything else must
+        // be one valid slot; a broken one is refused, never read as "none".
         let state = match state {
-            // One slot; `current` reads the missing second one as empty.
-            Some(b) if b.len() <= SLOT_BYTES => {
-                state::current(b).map_err(|err| StoreError::State {
-                    path: self.row_path(user),
-                    err,
-                })?
-            }
-            Some(b) => {
-                return Err(StoreError::State {
-                    path: self.row_path(user),
-                    err: state::StateError::TooLarge(b.len()),
-                });
-            }
+            Some(b) => Some(state::one_slot(b).map_err(|err| StoreError::State {
+                path: self.row_path(user),
+                err,
+            })?),
             None => None,
         };
         Ok((record, state))

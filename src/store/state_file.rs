@@ -34,5 +34,10 @@ pub(super) fn write(file: &File, path: &Path, next: &LoginState) -> Result<(), S
     let bytes: [u8; SLOT_BYTES] = next.encode();
     file.write_all_at(&bytes, state::slot_offset(next.seq))
         .map_err(io_err(path, "write state"))?;
-    file.sync_data().map_err(io_err(path, "fdatasync"))
+    // The slot is written: a failed sync leaves it in force (page cache).
+    file.sync_data().map_err(|err| StoreError::NotDurable {
+        path: path.to_path_buf(),
+        op: "fdatasync",
+        err,
+    })
 }
