@@ -444,16 +444,25 @@ fn logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice() {
         .collect();
     let mut accepted: std::collections::HashMap<String, usize> = Default::default();
     let mut killed = 0;
+    let mut attempts = 0;
     // Each of 10 recovery codes is tried by 4 logins; some are killed at once.
     for (i, code) in recovery.iter().take(10).enumerate() {
         let mut children: Vec<AtPrompt> = (0..4)
             .map(|j| AtPrompt::start(fleet.pamtester(&hosts[j % 2]), "Verification code: "))
             .collect();
-        for c in &mut children {
-            c.answer(code);
+        // The ones that live answer first; each doomed one is killed the
+        // moment it has its answer, wherever it then is (reading, deciding,
+        // waiting for the row lock, committing).
+        let doomed = |j: usize| (i + j) % 3 == 0;
+        for (j, c) in children.iter_mut().enumerate() {
+            if !doomed(j) {
+                c.answer(code);
+            }
         }
-        for (j, c) in children.into_iter().enumerate() {
-            let done = if (i + j) % 3 == 0 {
+        for (j, mut c) in children.into_iter().enumerate() {
+            let done = if doomed(j) {
+                c.answer(code);
+                attempts += 1;
                 let (hit, done) = c.kill();
                 killed += usize::from(hit);
                 done
@@ -465,7 +474,10 @@ fn logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice() {
             }
         }
     }
-    assert!(killed > 5, "killed {killed}");
+    assert!(
+        killed * 2 >= attempts,
+        "only {killed} of {attempts} kills hit a running login"
+    );
     for (code, n) in &accepted {
         assert_eq!(*n, 1, "{code} accepted {n} times");
     }

@@ -353,18 +353,20 @@ fn hostile_lock_file_owned_by_another_user() {
 fn pamtester_as_nobody(f: &Fixture, user: &str) -> std::process::Command {
     let plain = f.pamtester(user);
     let mut c = std::process::Command::new("setpriv");
-    c.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "pamtester",
-    ])
-    .args(plain.get_args());
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "env"]);
+    // libpam-wrapper is preloaded into pamtester only: preloaded into
+    // setpriv too, it would set itself up twice in one pid (before and
+    // after the exec) and race other tests for its directory names.
     for (k, v) in plain.get_envs() {
         if let Some(v) = v {
-            c.env(k, v);
+            if k == "LD_PRELOAD" {
+                c.arg(format!("LD_PRELOAD={}", v.to_string_lossy()));
+            } else {
+                c.env(k, v);
+            }
         }
     }
+    c.arg("pamtester").args(plain.get_args());
     c.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

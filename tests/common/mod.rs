@@ -517,8 +517,10 @@ impl SignalNumber for std::process::ExitStatus {
     }
 }
 
-/// Removes every `/tmp/pam.X` whose pid file is missing, empty or names a
-/// process that is gone. Call only while holding the set-up lock.
+/// Removes every `/tmp/pam.X` whose pid file names a process that is gone,
+/// or that has had no pid for two minutes (its owner was killed between
+/// making it and writing the pid). A younger one without a pid may be a
+/// process setting up a second time outside our lock: left alone.
 fn remove_stale_pam_wrapper_dirs() {
     let Ok(entries) = fs::read_dir("/tmp") else {
         return;
@@ -528,11 +530,19 @@ fn remove_stale_pam_wrapper_dirs() {
         if name.len() != 5 || !name.starts_with("pam.") {
             continue;
         }
-        let alive = fs::read_to_string(e.path().join("pid"))
+        let pid = fs::read_to_string(e.path().join("pid"))
             .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        let stale = match pid {
+            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            None => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 120),
+        };
+        if stale {
             let _ = fs::remove_dir_all(e.path());
         }
     }
