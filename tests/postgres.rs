@@ -453,7 +453,7 @@ fn logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice() {
         // The ones that live answer first; each doomed one is killed the
         // moment it has its answer, wherever it then is (reading, deciding,
         // waiting for the row lock, committing).
-        let doomed = |j: usize| (i + j) % 3 == 0;
+        let doomed = |j: usize| (i + j).is_multiple_of(3);
         for (j, c) in children.iter_mut().enumerate() {
             if !doomed(j) {
                 c.answer(code);
