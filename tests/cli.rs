@@ -1349,3 +1349,26 @@ fn users_regenerate_their_own_recovery_codes_after_proving_the_factor() {
     assert_eq!(v["recovery_codes_left"], 2);
     assert!(!stdout(&o).contains(&e.secret));
 }
+
+#[test]
+fn status_flags_a_last_code_from_the_future() {
+    let f = Fixture::new("cli-future", "");
+    f.enroll(ACCOUNT, OtpParams::default(), 1);
+    let v = json(&otpgate(&f, &["status", ACCOUNT, "--json"], ""));
+    assert_eq!(v["clock_behind_seconds"], serde_json::Value::Null);
+    // A login at a time the clock later went back from.
+    let store = otpgate::store::Store::open(&f.store, trust()).unwrap();
+    store
+        .update(ACCOUNT, |cur| {
+            let mut next = cur.unwrap().clone();
+            next.last_step = unix_now() / 30 + 100;
+            Ok::<_, ()>((otpgate::store::Change::Put(next), ()))
+        })
+        .unwrap()
+        .unwrap();
+    let v = json(&otpgate(&f, &["status", ACCOUNT, "--json"], ""));
+    let ahead = v["clock_behind_seconds"].as_u64().unwrap();
+    assert!((2900..=3000).contains(&ahead), "{v}");
+    let text = stdout(&otpgate(&f, &["status", ACCOUNT], ""));
+    assert!(text.contains("ahead of this clock"), "{text}");
+}

@@ -147,6 +147,22 @@ fn status_json(user: &str, r: &Record, policy: &Policy, now: u64) -> serde_json:
         "locked_until_unlock": matches!(lock, Some(Lock::UntilUnlocked)),
         "recovery_codes_left": r.recovery.remaining(),
         "last_clock_drift_steps": r.last_drift,
+        "clock_behind_seconds": clock_behind(r, policy, now),
+    })
+}
+
+/// Seconds the newest accepted step is ahead of this clock, when that is
+/// beyond the window: every code is then refused as `clock_behind` (the
+/// clock was set back). Fixed by time, or by `otpgate unlock`.
+fn clock_behind(r: &Record, policy: &Policy, now: u64) -> Option<u64> {
+    if r.kind != Kind::Totp {
+        return None;
+    }
+    let step_now = r.params().step_at(now);
+    (r.last_step > step_now.saturating_add(u64::from(policy.window))).then(|| {
+        r.last_step
+            .saturating_mul(u64::from(r.period))
+            .saturating_sub(now)
     })
 }
 
@@ -183,6 +199,12 @@ fn status_text(out: &mut String, user: &str, r: &Record, policy: &Policy, now: u
     };
     let _ = writeln!(out, "  locked:         {lock}");
     let _ = writeln!(out, "  recovery codes: {} left", r.recovery.remaining());
+    if let Some(ahead) = clock_behind(r, policy, now) {
+        let _ = writeln!(
+            out,
+            "  clock:          the last accepted code is {ahead} s ahead of this clock (was it set back?); every code is refused until then; otpgate unlock pulls a far-future one back"
+        );
+    }
     if let Some(d) = r.last_drift {
         let _ = writeln!(
             out,
