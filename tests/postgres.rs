@@ -95,8 +95,12 @@ impl Fleet {
     }
 
     fn pamtester(&self, service: &str) -> Command {
+        self.pamtester_for(service, USER)
+    }
+
+    fn pamtester_for(&self, service: &str, user: &str) -> Command {
         let mut c = Command::new("pamtester");
-        c.args([service, USER, "authenticate"])
+        c.args([service, user, "authenticate"])
             .env("LD_PRELOAD", "libpam_wrapper.so")
             .env("PAM_WRAPPER", "1")
             .env("PAM_WRAPPER_SERVICE_DIR", &self.f.confdir)
@@ -519,4 +523,63 @@ fn a_corrupt_login_state_in_the_database_is_refused_never_read_as_none() {
             "{logs:?}"
         );
     }
+}
+
+#[test]
+fn a_row_held_by_a_stuck_session_refuses_within_the_timeout_and_blocks_no_one_else() {
+    if !runs_as_root(
+        "a_row_held_by_a_stuck_session_refuses_within_the_timeout_and_blocks_no_one_else",
+    ) {
+        return;
+    }
+    let fleet = Fleet::new("pg-stuck");
+    fleet.enroll();
+    let o = fleet.cli(&["enroll", "bin", "--secret", SECRET, "--no-verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let a = fleet.host("a", "");
+    // Another session locks daemon's row and sits on it (a stuck host).
+    let pg = &fleet.pg;
+    let mut holder = std::process::Command::new("su")
+        .args(["postgres", "-s", "/bin/sh", "-c"])
+        .arg(format!(
+            "psql -X -q -h {} -p {} -d otpgate -c \"BEGIN; SELECT 1 FROM otpgate_users WHERE name = '{USER}' FOR UPDATE; SELECT pg_sleep(8); COMMIT;\"",
+            pg.dir.path().display(),
+            pg.port
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the lock is really held.
+    let held = (0..200).any(|_| {
+        let n = pg
+            .psql_as(
+                "postgres",
+                "otpgate",
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.query LIKE '%pg_sleep%' AND l.mode = 'RowShareLock'",
+            )
+            .unwrap_or_default();
+        n.trim() != "0" || {
+            std::thread::yield_now();
+            false
+        }
+    });
+    assert!(held, "the holder never took the row");
+    // daemon's login gives up after the lock timeout (3 s in the config)
+    // instead of waiting for the stuck session, and says why.
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(!ok);
+    assert!(
+        logs[0].contains("reason=store_unavailable") && logs[0].contains("timeout"),
+        "{logs:?}"
+    );
+    // Another user's login is not held up by it.
+    let (ok, logs, _) = fleet.f.pamtester_run(
+        fleet.pamtester_for(&a, "bin"),
+        format!("{}\n", code(0)).as_bytes(),
+    );
+    assert!(ok, "{logs:?}");
+    let _ = holder.wait();
+    // Once the stuck session is gone, daemon logs in.
+    assert_eq!(fleet.login(&a, &code(0)).code, PAM_SUCCESS);
 }
