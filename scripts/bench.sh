@@ -7,6 +7,9 @@
 # the bench chowns, and the module trusts root-owned stores only.
 #   BENCH_USERS=300,10000  user counts (default)
 #   BENCH_ROUNDS=N         rounds per user count (default: ~800 samples, at most 3)
+# `bench.sh --fleet`: the PostgreSQL fleet store next to the file store
+# (a private server over TLS, FLEET_USERS=10000, FLEET_LOGINS=200, 1 and 8
+# clients, a fresh connection per login).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -15,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if command -v apt-get >/dev/null; then
     missing=()
-    for p in libpam0g-dev libnss-wrapper libpam-oath libpam-google-authenticator oathtool; do
+    for p in libpam0g-dev libnss-wrapper libpam-oath libpam-google-authenticator oathtool postgresql openssl; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -32,6 +35,9 @@ fi
 # run the bench binary itself: it writes the passwd and group files in its
 # temp dir and runs itself again under LD_PRELOAD=$nss_wrapper with
 # NSS_WRAPPER_PASSWD/NSS_WRAPPER_GROUP pointing at them, once per user count.
+if [ "${1:-}" = "--fleet" ]; then
+    exec cargo bench --locked --bench fleet -- --bench
+fi
 build_log="$(mktemp)"
 trap 'rm -f "$build_log"' EXIT
 cargo bench --locked --bench logins --no-run 2>&1 | tee "$build_log" >&2
