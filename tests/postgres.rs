@@ -583,3 +583,27 @@ fn a_row_held_by_a_stuck_session_refuses_within_the_timeout_and_blocks_no_one_el
     // Once the stuck session is gone, daemon logs in.
     assert_eq!(fleet.login(&a, &code(0)).code, PAM_SUCCESS);
 }
+
+#[test]
+fn a_url_with_several_hosts_fails_over_to_the_one_that_answers() {
+    if !runs_as_root("a_url_with_several_hosts_fails_over_to_the_one_that_answers") {
+        return;
+    }
+    let fleet = Fleet::new("pg-failover");
+    fleet.enroll();
+    let dir = fleet.f.tmp.path();
+    let conf = fleet
+        .pg
+        .site_config(dir, "multi", "otpgate_login", "localhost");
+    let dead = common::system::free_port();
+    let text = fs::read_to_string(&conf)
+        .unwrap()
+        .replace("@localhost:", &format!("@localhost:{dead},localhost:"));
+    assert!(
+        text.contains(&format!("localhost:{dead},localhost:")),
+        "{text}"
+    );
+    fs::write(&conf, text).unwrap();
+    let service = fleet.service("multi", &conf, "");
+    assert_eq!(fleet.login(&service, &code(0)).code, PAM_SUCCESS);
+}
