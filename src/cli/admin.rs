@@ -152,18 +152,9 @@ fn status_json(user: &str, r: &Record, policy: &Policy, now: u64) -> serde_json:
 }
 
 /// Seconds the newest accepted step is ahead of this clock, when that is
-/// beyond the window: every code is then refused as `clock_behind` (the
-/// clock was set back). Fixed by time, or by `otpgate unlock`.
+/// beyond the window: every code is then refused as `clock_behind`.
 fn clock_behind(r: &Record, policy: &Policy, now: u64) -> Option<u64> {
-    if r.kind != Kind::Totp {
-        return None;
-    }
-    let step_now = r.params().step_at(now);
-    (r.last_step > step_now.saturating_add(u64::from(policy.window))).then(|| {
-        r.last_step
-            .saturating_mul(u64::from(r.period))
-            .saturating_sub(now)
-    })
+    crate::core::decide::seconds_ahead(r, policy.window, now)
 }
 
 fn status_text(out: &mut String, user: &str, r: &Record, policy: &Policy, now: u64) {

@@ -171,6 +171,24 @@ pub fn lock_state(record: &Record, policy: &Policy, now: u64) -> Option<Lock> {
 /// The widest `window=` any service may have (steps either side of now).
 pub const MAX_WINDOW: u32 = 10;
 
+/// Seconds the newest accepted TOTP step of `record` is ahead of `now`,
+/// when it is more than `beyond` steps ahead (an HOTP counter is no time):
+/// with `beyond` = the window, every code is refused as `clock_behind`;
+/// with `beyond` = [`MAX_WINDOW`], the clock was set back (not a phone a
+/// step ahead). The one rule for the login, `unlock`, `status` and `doctor`.
+pub fn seconds_ahead(record: &Record, beyond: u32, now: u64) -> Option<u64> {
+    if record.kind != Kind::Totp {
+        return None;
+    }
+    let step_now = record.params().step_at(now);
+    (record.last_step > step_now.saturating_add(u64::from(beyond))).then(|| {
+        record
+            .last_step
+            .saturating_mul(u64::from(record.period))
+            .saturating_sub(now)
+    })
+}
+
 /// What `otpgate unlock` makes of `record` at `now`: failures, locks and
 /// grace periods cleared; a TOTP step further ahead of the clock than any
 /// window reaches (the clock was set back) pulled back to now, so the
@@ -186,13 +204,9 @@ pub fn unlock(record: &Record, now: u64) -> (Record, bool) {
     next.locked_until = 0;
     next.hard_locked = false;
     next.grace.clear();
-    let mut pulled_back = false;
-    if next.kind == Kind::Totp {
-        let step_now = next.params().step_at(now);
-        if next.last_step > step_now.saturating_add(u64::from(MAX_WINDOW)) {
-            next.last_step = step_now;
-            pulled_back = true;
-        }
+    let pulled_back = seconds_ahead(&next, MAX_WINDOW, now).is_some();
+    if pulled_back {
+        next.last_step = next.params().step_at(now);
     }
     (next, pulled_back)
 }
@@ -262,7 +276,7 @@ fn decide_totp(
     let generator = Generator::new(&secret, record.params());
     let current = record.params().step_at(now);
     let window = i64::from(policy.window);
-    if record.last_step > current.saturating_add(u64::from(policy.window)) {
+    if seconds_ahead(record, policy.window, now).is_some() {
         // Every step in the window is at or before the newest accepted one:
         // the clock was set back. No code can work; not the user's fault,
         // so nothing is counted (and no guess is possible meanwhile).

@@ -108,16 +108,12 @@ pub fn check_store(ctx: &Context) -> Vec<Finding> {
                 format!("{e}; every login of {user} fails"),
                 format!("chown root:root {p} && chmod 0600 {p}; if it does not parse, replace it: otpgate enroll {user} --force (or remove it: otpgate disable {user} --yes)"),
             ).at(p)),
-            // An HOTP counter is no time step: nothing to compare with the clock.
-            Ok(Some(r)) if r.kind == crate::core::Kind::Hotp => {}
             Ok(Some(r)) => {
-                let period = u64::from(r.period.max(1));
                 // Within the widest window it is a code accepted early and
                 // passes by itself (`otpgate unlock` leaves it, see
                 // core::decide::unlock); beyond it the clock was set back.
-                let widest = u64::from(crate::core::decide::MAX_WINDOW);
-                if r.last_step > (now / period).saturating_add(widest) {
-                    let ahead = r.last_step.saturating_mul(period).saturating_sub(now);
+                let widest = crate::core::decide::MAX_WINDOW;
+                if let Some(ahead) = crate::core::decide::seconds_ahead(&r, widest, now) {
                     out.push(error(
                         "store.clock_behind",
                         format!("{user}'s last accepted code is for a time {ahead} s ahead of this clock (was the clock set back?): every code of {user} is refused as clock_behind until then"),
