@@ -266,6 +266,23 @@ impl LoginState {
     }
 }
 
+/// `record` as logins have left it (the stored record with `state`, if any).
+pub fn applied(record: &Record, state: Option<&LoginState>) -> Record {
+    match state {
+        Some(s) => s.apply(record),
+        None => record.clone(),
+    }
+}
+
+/// The state a store writes when `next` differs from the `stored` record
+/// only in what a login changes: numbered after `prev`, the state in force.
+/// `None`: an administrative change (the record is replaced).
+pub fn next_state(stored: &Record, prev: Option<&LoginState>, next: &Record) -> Option<LoginState> {
+    let mut s = LoginState::between(stored, next)?;
+    s.seq = prev.map_or(0, |p| p.seq) + 1;
+    Some(s)
+}
+
 /// The current state in a state file's bytes: `Ok(None)` when no login has
 /// written one yet (empty, or only a torn first write).
 pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::core::record::{MAX_RECORD_BYTES, Record, RecordError};
-use crate::core::state::{LoginState, StateError};
+use crate::core::state::{self, LoginState, StateError, applied};
 
 mod any;
 mod checks;
@@ -42,14 +42,6 @@ use names::{RECORD_SUFFIX, lock_name, record_name, temp_name};
 
 /// The decoy record's name: a leading dot, so never a user's.
 const DECOY: &str = ".decoy";
-
-/// `record` with the logins' state applied.
-fn applied(record: &Record, state: Option<&LoginState>) -> Record {
-    match state {
-        Some(s) => s.apply(record),
-        None => record.clone(),
-    }
-}
 
 /// A fresh random state id, different from `old` (and from 0, which
 /// records written before state ids existed carry).
@@ -357,9 +349,8 @@ impl Store {
         };
         // What only a login changes is one slot of the state.
         if let (Change::Put(next), Some(stored)) = (&change, &stored)
-            && let Some(mut next_state) = LoginState::between(stored, next)
+            && let Some(next_state) = state::next_state(stored, state.as_ref(), next)
         {
-            next_state.seq = state.as_ref().map_or(0, |s| s.seq) + 1;
             state_file::write(&lock, &lock_path, &next_state)?;
         } else {
             self.apply(user, change)?;

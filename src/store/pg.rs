@@ -323,10 +323,7 @@ impl PgStore {
         state: Option<&[u8]>,
     ) -> Result<Record, StoreError> {
         let (record, state) = self.decode_parts(user, sealed, state)?;
-        Ok(match state {
-            Some(s) => s.apply(&record),
-            None => record,
-        })
+        Ok(state::applied(&record, state.as_ref()))
     }
 
     pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
@@ -365,14 +362,6 @@ impl PgStore {
         decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
     ) -> Result<Result<R, E>, StoreError> {
         validate_user(user)?;
-        self.transaction(user, decide)
-    }
-
-    fn transaction<R, E>(
-        &self,
-        user: &str,
-        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
-    ) -> Result<Result<R, E>, StoreError> {
         let mut client = self.client.borrow_mut();
         let mut tx = client.transaction().map_err(db_err("begin"))?;
         let row = tx
@@ -390,26 +379,25 @@ impl PgStore {
             }
             None => (None, None),
         };
-        let current = stored.as_ref().map(|r| match &state {
-            Some(s) => s.apply(r),
-            None => r.clone(),
-        });
+        let current = stored.as_ref().map(|r| state::applied(r, state.as_ref()));
         let (change, result) = match decide(current.as_ref()) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        match (&change, &stored) {
+        let next_state = match (&change, &stored) {
+            (Change::Put(next), Some(stored)) => state::next_state(stored, state.as_ref(), next),
+            _ => None,
+        };
+        match (&change, next_state) {
             (Change::Keep, _) => {}
-            (Change::Put(next), Some(stored)) if LoginState::between(stored, next).is_some() => {
-                if let Some(mut next_state) = LoginState::between(stored, next) {
-                    next_state.seq = state.as_ref().map_or(0, |s| s.seq) + 1;
-                    let slot = next_state.encode();
-                    tx.execute(
-                        "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
-                        &[&user, &&slot[..]],
-                    )
-                    .map_err(db_err("write state"))?;
-                }
+            // What only a login changes is the row's state slot.
+            (Change::Put(_), Some(next_state)) => {
+                let slot = next_state.encode();
+                tx.execute(
+                    "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
+                    &[&user, &&slot[..]],
+                )
+                .map_err(db_err("write state"))?;
             }
             (Change::Put(next), _) => {
                 let mut next = next.clone();
