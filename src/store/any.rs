@@ -26,45 +26,37 @@ pub trait UserStore {
     fn decoy_write(&self, record: &Record) -> Result<(), StoreError>;
 }
 
-macro_rules! forward {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&self, $($arg: $ty),*) -> $ret { Self::$name(self, $($arg),*) })*
-    };
+/// Each store keeps the contract with inherent methods of the same names.
+macro_rules! user_store {
+    ($($ty:ty),*) => {$(
+        impl UserStore for $ty {
+            fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
+                <$ty>::load(self, user)
+            }
+            fn is_enrolled(&self, user: &str) -> Result<bool, StoreError> {
+                <$ty>::is_enrolled(self, user)
+            }
+            fn update<R, E>(
+                &self,
+                user: &str,
+                decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
+            ) -> Result<Result<R, E>, StoreError> {
+                <$ty>::update(self, user, decide)
+            }
+            fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+                <$ty>::replace_broken(self, user, change)
+            }
+            fn users(&self) -> Result<Vec<String>, StoreError> {
+                <$ty>::users(self)
+            }
+            fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
+                <$ty>::decoy_write(self, record)
+            }
+        }
+    )*};
 }
 
-impl UserStore for Store {
-    forward! {
-        load(user: &str) -> Result<Option<Record>, StoreError>;
-        is_enrolled(user: &str) -> Result<bool, StoreError>;
-        replace_broken(user: &str, change: Change) -> Result<bool, StoreError>;
-        users() -> Result<Vec<String>, StoreError>;
-        decoy_write(record: &Record) -> Result<(), StoreError>;
-    }
-    fn update<R, E>(
-        &self,
-        user: &str,
-        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
-    ) -> Result<Result<R, E>, StoreError> {
-        Store::update(self, user, decide)
-    }
-}
-
-impl UserStore for PgStore {
-    forward! {
-        load(user: &str) -> Result<Option<Record>, StoreError>;
-        is_enrolled(user: &str) -> Result<bool, StoreError>;
-        replace_broken(user: &str, change: Change) -> Result<bool, StoreError>;
-        users() -> Result<Vec<String>, StoreError>;
-        decoy_write(record: &Record) -> Result<(), StoreError>;
-    }
-    fn update<R, E>(
-        &self,
-        user: &str,
-        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
-    ) -> Result<Result<R, E>, StoreError> {
-        PgStore::update(self, user, decide)
-    }
-}
+user_store!(Store, PgStore, AnyStore);
 
 /// The store a site configured (one per login or command: its size is
 /// no concern).
@@ -157,22 +149,5 @@ impl AnyStore {
 
     pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
         dispatch!(self, s => s.decoy_write(record))
-    }
-}
-
-impl UserStore for AnyStore {
-    forward! {
-        load(user: &str) -> Result<Option<Record>, StoreError>;
-        is_enrolled(user: &str) -> Result<bool, StoreError>;
-        replace_broken(user: &str, change: Change) -> Result<bool, StoreError>;
-        users() -> Result<Vec<String>, StoreError>;
-        decoy_write(record: &Record) -> Result<(), StoreError>;
-    }
-    fn update<R, E>(
-        &self,
-        user: &str,
-        decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
-    ) -> Result<Result<R, E>, StoreError> {
-        AnyStore::update(self, user, decide)
     }
 }
