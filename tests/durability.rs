@@ -83,6 +83,24 @@ fn succeeded(line: &str) -> bool {
     line.ends_with("= 0") || line.contains(" = 0<")
 }
 
+/// `otpgate ARGS` on the fixture's store under strace; it must exit 0.
+fn straced_cli(f: &Fixture, name: &str, args: &[&str]) -> Trace {
+    strace_installed();
+    let trace = f.tmp.path().join(format!("{name}.trace"));
+    let store = f.store.display().to_string();
+    let config = f.tmp.path().join("no-site-config.toml");
+    let config = config.display().to_string();
+    let mut argv = vec![BIN, "--store", &store, "--config", &config];
+    argv.extend_from_slice(args);
+    let out = straced(f, &trace, &[], &argv).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Trace::read(&trace)
+}
+
 fn strace_installed() {
     let ok = Command::new("strace").arg("-V").output();
     assert!(
@@ -156,30 +174,10 @@ fn an_administrative_change_is_durable_before_the_command_exits() {
     if !runs_as_root("an_administrative_change_is_durable_before_the_command_exits") {
         return;
     }
-    strace_installed();
     let f = Fixture::new("durable-admin", "");
     let user = "news";
     f.enroll(user, OtpParams::default(), 1);
-    let trace = f.tmp.path().join("recovery.trace");
-    let store_s = f.store.display().to_string();
-    let config = f.tmp.path().join("no-site-config.toml");
-    let config = config.display().to_string();
-    let out = straced(
-        &f,
-        &trace,
-        &[],
-        &[
-            BIN, "--store", &store_s, "--config", &config, "recovery", user, "--json",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t = Trace::read(&trace);
+    let t = straced_cli(&f, "recovery", &["recovery", user, "--json"]);
     let store = f.store.clone();
     let dir = fd_of(&store);
     let tmp: PathBuf = store.join(format!(".{user}.toml.tmp"));
@@ -228,32 +226,11 @@ fn disable_is_durable_before_the_command_exits() {
     if !runs_as_root("disable_is_durable_before_the_command_exits") {
         return; // the CLI runs as root; CI runs as root
     }
-    strace_installed();
     let f = Fixture::new("durable-disable", "");
     let user = "proxy";
     f.enroll(user, OtpParams::default(), 1);
-    let trace = f.tmp.path().join("disable.trace");
-    let store = f.store.display().to_string();
-    let config = f.tmp.path().join("no-site-config.toml");
-    let config = config.display().to_string();
-    let out = straced(
-        &f,
-        &trace,
-        &[],
-        &[
-            BIN, "--store", &store, "--config", &config, "disable", user, "--yes",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let t = straced_cli(&f, "disable", &["disable", user, "--yes"]);
     assert!(!f.record_path(user).exists());
-
-    let t = Trace::read(&trace);
     let dir = fd_of(&f.store);
     let quoted_record = format!("\"{user}.toml\"");
     let unlinked = t.next(0, "unlinkat(record)", &f.store, |l| {

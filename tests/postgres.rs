@@ -51,8 +51,40 @@ impl Fleet {
     }
 
     fn enroll(&self) {
-        let o = self.cli(&["enroll", USER, "--secret", SECRET, "--no-verify", "--json"]);
+        self.enroll_with_codes(10);
+    }
+
+    /// Enrolls USER with SECRET and `codes` recovery codes; returns them.
+    fn enroll_with_codes(&self, codes: usize) -> Vec<String> {
+        let count = codes.to_string();
+        let o = self.cli(&[
+            "enroll",
+            USER,
+            "--secret",
+            SECRET,
+            "--no-verify",
+            "--json",
+            "--recovery-codes",
+            &count,
+        ]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// A host whose site config is the login role's, edited by `edit`.
+    fn host_with(&self, name: &str, edit: impl FnOnce(String) -> String) -> String {
+        let conf = self
+            .pg
+            .site_config(self.f.tmp.path(), name, "otpgate_login", "localhost");
+        let text = edit(fs::read_to_string(&conf).unwrap());
+        fs::write(&conf, text).unwrap();
+        self.service(name, &conf, "")
     }
 
     /// A host: its own site config (the module's role) and PAM service.
@@ -139,15 +171,7 @@ fn one_enrollment_serves_every_host_and_each_code_works_once_fleet_wide() {
         return;
     }
     let fleet = Fleet::new("pg-fleet");
-    let o = fleet.cli(&["enroll", USER, "--secret", SECRET, "--no-verify", "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let recovery: Vec<String> = v["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
+    let recovery = fleet.enroll_with_codes(10);
     let a = fleet.host("a", "deny=3");
     let b = fleet.host("b", "deny=3");
     // A code accepted on one host is refused on the other.
@@ -295,27 +319,13 @@ fn a_wrong_ca_a_wrong_name_or_loose_secret_files_are_refused() {
     let fleet = Fleet::new("pg-tls");
     fleet.enroll();
     let dir = fleet.f.tmp.path();
-    let good = fleet
-        .pg
-        .site_config(dir, "good", "otpgate_login", "localhost");
-    let good_text = fs::read_to_string(&good).unwrap();
-    let variant = |name: &str, text: String| {
-        let p = dir.join(format!("{name}.toml"));
-        fs::write(&p, text).unwrap();
-        fleet.service(name, &p, "")
-    };
-    let wrong_ca = variant(
-        "wrong-ca",
-        good_text.replace(
-            &fleet.pg.ca.display().to_string(),
-            &fleet.pg.other_ca.display().to_string(),
-        ),
+    let (ca, other_ca) = (
+        fleet.pg.ca.display().to_string(),
+        fleet.pg.other_ca.display().to_string(),
     );
+    let wrong_ca = fleet.host_with("wrong-ca", |t| t.replace(&ca, &other_ca));
     // The certificate names localhost only.
-    let wrong_name = variant(
-        "wrong-name",
-        good_text.replace("@localhost:", "@127.0.0.1:"),
-    );
+    let wrong_name = fleet.host_with("wrong-name", |t| t.replace("@localhost:", "@127.0.0.1:"));
     for (service, why) in [(wrong_ca, "certificate"), (wrong_name, "certificate")] {
         let (ok, logs) = fleet.logged_login(&service, &code(0));
         assert!(!ok, "{service}");
@@ -325,9 +335,9 @@ fn a_wrong_ca_a_wrong_name_or_loose_secret_files_are_refused() {
         );
     }
     // A password file or key file others can read is refused.
+    let good_service = fleet.host("good", "");
     let pw = dir.join("good.pw");
     fs::set_permissions(&pw, fs::Permissions::from_mode(0o644)).unwrap();
-    let good_service = fleet.service("good", &good, "");
     let (ok, logs) = fleet.logged_login(&good_service, &code(0));
     assert!(!ok);
     assert!(
@@ -425,24 +435,7 @@ fn logins_killed_in_the_middle_of_a_commit_never_accept_a_code_twice() {
         return;
     }
     let fleet = Fleet::new("pg-kill");
-    let o = fleet.cli(&[
-        "enroll",
-        USER,
-        "--secret",
-        SECRET,
-        "--no-verify",
-        "--json",
-        "--recovery-codes",
-        "12",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let recovery: Vec<String> = v["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
+    let recovery = fleet.enroll_with_codes(12);
     let hosts: Vec<String> = (0..2)
         .map(|i| fleet.host(&format!("k{i}"), "deny=1000 hard_deny=0"))
         .collect();
@@ -591,19 +584,11 @@ fn a_url_with_several_hosts_fails_over_to_the_one_that_answers() {
     }
     let fleet = Fleet::new("pg-failover");
     fleet.enroll();
-    let dir = fleet.f.tmp.path();
-    let conf = fleet
-        .pg
-        .site_config(dir, "multi", "otpgate_login", "localhost");
     let dead = common::system::free_port();
-    let text = fs::read_to_string(&conf)
-        .unwrap()
-        .replace("@localhost:", &format!("@localhost:{dead},localhost:"));
-    assert!(
-        text.contains(&format!("localhost:{dead},localhost:")),
-        "{text}"
-    );
-    fs::write(&conf, text).unwrap();
-    let service = fleet.service("multi", &conf, "");
+    let service = fleet.host_with("multi", |t| {
+        let t = t.replace("@localhost:", &format!("@localhost:{dead},localhost:"));
+        assert!(t.contains(&format!("localhost:{dead},localhost:")), "{t}");
+        t
+    });
     assert_eq!(fleet.login(&service, &code(0)).code, PAM_SUCCESS);
 }
