@@ -21,17 +21,8 @@ const ACCOUNT: &str = "daemon";
 /// The command on the fixture's store, with no site config and no sudo
 /// variables; stdin, stdout and stderr piped.
 fn command(f: &Fixture, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--store")
-        .arg(&f.store)
-        .arg("--config")
-        .arg(f.tmp.path().join("no-site-config.toml"))
-        .args(args)
-        .env_remove("SUDO_USER")
-        .env_remove("SUDO_UID")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = f.otpgate_command(args);
+    c.stdin(Stdio::piped());
     c
 }
 
@@ -45,19 +36,6 @@ fn run_with(mut cmd: Command, stdin: &str) -> Output {
     // A command that refuses early may exit before reading its input.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
 }
 
 fn code_now(params: OtpParams) -> String {

@@ -17,10 +17,9 @@ use otpgate::core::otp::OtpParams;
 use otpgate::store::Store;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
 const T0: u64 = 1_800_000_000;
 const ERRNOS: [&str; 3] = ["ENOSPC", "EIO", "EINTR"];
 
@@ -87,17 +86,7 @@ fn login(f: &Fixture, user: &str, at: u64, answer: &str, fault: Option<&Fault>) 
 }
 
 fn otpgate(f: &Fixture, args: &[&str], fault: Option<&Fault>) -> Output {
-    let mut c = Command::new(BIN);
-    c.arg("--store")
-        .arg(&f.store)
-        .arg("--config")
-        .arg(f.tmp.path().join("no-site-config.toml"))
-        .args(args)
-        .env_remove("SUDO_USER")
-        .env_remove("SUDO_UID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = f.otpgate_command(args);
     if let Some(fault) = fault {
         c.env("LD_PRELOAD", shim());
         fault.apply(f, &mut c);

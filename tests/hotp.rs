@@ -9,40 +9,12 @@ use otpgate::core::Kind;
 use otpgate::pam::client::{PAM_AUTH_ERR, PAM_SUCCESS};
 use std::fs;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 fn otpgate(f: &Fixture, args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("--store")
-        .arg(&f.store)
-        .arg("--config")
-        .arg(f.tmp.path().join("no-site-config.toml"))
-        .args(args)
-        .env_remove("SUDO_USER")
-        .env_remove("SUDO_UID")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
+    f.otpgate_command(args).output().unwrap()
 }
 
 /// The HOTP code for `counter` from oathtool.

@@ -14,22 +14,10 @@ use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_otpgate");
-
 fn otpgate(f: &Fixture, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--store")
-        .arg(&f.store)
-        .arg("--config")
-        .arg(f.tmp.path().join("no-site-config.toml"))
-        .args(args)
-        .env_remove("SUDO_USER")
-        .env_remove("SUDO_UID")
+    f.otpgate_command(args)
         // pam_oath wrote its times in the test's zone (UTC, see `at`).
         .env("TZ", "UTC")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .output()
         .unwrap()
 }

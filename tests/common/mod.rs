@@ -114,6 +114,23 @@ impl Enrolled {
     }
 }
 
+/// The `otpgate` command built with the tests.
+pub const OTPGATE: &str = env!("CARGO_BIN_EXE_otpgate");
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The one JSON value a command printed on stdout.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
+}
+
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
     pub store: PathBuf,
@@ -146,6 +163,23 @@ impl Fixture {
             owner_ok()
         ));
         f
+    }
+
+    /// `otpgate ARGS` on this store, with no site config and no sudo
+    /// variables; stdout and stderr piped, stdin null (callers may pipe it).
+    pub fn otpgate_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(OTPGATE);
+        c.arg("--store")
+            .arg(&self.store)
+            .arg("--config")
+            .arg(self.tmp.path().join("no-site-config.toml"))
+            .args(args)
+            .env_remove("SUDO_USER")
+            .env_remove("SUDO_UID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
     }
 
     /// Replaces the whole service file.
