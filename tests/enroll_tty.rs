@@ -222,25 +222,7 @@ fn picture(screen: &[Vec<Cell>], dark_theme: bool) -> Vec<Vec<bool>> {
 
 /// Decodes a picture (true = light) with zbarimg, scaled 4x.
 fn decode(px: &[Vec<bool>], path: &Path) -> Option<String> {
-    let scale = 4;
-    let (h, w) = (px.len() * scale, px[0].len() * scale);
-    let mut pgm = format!("P5\n{w} {h}\n255\n").into_bytes();
-    for row in px {
-        for _ in 0..scale {
-            for &light in row {
-                pgm.extend(std::iter::repeat_n(if light { 255u8 } else { 0 }, scale));
-            }
-        }
-    }
-    fs::write(path, pgm).unwrap();
-    let z = Command::new("zbarimg")
-        .args(["--raw", "-q"])
-        .arg(path)
-        .output()
-        .expect("zbarimg is installed by scripts/test.sh");
-    z.status
-        .success()
-        .then(|| text(&z.stdout).trim_end().to_string())
+    zbar_decode(px, 4, path)
 }
 
 #[test]

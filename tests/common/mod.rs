@@ -607,3 +607,34 @@ pub fn log_lines_of(stderr: &str) -> Vec<String> {
         .filter(|l| l.starts_with("otpgate:"))
         .collect()
 }
+
+/// Decodes a QR picture (true = light) with zbarimg, each module `scale`
+/// pixels wide; `None` when zbarimg finds no code.
+pub fn zbar_decode(light: &[Vec<bool>], scale: usize, path: &Path) -> Option<String> {
+    let (h, w) = (light.len() * scale, light[0].len() * scale);
+    let mut pgm = format!("P5\n{w} {h}\n255\n").into_bytes();
+    for row in light {
+        for _ in 0..scale {
+            for &l in row {
+                pgm.extend(std::iter::repeat_n(if l { 255u8 } else { 0 }, scale));
+            }
+        }
+    }
+    fs::write(path, pgm).unwrap();
+    let z = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(path)
+        .output()
+        .expect("zbarimg is installed by scripts/test.sh");
+    z.status
+        .success()
+        .then(|| String::from_utf8_lossy(&z.stdout).trim_end().to_string())
+}
+
+/// A QR code's modules (true = dark) as zbar_decode's picture.
+pub fn light_of(modules: &[Vec<bool>]) -> Vec<Vec<bool>> {
+    modules
+        .iter()
+        .map(|r| r.iter().map(|&m| !m).collect())
+        .collect()
+}
