@@ -6,6 +6,7 @@
 mod common;
 
 use common::pg::PgServer;
+use common::proxy::{Cut, Proxy};
 use common::*;
 use otpgate::core::otp::OtpParams;
 use otpgate::pam::client::{self, Login, PAM_AUTH_ERR, PAM_SUCCESS, Transcript};
@@ -591,4 +592,185 @@ fn a_url_with_several_hosts_fails_over_to_the_one_that_answers() {
         t
     });
     assert_eq!(fleet.login(&service, &code(0)).code, PAM_SUCCESS);
+}
+
+impl Fleet {
+    /// A host that reaches the server through `proxy` on the loopback
+    /// (no TLS there, so the proxy can see the COMMIT).
+    fn host_via(&self, proxy: &Proxy, name: &str) -> String {
+        let port = self.pg.port;
+        self.host_with(name, |t| {
+            let t = t.replace(
+                &format!("@localhost:{port}/"),
+                &format!("@127.0.0.1:{}/", proxy.port),
+            );
+            let t: String = t
+                .lines()
+                .filter(|l| !l.starts_with("ca_file"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert!(t.contains(&format!("127.0.0.1:{}", proxy.port)), "{t}");
+            t
+        })
+    }
+
+    /// A login in its own process that must end by itself: a hang (no
+    /// deadline on the database) fails the test instead of blocking it.
+    fn bounded_login(&self, service: &str, answer: &str) -> (bool, Vec<String>) {
+        use std::io::Write;
+        let cmd = self.pamtester(service);
+        let input = format!("{answer}\n");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Not scoped: a hung login must not hold the test's failure back.
+        std::thread::spawn(move || {
+            let mut p = AtPrompt::spawn(cmd);
+            let mut stdin = p.child.stdin.take().unwrap();
+            let _ = stdin.write_all(input.as_bytes());
+            drop(stdin);
+            let done = p.finish();
+            let _ = tx.send((done.success(), done.logs()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the login hung on a database that stopped answering"))
+    }
+}
+
+#[test]
+fn a_connection_cut_before_the_commit_rolls_back_and_the_login_is_refused() {
+    if !runs_as_root("a_connection_cut_before_the_commit_rolls_back_and_the_login_is_refused") {
+        return;
+    }
+    let fleet = Fleet::new("pg-cut-before");
+    fleet.enroll();
+    let proxy = Proxy::start(fleet.pg.port);
+    let cut = fleet.host_via(&proxy, "cut");
+    let a = fleet.host("a", "");
+    proxy.set(Cut::BeforeCommit);
+    let now = code(0);
+    let (ok, logs) = fleet.bounded_login(&cut, &now);
+    assert!(!ok, "{logs:?}");
+    assert_eq!(proxy.commits(), 1, "the cut never happened");
+    assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    // Nothing was committed: the code was never accepted and is not spent,
+    // and no failure was counted.
+    let (ok, logs) = fleet.logged_login(&a, &now);
+    assert!(ok, "{logs:?}");
+    let (ok, logs) = fleet.logged_login(&a, &now);
+    assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
+}
+
+#[test]
+fn a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code() {
+    if !runs_as_root("a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code") {
+        return;
+    }
+    let fleet = Fleet::new("pg-cut-answer");
+    let recovery = fleet.enroll_with_codes(3);
+    let proxy = Proxy::start(fleet.pg.port);
+    let cut = fleet.host_via(&proxy, "cut");
+    let a = fleet.host("a", "");
+    proxy.set(Cut::AnswerLost);
+    let now = code(0);
+    // The server commits; the module cannot know it did, so it refuses.
+    let (ok, logs) = fleet.bounded_login(&cut, &now);
+    assert!(!ok, "{logs:?}");
+    assert_eq!(proxy.commits(), 1, "the cut never happened");
+    assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    // What was committed holds everywhere: the code is spent.
+    let (ok, logs) = fleet.logged_login(&a, &now);
+    assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
+    // The same for a recovery code: refused, and never usable again.
+    let (ok, logs) = fleet.bounded_login(&cut, &recovery[0]);
+    assert!(
+        !ok && logs[0].contains("reason=store_unavailable"),
+        "{logs:?}"
+    );
+    assert_eq!(fleet.login(&a, &recovery[0]).code, PAM_AUTH_ERR);
+    assert_eq!(fleet.login(&a, &recovery[1]).code, PAM_SUCCESS);
+}
+
+#[test]
+fn a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent() {
+    if !runs_as_root("a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent") {
+        return;
+    }
+    let fleet = Fleet::new("pg-cut-after");
+    fleet.enroll();
+    let proxy = Proxy::start(fleet.pg.port);
+    let cut = fleet.host_via(&proxy, "cut");
+    let a = fleet.host("a", "");
+    proxy.set(Cut::AfterCommit);
+    let now = code(0);
+    let (ok, logs) = fleet.bounded_login(&cut, &now);
+    assert!(ok, "{logs:?}");
+    assert_eq!(proxy.commits(), 1, "the cut never happened");
+    let (ok, logs) = fleet.logged_login(&a, &now);
+    assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
+}
+
+#[test]
+fn a_database_that_stops_answering_refuses_within_the_timeout() {
+    if !runs_as_root("a_database_that_stops_answering_refuses_within_the_timeout") {
+        return;
+    }
+    let fleet = Fleet::new("pg-stall");
+    let recovery = fleet.enroll_with_codes(3);
+    let proxy = Proxy::start(fleet.pg.port);
+    let stalled = fleet.host_via(&proxy, "stalled");
+    let a = fleet.host("a", "");
+    // A server that takes the connection and never says a word.
+    proxy.set(Cut::StallAtStart);
+    let (ok, logs) = fleet.bounded_login(&stalled, &code(0));
+    assert!(!ok, "{logs:?}");
+    assert!(
+        logs[0].contains("reason=store_unavailable") && logs[0].contains("no answer"),
+        "{logs:?}"
+    );
+    // A server that goes silent after it has the COMMIT.
+    proxy.set(Cut::StallAtCommit);
+    let (ok, logs) = fleet.bounded_login(&stalled, &recovery[0]);
+    assert!(!ok, "{logs:?}");
+    assert_eq!(proxy.commits(), 1, "the stall never happened");
+    assert!(
+        logs[0].contains("reason=store_unavailable") && logs[0].contains("no answer"),
+        "{logs:?}"
+    );
+    // Committed before it went silent: spent everywhere.
+    assert_eq!(fleet.login(&a, &recovery[0]).code, PAM_AUTH_ERR);
+    // Answering again: logins work, no restart of anything.
+    proxy.set(Cut::Pass);
+    let (ok, logs) = fleet.bounded_login(&stalled, &recovery[1]);
+    assert!(ok, "{logs:?}");
+}
+
+#[test]
+fn a_server_restarted_while_a_login_waits_on_its_commit_refuses_and_keeps_the_code() {
+    if !runs_as_root(
+        "a_server_restarted_while_a_login_waits_on_its_commit_refuses_and_keeps_the_code",
+    ) {
+        return;
+    }
+    let fleet = Fleet::new("pg-restart");
+    let recovery = fleet.enroll_with_codes(3);
+    let proxy = Proxy::start(fleet.pg.port);
+    let held = fleet.host_via(&proxy, "held");
+    let a = fleet.host("a", "");
+    proxy.set(Cut::HoldCommit);
+    std::thread::scope(|s| {
+        let login = s.spawn(|| fleet.bounded_login(&held, &recovery[0]));
+        proxy.wait_until_held();
+        // The transaction is open on the server (row locked, state
+        // written, not committed) when the server goes down and comes back.
+        fleet.pg.pg_ctl("restart");
+        proxy.release();
+        let (ok, logs) = login.join().unwrap();
+        assert!(!ok, "{logs:?}");
+        assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    });
+    // Never committed: the code was not spent, and works exactly once.
+    assert_eq!(fleet.login(&a, &recovery[0]).code, PAM_SUCCESS);
+    assert_eq!(fleet.login(&a, &recovery[0]).code, PAM_AUTH_ERR);
+    let o = fleet.cli(&["status", USER, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["recovery_codes_left"], 2, "{v}");
 }

@@ -7,17 +7,24 @@
 //! `core::state`, checksummed). A login is one transaction: the row is read
 //! and locked (`FOR UPDATE`), the same pure decision as the file store runs,
 //! the new state is written, and only after the commit does the module
-//! return success. Every statement is bounded by the site's timeout; the
-//! connection (and the client's runtime) ends with the call.
+//! return success. Every wait on the network (connecting, TLS, each
+//! statement, the commit, closing) is bounded by the site's timeout on this
+//! side, so a server that accepts and then says nothing cannot hold a login;
+//! the server bounds its own side too (statement and lock timeouts). The
+//! connection and the client's runtime (one thread: the caller's) end with
+//! the call.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use postgres::config::{SslMode, TargetSessionAttrs};
-use postgres::{Client, NoTls};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tokio_postgres::config::{SslMode, TargetSessionAttrs};
+use tokio_postgres::{Client, NoTls};
 use zeroize::Zeroizing;
 
 use super::{Change, StoreError, validate_user};
@@ -48,7 +55,7 @@ fn unavailable(what: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(what.to_string())
 }
 
-fn db_err(what: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+fn db_err(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
     move |e| {
         // The server's message when there is one (permission denied,
         // unknown table...); never query parameters.
@@ -149,9 +156,65 @@ impl SealKey {
 
 /// A connection to the fleet store, for one PAM call or one command.
 pub struct PgStore {
-    client: RefCell<Client>,
+    /// `None` only while being dropped.
+    client: RefCell<Option<Client>>,
     key: SealKey,
     url: String,
+    /// The client's runtime: current-thread, so nothing runs but inside
+    /// `wait`, on the caller's thread.
+    rt: Runtime,
+    /// The connection's task (reads and writes the socket).
+    conn: Option<JoinHandle<()>>,
+    /// The bound on every wait for the server.
+    timeout: Duration,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Without its client the connection says goodbye to the server
+        // (Terminate) and ends; a server that no longer answers cannot
+        // hold this either. Dropping the runtime then closes the socket.
+        drop(self.client.get_mut().take());
+        if let Some(conn) = self.conn.take() {
+            let timeout = self.timeout;
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(timeout, conn).await });
+        }
+    }
+}
+
+fn no_answer(what: &str, timeout: Duration) -> StoreError {
+    unavailable(format!(
+        "{what}: no answer within {} s (timeout)",
+        timeout.as_secs()
+    ))
+}
+
+/// Connects within `timeout` and starts the connection's task.
+fn start_connection<S, T>(
+    rt: &Runtime,
+    timeout: Duration,
+    url: &str,
+    connect: impl Future<
+        Output = Result<(Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
+    >,
+) -> Result<(Client, JoinHandle<()>), StoreError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, connection) =
+        match rt.block_on(async { tokio::time::timeout(timeout, connect).await }) {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(unavailable(format!("{}: {}", redact(url), pg_words(&e)))),
+            Err(_) => return Err(no_answer(&format!("{}: connect", redact(url)), timeout)),
+        };
+    let task = rt.spawn(async move {
+        // Its error, if any, is what the next `wait` reports.
+        let _ = connection.await;
+    });
+    Ok((client, task))
 }
 
 impl std::fmt::Debug for PgStore {
@@ -176,8 +239,8 @@ pub fn redact(url: &str) -> String {
 
 /// Whether every host of `config` is on this machine (a Unix socket or a
 /// loopback address), where TLS may be left out.
-fn all_local(config: &postgres::Config) -> bool {
-    use postgres::config::Host;
+fn all_local(config: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
     !config.get_hosts().is_empty()
         && config.get_hosts().iter().all(|h| match h {
             Host::Unix(_) => true,
@@ -208,7 +271,7 @@ impl PgStore {
         site: &PostgresConfig,
         trust: super::Trust,
     ) -> Result<PgStore, StoreError> {
-        let mut config: postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("{}: {e}", redact(url))))?;
         let timeout = Duration::from_secs(site.connect_timeout());
@@ -216,7 +279,7 @@ impl PgStore {
         config
             .connect_timeout(timeout)
             .target_session_attrs(TargetSessionAttrs::ReadWrite)
-            .options(&format!(
+            .options(format!(
                 "-c statement_timeout={millis} -c lock_timeout={millis} -c idle_in_transaction_session_timeout={millis}"
             ))
             .application_name("otpgate");
@@ -230,19 +293,27 @@ impl PgStore {
             config.password(text.trim_end_matches(['\n', '\r']));
         }
         let key = SealKey::load(&site.key_file(), trust)?;
-        let client = match (&site.ca_file, site.tls) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| unavailable(format!("runtime: {e}")))?;
+        // Each host gets its own TCP connect timeout; the whole connection
+        // (the failover, TLS, authentication) as much per host.
+        let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+        let connect_time = timeout.saturating_mul(hosts);
+        let (client, conn) = match (&site.ca_file, site.tls) {
             (Some(ca), _) => {
                 config.ssl_mode(SslMode::Require);
                 let tls = tls_connector(ca, trust)?;
-                config.connect(tls)
+                start_connection(&rt, connect_time, url, config.connect(tls))?
             }
             (None, Some(TlsSetting::Off)) => {
                 config.ssl_mode(SslMode::Disable);
-                config.connect(NoTls)
+                start_connection(&rt, connect_time, url, config.connect(NoTls))?
             }
             (None, _) if all_local(&config) => {
                 config.ssl_mode(SslMode::Disable);
-                config.connect(NoTls)
+                start_connection(&rt, connect_time, url, config.connect(NoTls))?
             }
             (None, _) => {
                 return Err(StoreError::Config(format!(
@@ -250,21 +321,44 @@ impl PgStore {
                     redact(url)
                 )));
             }
-        }
-        .map_err(|e| unavailable(format!("{}: {}", redact(url), pg_words(&e))))?;
+        };
         Ok(PgStore {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             key,
             url: url.to_string(),
+            rt,
+            conn: Some(conn),
+            timeout,
         })
     }
 
+    /// The client (there until the store is dropped).
+    fn client(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        std::cell::RefMut::filter_map(self.client.borrow_mut(), Option::as_mut)
+            .map_err(|_| unavailable("connection closed"))
+    }
+
+    /// Runs `fut` (one exchange with the server) within the timeout.
+    fn wait<T>(
+        &self,
+        what: &'static str,
+        fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(self.timeout, fut).await })
+        {
+            Ok(r) => r.map_err(db_err(what)),
+            Err(_) => Err(no_answer(what, self.timeout)),
+        }
+    }
+
     fn check_schema(&self) -> Result<(), StoreError> {
-        let row = self
-            .client
-            .borrow_mut()
-            .query_opt("SELECT version FROM otpgate_schema", &[])
-            .map_err(db_err("schema"))?;
+        let row = self.wait(
+            "schema",
+            self.client()?
+                .query_opt("SELECT version FROM otpgate_schema", &[]),
+        )?;
         match row.map(|r| r.get::<_, i32>(0)) {
             Some(SCHEMA_VERSION) => Ok(()),
             Some(v) => Err(StoreError::Config(format!(
@@ -328,14 +422,13 @@ impl PgStore {
 
     pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {
         validate_user(user)?;
-        let row = self
-            .client
-            .borrow_mut()
-            .query_opt(
+        let row = self.wait(
+            "read",
+            self.client()?.query_opt(
                 "SELECT record, state FROM otpgate_users WHERE name = $1",
                 &[&user],
-            )
-            .map_err(db_err("read"))?;
+            ),
+        )?;
         row.map(|r| {
             let sealed: Vec<u8> = r.get(0);
             let state: Option<Vec<u8>> = r.get(1);
@@ -346,11 +439,11 @@ impl PgStore {
 
     pub fn is_enrolled(&self, user: &str) -> Result<bool, StoreError> {
         validate_user(user)?;
-        let row = self
-            .client
-            .borrow_mut()
-            .query_opt("SELECT 1 FROM otpgate_users WHERE name = $1", &[&user])
-            .map_err(db_err("read"))?;
+        let row = self.wait(
+            "read",
+            self.client()?
+                .query_opt("SELECT 1 FROM otpgate_users WHERE name = $1", &[&user]),
+        )?;
         Ok(row.is_some())
     }
 
@@ -362,14 +455,15 @@ impl PgStore {
         decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
     ) -> Result<Result<R, E>, StoreError> {
         validate_user(user)?;
-        let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction().map_err(db_err("begin"))?;
-        let row = tx
-            .query_opt(
+        let mut client = self.client()?;
+        let tx = self.wait("begin", client.transaction())?;
+        let row = self.wait(
+            "read",
+            tx.query_opt(
                 "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
                 &[&user],
-            )
-            .map_err(db_err("read"))?;
+            ),
+        )?;
         let (stored, state) = match &row {
             Some(r) => {
                 let sealed: Vec<u8> = r.get(0);
@@ -393,29 +487,35 @@ impl PgStore {
             // What only a login changes is the row's state slot.
             (Change::Put(_), Some(next_state)) => {
                 let slot = next_state.encode();
-                tx.execute(
-                    "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
-                    &[&user, &&slot[..]],
-                )
-                .map_err(db_err("write state"))?;
+                self.wait(
+                    "write state",
+                    tx.execute(
+                        "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
+                        &[&user, &&slot[..]],
+                    ),
+                )?;
             }
             (Change::Put(next), _) => {
                 let mut next = next.clone();
                 next.state_id = super::new_state_id(next.state_id);
                 let sealed = self.seal_record(user, &next)?;
-                tx.execute(
-                    "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
-                     ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
-                    &[&user, &sealed],
-                )
-                .map_err(db_err("write record"))?;
+                self.wait(
+                    "write record",
+                    tx.execute(
+                        "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
+                         ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
+                        &[&user, &sealed],
+                    ),
+                )?;
             }
             (Change::Remove, _) => {
-                tx.execute("DELETE FROM otpgate_users WHERE name = $1", &[&user])
-                    .map_err(db_err("remove"))?;
+                self.wait(
+                    "remove",
+                    tx.execute("DELETE FROM otpgate_users WHERE name = $1", &[&user]),
+                )?;
             }
         }
-        tx.commit().map_err(db_err("commit"))?;
+        self.wait("commit", tx.commit())?;
         Ok(Ok(result))
     }
 
@@ -437,31 +537,32 @@ impl PgStore {
             Change::Put(mut record) => {
                 record.state_id = super::new_state_id(record.state_id);
                 let sealed = self.seal_record(user, &record)?;
-                self.client
-                    .borrow_mut()
-                    .execute(
+                self.wait(
+                    "write record",
+                    self.client()?.execute(
                         "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
                          ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
                         &[&user, &sealed],
-                    )
-                    .map_err(db_err("write record"))?;
+                    ),
+                )?;
             }
             Change::Remove => {
-                self.client
-                    .borrow_mut()
-                    .execute("DELETE FROM otpgate_users WHERE name = $1", &[&user])
-                    .map_err(db_err("remove"))?;
+                self.wait(
+                    "remove",
+                    self.client()?
+                        .execute("DELETE FROM otpgate_users WHERE name = $1", &[&user]),
+                )?;
             }
         }
         Ok(existed)
     }
 
     pub fn users(&self) -> Result<Vec<String>, StoreError> {
-        let rows = self
-            .client
-            .borrow_mut()
-            .query("SELECT name FROM otpgate_users ORDER BY name", &[])
-            .map_err(db_err("list"))?;
+        let rows = self.wait(
+            "list",
+            self.client()?
+                .query("SELECT name FROM otpgate_users ORDER BY name", &[]),
+        )?;
         Ok(rows
             .iter()
             .map(|r| r.get::<_, String>(0))
@@ -472,41 +573,48 @@ impl PgStore {
     /// A refused attempt's write, on the decoy row, so refusing someone
     /// not enrolled costs what refusing an enrolled user does.
     pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
-        let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction().map_err(db_err("begin"))?;
-        tx.query_opt(
-            "SELECT state FROM otpgate_users WHERE name = $1 FOR UPDATE",
-            &[&DECOY_ROW],
-        )
-        .map_err(db_err("read"))?;
+        let mut client = self.client()?;
+        let tx = self.wait("begin", client.transaction())?;
+        self.wait(
+            "read",
+            tx.query_opt(
+                "SELECT state FROM otpgate_users WHERE name = $1 FOR UPDATE",
+                &[&DECOY_ROW],
+            ),
+        )?;
         let mut st = LoginState::of_record(record);
         st.seq = 1;
         let slot = st.encode();
-        tx.execute(
-            "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
-            &[&DECOY_ROW, &&slot[..]],
-        )
-        .map_err(db_err("write state"))?;
-        tx.commit().map_err(db_err("commit"))
+        self.wait(
+            "write state",
+            tx.execute(
+                "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
+                &[&DECOY_ROW, &&slot[..]],
+            ),
+        )?;
+        self.wait("commit", tx.commit())
     }
 
     /// `otpgate db init`: the schema and the decoy row (idempotent).
     pub fn init_schema(&self) -> Result<(), StoreError> {
-        let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction().map_err(db_err("begin"))?;
-        tx.batch_execute(SCHEMA_SQL)
-            .map_err(db_err("create schema"))?;
-        let have: Option<i32> = tx
-            .query_opt("SELECT version FROM otpgate_schema", &[])
-            .map_err(db_err("schema"))?
+        let mut client = self.client()?;
+        let tx = self.wait("begin", client.transaction())?;
+        self.wait("create schema", tx.batch_execute(SCHEMA_SQL))?;
+        let have: Option<i32> = self
+            .wait(
+                "schema",
+                tx.query_opt("SELECT version FROM otpgate_schema", &[]),
+            )?
             .map(|r| r.get(0));
         match have {
             None => {
-                tx.execute(
-                    "INSERT INTO otpgate_schema (version) VALUES ($1)",
-                    &[&SCHEMA_VERSION],
-                )
-                .map_err(db_err("schema"))?;
+                self.wait(
+                    "schema",
+                    tx.execute(
+                        "INSERT INTO otpgate_schema (version) VALUES ($1)",
+                        &[&SCHEMA_VERSION],
+                    ),
+                )?;
             }
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
@@ -515,7 +623,7 @@ impl PgStore {
                 )));
             }
         }
-        tx.commit().map_err(db_err("commit"))?;
+        self.wait("commit", tx.commit())?;
         drop(client);
         let decoy = Record::new(
             &[0x5a; 20],
@@ -524,13 +632,13 @@ impl PgStore {
             0,
         );
         let sealed = self.seal_record(DECOY_ROW, &decoy)?;
-        self.client
-            .borrow_mut()
-            .execute(
+        self.wait(
+            "decoy row",
+            self.client()?.execute(
                 "INSERT INTO otpgate_users (name, record) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 &[&DECOY_ROW, &sealed],
-            )
-            .map_err(db_err("decoy row"))?;
+            ),
+        )?;
         Ok(())
     }
 }
@@ -555,7 +663,7 @@ pub fn connect_for_init(
 }
 
 /// A connection error in words (the cause chain, without the query).
-fn pg_words(e: &postgres::Error) -> String {
+fn pg_words(e: &tokio_postgres::Error) -> String {
     use std::error::Error as _;
     let mut s = e.to_string();
     let mut src = e.source();
@@ -634,11 +742,13 @@ mod tests {
 
     #[test]
     fn only_this_machine_may_go_without_tls() {
-        let local: postgres::Config = "postgresql://u@127.0.0.1/db".parse().unwrap();
+        let local: tokio_postgres::Config = "postgresql://u@127.0.0.1/db".parse().unwrap();
         assert!(all_local(&local));
-        let socket: postgres::Config = "postgresql://u@%2Frun%2Fpostgresql/db".parse().unwrap();
+        let socket: tokio_postgres::Config =
+            "postgresql://u@%2Frun%2Fpostgresql/db".parse().unwrap();
         assert!(all_local(&socket));
-        let remote: postgres::Config = "postgresql://u@db1.example,127.0.0.1/db".parse().unwrap();
+        let remote: tokio_postgres::Config =
+            "postgresql://u@db1.example,127.0.0.1/db".parse().unwrap();
         assert!(!all_local(&remote));
     }
 }

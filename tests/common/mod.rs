@@ -348,6 +348,7 @@ impl Drop for TestUser {
 }
 
 pub mod pg;
+pub mod proxy;
 pub mod system;
 
 /// Where root-only tests note that they were skipped; scripts/test.sh

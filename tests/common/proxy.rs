@@ -1,0 +1,237 @@
+//! A TCP proxy between the module and a real PostgreSQL server (no TLS on
+//! the loopback, so it can read the protocol) that cuts or stalls a
+//! connection at one chosen point of a login's transaction: before the
+//! COMMIT reaches the server, after the server has it but before its answer
+//! reaches the module, after the answer, or by never answering at all.
+//!
+//! Client messages after the startup packet are framed as one type byte and
+//! a 4-byte big-endian length (which counts itself); tokio-postgres commits
+//! with the simple query `COMMIT` (a `Q` message). Server messages are all
+//! framed the same way; `Z` (ReadyForQuery) ends the answer to a query.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+/// What the proxy does to a connection's first COMMIT (or to all of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// Forward everything.
+    Pass,
+    /// Close both sides instead of forwarding the COMMIT: the server rolls back.
+    BeforeCommit,
+    /// Forward the COMMIT, let the server answer, then close the module's
+    /// side without its answer: committed, but the module cannot know.
+    AnswerLost,
+    /// Forward the COMMIT and its answer; close both sides as soon as the
+    /// module sends anything more (its goodbye), without forwarding it.
+    AfterCommit,
+    /// Forward the COMMIT, then forward nothing more in either direction
+    /// while keeping both sides open: a server that stopped answering.
+    StallAtCommit,
+    /// Accept the connection and never forward a byte of it.
+    StallAtStart,
+    /// Hold the COMMIT (both sides open) until `release`, then forward it.
+    HoldCommit,
+}
+
+#[derive(Default)]
+struct Counters {
+    /// COMMITs seen from the module.
+    commits: usize,
+    /// COMMITs being held (`Cut::HoldCommit`).
+    held: usize,
+    released: bool,
+}
+
+struct Shared {
+    cut: Mutex<Cut>,
+    counters: Mutex<Counters>,
+    changed: Condvar,
+    streams: Mutex<Vec<TcpStream>>,
+    stop: AtomicBool,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    shared: Arc<Shared>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// A proxy on a free loopback port in front of `127.0.0.1:upstream`.
+    pub fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            cut: Mutex::new(Cut::Pass),
+            counters: Mutex::new(Counters::default()),
+            changed: Condvar::new(),
+            streams: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let accept = thread::spawn(move || {
+            for client in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let cut = *s.cut.lock().unwrap();
+                let s = s.clone();
+                thread::spawn(move || serve(client, upstream, cut, s));
+            }
+        });
+        Proxy {
+            port,
+            shared,
+            accept: Some(accept),
+        }
+    }
+
+    /// What later connections get (a connection keeps the cut it began with).
+    pub fn set(&self, cut: Cut) {
+        *self.shared.cut.lock().unwrap() = cut;
+    }
+
+    /// COMMITs seen so far.
+    pub fn commits(&self) -> usize {
+        self.shared.counters.lock().unwrap().commits
+    }
+
+    /// Blocks until a COMMIT is held (`Cut::HoldCommit`).
+    pub fn wait_until_held(&self) {
+        let mut c = self.shared.counters.lock().unwrap();
+        while c.held == 0 {
+            c = self.shared.changed.wait(c).unwrap();
+        }
+    }
+
+    /// Lets held COMMITs go on to the server.
+    pub fn release(&self) {
+        self.shared.counters.lock().unwrap().released = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.release();
+        for s in self.shared.streams.lock().unwrap().iter() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        // Wake the accept loop so it sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_message(r: &mut impl Read, typed: bool) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; if typed { 5 } else { 4 }];
+    r.read_exact(&mut head)?;
+    let at = head.len() - 4;
+    let len = u32::from_be_bytes(head[at..].try_into().unwrap()) as usize;
+    if !(4..=64 << 20).contains(&len) {
+        return Err(std::io::Error::other("bad PostgreSQL frame"));
+    }
+    let mut body = vec![0u8; len - 4];
+    r.read_exact(&mut body)?;
+    head.extend_from_slice(&body);
+    Ok(head)
+}
+
+fn is_commit(msg: &[u8]) -> bool {
+    msg[0] == b'Q' && msg[5..].eq_ignore_ascii_case(b"COMMIT\0")
+}
+
+fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
+    {
+        let mut streams = s.streams.lock().unwrap();
+        streams.push(client.try_clone().unwrap());
+    }
+    if cut == Cut::StallAtStart {
+        // Read and drop whatever comes until the proxy goes away.
+        let mut sink = [0u8; 4096];
+        while matches!(client.read(&mut sink), Ok(n) if n > 0) {}
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    s.streams.lock().unwrap().push(server.try_clone().unwrap());
+    // Set once the COMMIT went to the server.
+    let committed = Arc::new(AtomicBool::new(false));
+    // Set once the answer to the COMMIT went to the module.
+    let answered = Arc::new(AtomicBool::new(false));
+    let back = {
+        let answered = answered.clone();
+        let mut from = server.try_clone().unwrap();
+        let mut to = client.try_clone().unwrap();
+        let committed = committed.clone();
+        thread::spawn(move || {
+            while let Ok(msg) = read_message(&mut from, true) {
+                let after_commit = committed.load(Ordering::SeqCst);
+                match cut {
+                    Cut::AnswerLost | Cut::StallAtCommit if after_commit => {
+                        if msg[0] == b'Z' && cut == Cut::AnswerLost {
+                            // The server is done with it: now the module's
+                            // side goes, without the answer.
+                            let _ = to.shutdown(Shutdown::Both);
+                            let _ = from.shutdown(Shutdown::Both);
+                            return;
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                if to.write_all(&msg).is_err() {
+                    break;
+                }
+                if after_commit && msg[0] == b'Z' {
+                    answered.store(true, Ordering::SeqCst);
+                }
+            }
+            let _ = to.shutdown(Shutdown::Both);
+        })
+    };
+    let mut typed = false;
+    while let Ok(msg) = read_message(&mut client, typed) {
+        typed = true;
+        if cut == Cut::AfterCommit && answered.load(Ordering::SeqCst) {
+            break;
+        }
+        if is_commit(&msg) && !committed.load(Ordering::SeqCst) {
+            s.counters.lock().unwrap().commits += 1;
+            match cut {
+                Cut::BeforeCommit => {
+                    let _ = client.shutdown(Shutdown::Both);
+                    let _ = server.shutdown(Shutdown::Both);
+                    break;
+                }
+                Cut::HoldCommit => {
+                    let mut c = s.counters.lock().unwrap();
+                    c.held += 1;
+                    s.changed.notify_all();
+                    while !c.released {
+                        c = s.changed.wait(c).unwrap();
+                    }
+                }
+                _ => {}
+            }
+            committed.store(true, Ordering::SeqCst);
+        } else if cut == Cut::StallAtCommit && committed.load(Ordering::SeqCst) {
+            continue;
+        }
+        if server.write_all(&msg).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = back.join();
+}
