@@ -67,6 +67,8 @@ enum Op {
     Account,
     /// One in-place 512-byte pwrite + fdatasync.
     Floor,
+    /// The module's shared object loaded (as libpam does) and unloaded.
+    Load(Module),
 }
 
 /// Wall-clock and CPU time (user + system, this thread) of one operation:
@@ -267,6 +269,16 @@ impl Bench {
                 self.floor.sync_data().unwrap();
                 ("floor".into(), timer.stop(), true)
             }
+            Op::Load(m) => {
+                let path = module_path(&self.confdir, m);
+                let timer = Timer::start();
+                let loaded = client::load_and_unload(&path);
+                let d = timer.stop();
+                if let Err(why) = loaded {
+                    fail(&format!("loading {}: {why}", path.display()));
+                }
+                (format!("load.{}", m.key()), d, true)
+            }
         };
         if measure {
             self.record(&key, d, accepted);
@@ -277,6 +289,7 @@ impl Bench {
     fn round(&mut self, i: usize, round: usize, measure: bool) {
         let mut ops = vec![Op::Permit, Op::Permit, Op::Getpwnam, Op::Account, Op::Floor];
         for &m in &self.modules {
+            ops.push(Op::Load(m));
             if m != Module::Permit {
                 ops.extend([Op::Valid(m), Op::Wrong(m)]);
             }
@@ -353,6 +366,12 @@ fn enroll(store: &Store, i: usize, kdf: KdfParams) -> String {
         .unwrap()
         .unwrap();
     codes.display()[9].to_string()
+}
+
+/// The shared object a service of `setup` loads (its first line's module).
+fn module_path(confdir: &Path, m: Module) -> PathBuf {
+    let line = fs::read_to_string(confdir.join(m.key())).unwrap();
+    PathBuf::from(line.split_whitespace().nth(2).unwrap())
 }
 
 fn service(confdir: &Path, m: Module, line: &str) {

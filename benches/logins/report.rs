@@ -21,7 +21,7 @@ pub struct Run {
 }
 
 /// (key, module, answer) in table order.
-const LINES: [(&str, &str, &str); 11] = [
+const LINES: [(&str, &str, &str); 15] = [
     ("permit", "pam_permit", "(the floor)"),
     ("otpgate.valid", "pam_otpgate", "valid code"),
     ("otpgate.refused", "pam_otpgate", "wrong code"),
@@ -33,6 +33,10 @@ const LINES: [(&str, &str, &str); 11] = [
     ("nss.getpwnam", "NSS getpwnam", "nss_wrapper"),
     ("nss.account", "NSS getpwnam+getpwuid", "as pam_otpgate"),
     ("floor", "disk: 512 B pwrite+fdatasync", "in place"),
+    ("load.permit", "load: pam_permit.so", "dlopen+dlclose"),
+    ("load.otpgate", "load: pam_otpgate.so", "dlopen+dlclose"),
+    ("load.oath", "load: pam_oath.so", "dlopen+dlclose"),
+    ("load.ga", "load: pam_google_auth...", "dlopen+dlclose"),
 ];
 
 const PEERS: [(&str, &str); 2] = [("oath", "pam_oath"), ("ga", "google-authenticator")];
@@ -111,11 +115,22 @@ fn table(runs: &[Run]) {
     );
     for run in runs {
         let permit = run.rows.get("permit").copied();
+        let load_permit = run.rows.get("load.permit").copied();
         for (key, module, answer) in LINES {
             let Some(r) = run.rows.get(key) else { continue };
-            let is_login = !key.starts_with("nss") && key != "floor" && key != "permit";
-            let (a50, a99, acpu) = match (is_login, permit) {
-                (true, Some(p)) => (
+            let is_login = !key.starts_with("nss")
+                && !key.starts_with("load.")
+                && key != "floor"
+                && key != "permit";
+            // A module's load is shown over pam_permit.so's load.
+            let base = match key.strip_prefix("load.") {
+                Some("permit") => None,
+                Some(_) => load_permit,
+                None if is_login => permit,
+                None => None,
+            };
+            let (a50, a99, acpu) = match base {
+                Some(p) => (
                     Some(r.p50 - p.p50),
                     Some(r.p99 - p.p99),
                     Some(r.cpu - p.cpu),

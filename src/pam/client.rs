@@ -51,6 +51,36 @@ pub const PAM_SILENT: i32 = 0x8000;
 const PAM_RHOST: c_int = 4;
 const PAM_CONV_ERR_C: c_int = 19;
 
+/// Loads the shared object at `path` the way libpam loads a module
+/// (`dlopen`, `RTLD_NOW`) and unloads it again: what a process that runs
+/// one PAM transaction (sshd's session, sudo) pays for the module's size,
+/// measured apart by the benchmark.
+pub fn load_and_unload(path: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| "NUL in the path".to_string())?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call. Loading
+    // runs the object's initialisers, which for a PAM module (ours or a
+    // peer's, as libpam itself would load it) are made to run in any process.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns NULL or a NUL-terminated message owned by
+        // libc, valid until the next dl* call on this thread; copied at once.
+        let why = unsafe { libc::dlerror() };
+        return Err(if why.is_null() {
+            "dlopen failed".to_string()
+        } else {
+            // SAFETY: non-NULL, NUL-terminated (see above).
+            unsafe { CStr::from_ptr(why) }
+                .to_string_lossy()
+                .into_owned()
+        });
+    }
+    // SAFETY: `handle` came from the dlopen above, nothing from the object
+    // is in use, and it is closed exactly once.
+    unsafe { libc::dlclose(handle) };
+    Ok(())
+}
+
 /// A message style as the application sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
