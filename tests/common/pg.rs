@@ -51,13 +51,15 @@ fn bin_dir() -> PathBuf {
 }
 
 /// A CA and a certificate for `localhost` only (so 127.0.0.1 is a name
-/// mismatch), plus an unrelated CA.
+/// mismatch), plus an unrelated CA. ECDSA P-256: the server signs every
+/// handshake, and a fresh TLS connection per login is the fleet's cost.
 fn make_certs(dir: &Path) {
     let sh = format!(
         "set -e; cd {d}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=otpgate-test-ca 2>/dev/null
-openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other-ca.crt -days 2 -subj /CN=otpgate-other-ca 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+ec='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1'
+openssl req -x509 $ec -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=otpgate-test-ca 2>/dev/null
+openssl req -x509 $ec -nodes -keyout other.key -out other-ca.crt -days 2 -subj /CN=otpgate-other-ca 2>/dev/null
+openssl req $ec -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
 printf 'subjectAltName=DNS:localhost\\n' > san.ext
 openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null
 chmod 600 server.key",
