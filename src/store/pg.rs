@@ -14,7 +14,7 @@
 //! connection and the client's runtime (one thread: the caller's) end with
 //! the call.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +22,9 @@ use std::time::Duration;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use tokio::runtime::Runtime;
+// Deadlines for waits on the network only (never for a decision).
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 use tokio_postgres::{Client, NoTls};
 use zeroize::Zeroizing;
@@ -165,8 +167,13 @@ pub struct PgStore {
     rt: Runtime,
     /// The connection's task (reads and writes the socket).
     conn: Option<JoinHandle<()>>,
-    /// The bound on every wait for the server.
+    /// The bound on each exchange with the server (a whole transaction
+    /// counts as one).
     timeout: Duration,
+    /// Set when a wait failed below the server's own errors (a timeout, a
+    /// lost connection): where the conversation stands is unknown, so every
+    /// later call fails at once and no goodbye is waited for.
+    broken: Cell<bool>,
 }
 
 impl Drop for PgStore {
@@ -175,6 +182,9 @@ impl Drop for PgStore {
         // (Terminate) and ends; a server that no longer answers cannot
         // hold this either. Dropping the runtime then closes the socket.
         drop(self.client.get_mut().take());
+        if self.broken.get() {
+            return;
+        }
         if let Some(conn) = self.conn.take() {
             let timeout = self.timeout;
             let _ = self
@@ -225,16 +235,89 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// The URL without a password, for messages.
+/// The URL without a password (in the user part or a `password=`
+/// parameter), for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
+            let userinfo = &base[scheme + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+            format!("{}{user}@{}", &base[..scheme + 3], &base[at + 1..])
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(q) = query {
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
     }
+    out
+}
+
+/// `config` narrowed to its host number `i` (with that host's port, or the
+/// one port given for all), everything else as it was.
+fn one_host(config: &tokio_postgres::Config, i: usize) -> tokio_postgres::Config {
+    use tokio_postgres::config::Host;
+    let mut c = tokio_postgres::Config::new();
+    if let Some(v) = config.get_user() {
+        c.user(v);
+    }
+    if let Some(v) = config.get_password() {
+        c.password(v);
+    }
+    if let Some(v) = config.get_dbname() {
+        c.dbname(v);
+    }
+    if let Some(v) = config.get_options() {
+        c.options(v);
+    }
+    if let Some(v) = config.get_application_name() {
+        c.application_name(v);
+    }
+    match config.get_hosts().get(i) {
+        Some(Host::Tcp(h)) => {
+            c.host(h);
+        }
+        Some(Host::Unix(p)) => {
+            c.host_path(p);
+        }
+        None => {}
+    }
+    if let Some(a) = config.get_hostaddrs().get(i) {
+        c.hostaddr(*a);
+    }
+    let ports = config.get_ports();
+    if let Some(p) = ports.get(i).or(ports.first()) {
+        c.port(*p);
+    }
+    if let Some(t) = config.get_connect_timeout() {
+        c.connect_timeout(*t);
+    }
+    if let Some(t) = config.get_tcp_user_timeout() {
+        c.tcp_user_timeout(*t);
+    }
+    c.keepalives(config.get_keepalives())
+        .keepalives_idle(config.get_keepalives_idle());
+    if let Some(v) = config.get_keepalives_interval() {
+        c.keepalives_interval(v);
+    }
+    if let Some(v) = config.get_keepalives_retries() {
+        c.keepalives_retries(v);
+    }
+    c.target_session_attrs(config.get_target_session_attrs())
+        .channel_binding(config.get_channel_binding())
+        .ssl_mode(config.get_ssl_mode())
+        .ssl_negotiation(config.get_ssl_negotiation());
+    c
 }
 
 /// Whether every host of `config` is on this machine (a Unix socket or a
@@ -297,23 +380,18 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| unavailable(format!("runtime: {e}")))?;
-        // Each host gets its own TCP connect timeout; the whole connection
-        // (the failover, TLS, authentication) as much per host.
-        let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
-        let connect_time = timeout.saturating_mul(hosts);
-        let (client, conn) = match (&site.ca_file, site.tls) {
+        let tls = match (&site.ca_file, site.tls) {
             (Some(ca), _) => {
                 config.ssl_mode(SslMode::Require);
-                let tls = tls_connector(ca, trust)?;
-                start_connection(&rt, connect_time, url, config.connect(tls))?
+                Some(tls_connector(ca, trust)?)
             }
             (None, Some(TlsSetting::Off)) => {
                 config.ssl_mode(SslMode::Disable);
-                start_connection(&rt, connect_time, url, config.connect(NoTls))?
+                None
             }
             (None, _) if all_local(&config) => {
                 config.ssl_mode(SslMode::Disable);
-                start_connection(&rt, connect_time, url, config.connect(NoTls))?
+                None
             }
             (None, _) => {
                 return Err(StoreError::Config(format!(
@@ -322,14 +400,39 @@ impl PgStore {
                 )));
             }
         };
-        Ok(PgStore {
-            client: RefCell::new(Some(client)),
-            key,
-            url: url.to_string(),
-            rt,
-            conn: Some(conn),
-            timeout,
-        })
+        // One host at a time, each with the whole timeout (TCP, TLS,
+        // authentication, the read-write check): within one connect call a
+        // first host that accepts and then says nothing would use up the
+        // time, and the next one would never be tried.
+        let hosts = config.get_hosts().len();
+        let mut failures = Vec::new();
+        for i in 0..hosts.max(1) {
+            let one = if hosts > 1 {
+                one_host(&config, i)
+            } else {
+                config.clone()
+            };
+            let attempt = match &tls {
+                Some(tls) => start_connection(&rt, timeout, url, one.connect(tls.clone())),
+                None => start_connection(&rt, timeout, url, one.connect(NoTls)),
+            };
+            match attempt {
+                Ok((client, conn)) => {
+                    return Ok(PgStore {
+                        client: RefCell::new(Some(client)),
+                        key,
+                        url: url.to_string(),
+                        rt,
+                        conn: Some(conn),
+                        timeout,
+                        broken: Cell::new(false),
+                    });
+                }
+                Err(StoreError::Unavailable(why)) => failures.push(why),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(unavailable(failures.join("; ")))
     }
 
     /// The client (there until the store is dropped).
@@ -344,12 +447,39 @@ impl PgStore {
         what: &'static str,
         fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StoreError> {
-        match self
+        self.wait_by(Instant::now() + self.timeout, what, fut)
+    }
+
+    /// Runs `fut` until `deadline` at the latest (every step of one
+    /// transaction shares one deadline).
+    fn wait_by<T>(
+        &self,
+        deadline: Instant,
+        what: &'static str,
+        fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        if self.broken.get() {
+            return Err(unavailable(format!(
+                "{what}: the connection failed earlier in this call"
+            )));
+        }
+        let result = self
             .rt
-            .block_on(async { tokio::time::timeout(self.timeout, fut).await })
-        {
-            Ok(r) => r.map_err(db_err(what)),
-            Err(_) => Err(no_answer(what, self.timeout)),
+            .block_on(async { tokio::time::timeout_at(deadline, fut).await });
+        match result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                // The server's own refusal leaves the conversation in step;
+                // anything else (closed, I/O) does not.
+                if e.as_db_error().is_none() {
+                    self.broken.set(true);
+                }
+                Err(db_err(what)(e))
+            }
+            Err(_) => {
+                self.broken.set(true);
+                Err(no_answer(what, self.timeout))
+            }
         }
     }
 
@@ -455,9 +585,11 @@ impl PgStore {
         decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
     ) -> Result<Result<R, E>, StoreError> {
         validate_user(user)?;
+        let deadline = Instant::now() + self.timeout;
         let mut client = self.client()?;
-        let tx = self.wait("begin", client.transaction())?;
-        let row = self.wait(
+        let tx = self.wait_by(deadline, "begin", client.transaction())?;
+        let row = self.wait_by(
+            deadline,
             "read",
             tx.query_opt(
                 "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
@@ -487,7 +619,8 @@ impl PgStore {
             // What only a login changes is the row's state slot.
             (Change::Put(_), Some(next_state)) => {
                 let slot = next_state.encode();
-                self.wait(
+                self.wait_by(
+                    deadline,
                     "write state",
                     tx.execute(
                         "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
@@ -499,7 +632,8 @@ impl PgStore {
                 let mut next = next.clone();
                 next.state_id = super::new_state_id(next.state_id);
                 let sealed = self.seal_record(user, &next)?;
-                self.wait(
+                self.wait_by(
+                    deadline,
                     "write record",
                     tx.execute(
                         "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
@@ -509,13 +643,14 @@ impl PgStore {
                 )?;
             }
             (Change::Remove, _) => {
-                self.wait(
+                self.wait_by(
+                    deadline,
                     "remove",
                     tx.execute("DELETE FROM otpgate_users WHERE name = $1", &[&user]),
                 )?;
             }
         }
-        self.wait("commit", tx.commit())?;
+        self.wait_by(deadline, "commit", tx.commit())?;
         Ok(Ok(result))
     }
 
@@ -573,9 +708,11 @@ impl PgStore {
     /// A refused attempt's write, on the decoy row, so refusing someone
     /// not enrolled costs what refusing an enrolled user does.
     pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.timeout;
         let mut client = self.client()?;
-        let tx = self.wait("begin", client.transaction())?;
-        self.wait(
+        let tx = self.wait_by(deadline, "begin", client.transaction())?;
+        self.wait_by(
+            deadline,
             "read",
             tx.query_opt(
                 "SELECT state FROM otpgate_users WHERE name = $1 FOR UPDATE",
@@ -585,14 +722,15 @@ impl PgStore {
         let mut st = LoginState::of_record(record);
         st.seq = 1;
         let slot = st.encode();
-        self.wait(
+        self.wait_by(
+            deadline,
             "write state",
             tx.execute(
                 "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
                 &[&DECOY_ROW, &&slot[..]],
             ),
         )?;
-        self.wait("commit", tx.commit())
+        self.wait_by(deadline, "commit", tx.commit())
     }
 
     /// `otpgate db init`: the schema and the decoy row (idempotent).
@@ -738,6 +876,35 @@ mod tests {
             redact("postgres:///otpgate?host=/run/postgresql"),
             "postgres:///otpgate?host=/run/postgresql"
         );
+        assert_eq!(
+            redact("postgresql://otpgate@db1/otpgate?password=hunter2&sslmode=require"),
+            "postgresql://otpgate@db1/otpgate?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgresql://db1/otpgate?PASSWORD=hunter2"),
+            "postgresql://db1/otpgate"
+        );
+    }
+
+    #[test]
+    fn each_host_of_a_url_is_tried_on_its_own_with_everything_else_kept() {
+        let c: tokio_postgres::Config =
+            "postgresql://u:pw@db1:5433,db2:5432/otp?connect_timeout=3&application_name=x"
+                .parse()
+                .unwrap();
+        let second = one_host(&c, 1);
+        assert_eq!(second.get_hosts().len(), 1);
+        assert!(
+            matches!(&second.get_hosts()[0], tokio_postgres::config::Host::Tcp(h) if h == "db2")
+        );
+        assert_eq!(second.get_ports(), &[5432]);
+        let first = one_host(&c, 0);
+        assert_eq!(first.get_ports(), &[5433]);
+        assert_eq!(first.get_user(), Some("u"));
+        assert_eq!(first.get_password(), Some(&b"pw"[..]));
+        assert_eq!(first.get_dbname(), Some("otp"));
+        assert_eq!(first.get_application_name(), Some("x"));
+        assert_eq!(first.get_connect_timeout(), Some(&Duration::from_secs(3)));
     }
 
     #[test]

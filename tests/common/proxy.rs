@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
@@ -43,6 +43,8 @@ struct Counters {
     commits: usize,
     /// COMMITs being held (`Cut::HoldCommit`).
     held: usize,
+    /// Connections cut where the `Cut` says.
+    cuts: usize,
     released: bool,
 }
 
@@ -101,12 +103,21 @@ impl Proxy {
         self.shared.counters.lock().unwrap().commits
     }
 
-    /// Blocks until a COMMIT is held (`Cut::HoldCommit`).
+    /// Connections cut so far where their `Cut` said.
+    pub fn cuts(&self) -> usize {
+        self.shared.counters.lock().unwrap().cuts
+    }
+
+    /// Blocks until a COMMIT is held (`Cut::HoldCommit`); a minute at most
+    /// (a login that never got there fails the test instead of hanging it).
     pub fn wait_until_held(&self) {
-        let mut c = self.shared.counters.lock().unwrap();
-        while c.held == 0 {
-            c = self.shared.changed.wait(c).unwrap();
-        }
+        let c = self.shared.counters.lock().unwrap();
+        let (c, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(c, std::time::Duration::from_secs(60), |c| c.held == 0)
+            .unwrap();
+        assert!(c.held > 0, "no login reached its COMMIT");
     }
 
     /// Lets held COMMITs go on to the server.
@@ -165,51 +176,75 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
         return;
     };
     s.streams.lock().unwrap().push(server.try_clone().unwrap());
-    // Set once the COMMIT went to the server.
-    let committed = Arc::new(AtomicBool::new(false));
+    // The server ends each answer with one ReadyForQuery (`Z`): one for the
+    // startup, then one per Sync (`S`) or simple query (`Q`) sent. So the
+    // answer to the COMMIT is whatever follows the Z numbered `commit_at - 1`,
+    // up to and including the Z numbered `commit_at` (0: no COMMIT yet).
+    let commit_at = Arc::new(AtomicUsize::new(0));
     // Set once the answer to the COMMIT went to the module.
     let answered = Arc::new(AtomicBool::new(false));
     let back = {
         let answered = answered.clone();
+        let commit_at = commit_at.clone();
+        let s = s.clone();
         let mut from = server.try_clone().unwrap();
         let mut to = client.try_clone().unwrap();
-        let committed = committed.clone();
         thread::spawn(move || {
+            let mut zs = 0;
             while let Ok(msg) = read_message(&mut from, true) {
-                let after_commit = committed.load(Ordering::SeqCst);
+                let at = commit_at.load(Ordering::SeqCst);
+                let of_commit = at != 0 && zs + 1 >= at;
+                if msg[0] == b'Z' {
+                    zs += 1;
+                }
+                let last = of_commit && msg[0] == b'Z';
                 match cut {
-                    Cut::AnswerLost | Cut::StallAtCommit if after_commit => {
-                        if msg[0] == b'Z' && cut == Cut::AnswerLost {
+                    Cut::AnswerLost if of_commit => {
+                        if last {
                             // The server is done with it: now the module's
                             // side goes, without the answer.
+                            s.counters.lock().unwrap().cuts += 1;
                             let _ = to.shutdown(Shutdown::Both);
                             let _ = from.shutdown(Shutdown::Both);
                             return;
                         }
                         continue;
                     }
+                    Cut::StallAtCommit if of_commit => continue,
                     _ => {}
+                }
+                if last {
+                    answered.store(true, Ordering::SeqCst);
                 }
                 if to.write_all(&msg).is_err() {
                     break;
-                }
-                if after_commit && msg[0] == b'Z' {
-                    answered.store(true, Ordering::SeqCst);
                 }
             }
             let _ = to.shutdown(Shutdown::Both);
         })
     };
     let mut typed = false;
+    let mut syncs = 1;
     while let Ok(msg) = read_message(&mut client, typed) {
         typed = true;
+        let committed = commit_at.load(Ordering::SeqCst) != 0;
         if cut == Cut::AfterCommit && answered.load(Ordering::SeqCst) {
+            // The module has its answer and says more (its goodbye): cut.
+            s.counters.lock().unwrap().cuts += 1;
+            let _ = client.shutdown(Shutdown::Both);
             break;
         }
-        if is_commit(&msg) && !committed.load(Ordering::SeqCst) {
+        if cut == Cut::StallAtCommit && committed {
+            continue;
+        }
+        if matches!(msg[0], b'S' | b'Q') {
+            syncs += 1;
+        }
+        if is_commit(&msg) && !committed {
             s.counters.lock().unwrap().commits += 1;
             match cut {
                 Cut::BeforeCommit => {
+                    s.counters.lock().unwrap().cuts += 1;
                     let _ = client.shutdown(Shutdown::Both);
                     let _ = server.shutdown(Shutdown::Both);
                     break;
@@ -224,9 +259,8 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                 }
                 _ => {}
             }
-            committed.store(true, Ordering::SeqCst);
-        } else if cut == Cut::StallAtCommit && committed.load(Ordering::SeqCst) {
-            continue;
+            // Before the COMMIT goes: its answer cannot come earlier.
+            commit_at.store(syncs, Ordering::SeqCst);
         }
         if server.write_all(&msg).is_err() {
             break;
