@@ -677,5 +677,12 @@ fn main() {
     if failed {
         std::process::exit(1);
     }
-    println!("pam_soak: no double accept, counts consistent, memory and descriptors flat");
+    if judge_rss {
+        println!("pam_soak: no double accept, counts consistent, memory and descriptors flat");
+    } else {
+        // Only what was checked: valgrind judges the memory (leaks).
+        println!(
+            "pam_soak: no double accept, counts consistent, descriptors flat (RSS not judged under valgrind)"
+        );
+    }
 }
