@@ -102,6 +102,11 @@ fn every_file_name_derived_from_the_longest_user_fits_name_max() {
     assert!(validate_user(&"x".repeat(MAX_USER_BYTES + 1)).is_err());
     // Bytes, not characters: 123 two-byte characters are 246 bytes.
     assert!(validate_user(&"é".repeat(123)).is_err());
+    assert!(validate_user(&"é".repeat(122)).is_ok());
+    // The bound is the documented one and as loose as NAME_MAX allows:
+    // the longest derived name (the temp file) is exactly 255 bytes.
+    assert_eq!(MAX_USER_BYTES, 245);
+    assert_eq!(format!(".{longest}.toml.tmp").len(), 255);
 }
 
 #[test]
