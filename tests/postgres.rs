@@ -671,11 +671,15 @@ fn a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code() {
     let a = fleet.host("a", "");
     proxy.set(Cut::AnswerLost);
     let now = code(0);
-    // The server commits; the module cannot know it did, so it refuses.
+    // The server commits; the module cannot know it did, so it refuses,
+    // and says the outcome is unknown.
     let (ok, logs) = fleet.bounded_login(&cut, &now);
     assert!(!ok, "{logs:?}");
     assert_eq!(proxy.cuts(), 1, "the cut never happened");
-    assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    assert!(
+        logs[0].contains("reason=store_unavailable") && logs[0].contains("unknown"),
+        "{logs:?}"
+    );
     // What was committed holds everywhere: the code is spent.
     let (ok, logs) = fleet.logged_login(&a, &now);
     assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");

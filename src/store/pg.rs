@@ -466,20 +466,21 @@ impl PgStore {
         let result = self
             .rt
             .block_on(async { tokio::time::timeout_at(deadline, fut).await });
-        match result {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                // The server's own refusal leaves the conversation in step;
-                // anything else (closed, I/O) does not.
-                if e.as_db_error().is_none() {
-                    self.broken.set(true);
-                }
-                Err(db_err(what)(e))
-            }
-            Err(_) => {
-                self.broken.set(true);
-                Err(no_answer(what, self.timeout))
-            }
+        let err = match result {
+            Ok(Ok(v)) => return Ok(v),
+            // The server's own refusal leaves the conversation in step.
+            Ok(Err(e)) if e.as_db_error().is_some() => return Err(db_err(what)(e)),
+            Ok(Err(e)) => db_err(what)(e),
+            Err(_) => no_answer(what, self.timeout),
+        };
+        // Closed, I/O, no answer: where the conversation stands is unknown.
+        self.broken.set(true);
+        match err {
+            // The COMMIT may have reached the server: say so, never "not saved".
+            StoreError::Unavailable(why) if what == "commit" => Err(unavailable(format!(
+                "{why}; whether the change took effect is unknown (see otpgate status)"
+            ))),
+            e => Err(e),
         }
     }
 
