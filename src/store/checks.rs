@@ -135,3 +135,32 @@ pub(super) fn check_parent(path: &Path, st: &FileStat, trust: Trust) -> Result<(
         "0755, or a root-owned sticky directory like /tmp",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::stat::{Mode, lstat};
+
+    #[test]
+    fn every_kind_of_file_is_named_and_only_a_directory_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::S_IRWXU).unwrap();
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("elsewhere", &link).unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let st = |p: &Path| lstat(p).unwrap();
+        assert_eq!(kind(&st(&fifo)), "a FIFO");
+        assert_eq!(kind(&st(&socket)), "a socket");
+        assert_eq!(kind(&st(&link)), "a symbolic link");
+        assert_eq!(kind(&st(Path::new("/dev/null"))), "a device");
+        assert_eq!(kind(&st(dir.path())), "a directory");
+        assert!(is_dir(&st(dir.path())));
+        for p in [&fifo, &socket, &link, &file] {
+            assert!(!is_dir(&st(p)), "{}", p.display());
+        }
+    }
+}
