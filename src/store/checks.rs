@@ -163,4 +163,24 @@ mod tests {
             assert!(!is_dir(&st(p)), "{}", p.display());
         }
     }
+
+    #[test]
+    fn a_bad_mode_is_refused_with_what_is_wrong_with_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let why = |mode: u32, forbidden: u32| {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            match check_mode(&file, &lstat(&file).unwrap(), "", forbidden, "x") {
+                Ok(()) => String::new(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert_eq!(why(0o600, FILE_FORBIDDEN), "");
+        assert!(why(0o640, FILE_FORBIDDEN).contains("gives group/other access"));
+        assert!(why(0o700, FILE_FORBIDDEN).contains("has bits beyond 0600"));
+        assert_eq!(why(0o755, WRITE_FORBIDDEN), "");
+        assert!(why(0o775, WRITE_FORBIDDEN).contains("is writable by group/other"));
+    }
 }
