@@ -316,7 +316,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // Hex digits only: from_str_radix alone would also take a sign ("+8").
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -328,6 +329,16 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_digits_only() {
+        assert_eq!(unhex("0aFf"), Some(vec![0x0a, 0xff]));
+        // A sign is not a digit (the state fuzzer found "+8" read as 0x08).
+        assert_eq!(unhex("+8"), None);
+        assert_eq!(unhex("-8"), None);
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
+    }
 
     /// Cheap parameters so unit tests stay fast; production uses DEFAULT.
     pub(crate) const TEST_KDF: KdfParams = KdfParams {
