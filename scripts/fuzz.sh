@@ -5,6 +5,8 @@
 # then replays it on stable). New inputs the fuzzer finds go to fuzz/work/
 # (not kept); the seeds in fuzz/corpus/<target>/ are only read.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   FUZZ_SEED=N    libFuzzer's seed (CI fixes it, so that a run explores the
+#                  same inputs each time and a red smoke is a finding, not luck)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${1:-60}"
@@ -30,6 +32,7 @@ for t in "${targets[@]}"; do
     # -max_total_time bounds the run; a crash ends it with a non-zero status.
     if ! cargo +nightly fuzz run "$t" "work/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
         >"$log" 2>&1; then
         tail -40 "$log" >&2
         echo "fuzz.sh: $t FAILED (input in fuzz/artifacts/$t/)" >&2
