@@ -16,6 +16,10 @@
 //! which also builds `target/debug/libotpgate.so` and, with `--bins`, the
 //! `otpgate` command it runs.
 
+// The tests' process helpers (std only), shared rather than copied.
+#[path = "../tests/common/system.rs"]
+mod system;
+
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
@@ -477,7 +481,7 @@ impl Soak {
             if status.is_some_and(|s| std::os::unix::process::ExitStatusExt::signal(&s) == Some(9))
             {
                 self.killed += 1;
-                remove_pam_wrapper_dir(pid);
+                system::remove_pam_wrapper_dir(pid);
                 // Killed mid-login: its code may or may not be spent.
                 if !self.spent.contains(&key) {
                     self.maybe_spent.insert(key);
@@ -486,7 +490,7 @@ impl Soak {
             }
         }
         let ok = child.wait().is_ok_and(|s| s.success());
-        remove_pam_wrapper_dir(pid);
+        system::remove_pam_wrapper_dir(pid);
         if ok {
             self.accepted(key, "pamtester");
         }
@@ -547,22 +551,6 @@ impl Soak {
                     record.last_step
                 ));
             }
-        }
-    }
-}
-
-/// Removes `/tmp/pam.X` that libpam-wrapper left for the (dead) process `pid`.
-fn remove_pam_wrapper_dir(pid: u32) {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.len() == 5
-            && name.starts_with("pam.")
-            && fs::read_to_string(e.path().join("pid")).is_ok_and(|p| p.trim() == pid.to_string())
-        {
-            let _ = fs::remove_dir_all(e.path());
         }
     }
 }

@@ -350,6 +350,7 @@ impl Drop for TestUser {
 pub mod pg;
 pub mod proxy;
 pub mod system;
+pub use system::remove_pam_wrapper_dir;
 
 /// Where root-only tests note that they were skipped; scripts/test.sh
 /// prints the list at the end of a run that is not root.
@@ -578,22 +579,6 @@ fn remove_stale_pam_wrapper_dirs() {
                 .is_some_and(|age| age.as_secs() > 120),
         };
         if stale {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// Removes `/tmp/pam.X` left by the (dead) process `pid`.
-pub fn remove_pam_wrapper_dir(pid: u32) {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.len() == 5
-            && name.starts_with("pam.")
-            && fs::read_to_string(e.path().join("pid")).is_ok_and(|p| p.trim() == pid.to_string())
-        {
             let _ = fs::remove_dir_all(e.path());
         }
     }

@@ -337,3 +337,20 @@ impl SyslogTap {
             .collect()
     }
 }
+
+/// Removes `/tmp/pam.X` that libpam-wrapper left for the (dead) process
+/// `pid` (the tests, and the soak through `#[path]`).
+pub fn remove_pam_wrapper_dir(pid: u32) {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.len() == 5
+            && name.starts_with("pam.")
+            && fs::read_to_string(e.path().join("pid")).is_ok_and(|p| p.trim() == pid.to_string())
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
