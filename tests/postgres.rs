@@ -635,17 +635,29 @@ impl Fleet {
     }
 }
 
+/// A fleet with USER enrolled (`codes` recovery codes, returned), a proxy
+/// in front of the server set to `cut`, a host through the proxy and a
+/// host straight to the server.
+fn behind_a_proxy(
+    name: &str,
+    codes: usize,
+    cut: Cut,
+) -> (Fleet, Proxy, String, String, Vec<String>) {
+    let fleet = Fleet::new(name);
+    let recovery = fleet.enroll_with_codes(codes);
+    let proxy = Proxy::start(fleet.pg.port);
+    let via = fleet.host_via(&proxy, "via");
+    let direct = fleet.host("direct", "");
+    proxy.set(cut);
+    (fleet, proxy, via, direct, recovery)
+}
+
 #[test]
 fn a_connection_cut_before_the_commit_rolls_back_and_the_login_is_refused() {
     if !runs_as_root("a_connection_cut_before_the_commit_rolls_back_and_the_login_is_refused") {
         return;
     }
-    let fleet = Fleet::new("pg-cut-before");
-    fleet.enroll();
-    let proxy = Proxy::start(fleet.pg.port);
-    let cut = fleet.host_via(&proxy, "cut");
-    let a = fleet.host("a", "");
-    proxy.set(Cut::BeforeCommit);
+    let (fleet, proxy, cut, a, _) = behind_a_proxy("pg-cut-before", 10, Cut::BeforeCommit);
     let now = code(0);
     let (ok, logs) = fleet.bounded_login(&cut, &now);
     assert!(!ok, "{logs:?}");
@@ -664,12 +676,7 @@ fn a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code() {
     if !runs_as_root("a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code") {
         return;
     }
-    let fleet = Fleet::new("pg-cut-answer");
-    let recovery = fleet.enroll_with_codes(3);
-    let proxy = Proxy::start(fleet.pg.port);
-    let cut = fleet.host_via(&proxy, "cut");
-    let a = fleet.host("a", "");
-    proxy.set(Cut::AnswerLost);
+    let (fleet, proxy, cut, a, recovery) = behind_a_proxy("pg-cut-answer", 3, Cut::AnswerLost);
     let now = code(0);
     // The server commits; the module cannot know it did, so it refuses,
     // and says the outcome is unknown.
@@ -698,12 +705,7 @@ fn a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent() {
     if !runs_as_root("a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent") {
         return;
     }
-    let fleet = Fleet::new("pg-cut-after");
-    fleet.enroll();
-    let proxy = Proxy::start(fleet.pg.port);
-    let cut = fleet.host_via(&proxy, "cut");
-    let a = fleet.host("a", "");
-    proxy.set(Cut::AfterCommit);
+    let (fleet, proxy, cut, a, _) = behind_a_proxy("pg-cut-after", 10, Cut::AfterCommit);
     let now = code(0);
     let (ok, logs) = fleet.bounded_login(&cut, &now);
     assert!(ok, "{logs:?}");
@@ -717,13 +719,8 @@ fn a_database_that_stops_answering_refuses_within_the_timeout() {
     if !runs_as_root("a_database_that_stops_answering_refuses_within_the_timeout") {
         return;
     }
-    let fleet = Fleet::new("pg-stall");
-    let recovery = fleet.enroll_with_codes(4);
-    let proxy = Proxy::start(fleet.pg.port);
-    let stalled = fleet.host_via(&proxy, "stalled");
-    let a = fleet.host("a", "");
     // A server that takes the connection and never says a word.
-    proxy.set(Cut::StallAtStart);
+    let (fleet, proxy, stalled, a, recovery) = behind_a_proxy("pg-stall", 4, Cut::StallAtStart);
     let (ok, logs) = fleet.bounded_login(&stalled, &code(0));
     assert!(!ok, "{logs:?}");
     assert!(
@@ -768,12 +765,7 @@ fn a_server_restarted_while_a_login_waits_on_its_commit_refuses_and_keeps_the_co
     ) {
         return;
     }
-    let fleet = Fleet::new("pg-restart");
-    let recovery = fleet.enroll_with_codes(3);
-    let proxy = Proxy::start(fleet.pg.port);
-    let held = fleet.host_via(&proxy, "held");
-    let a = fleet.host("a", "");
-    proxy.set(Cut::HoldCommit);
+    let (fleet, proxy, held, a, recovery) = behind_a_proxy("pg-restart", 3, Cut::HoldCommit);
     std::thread::scope(|s| {
         let login = s.spawn(|| fleet.bounded_login(&held, &recovery[0]));
         proxy.wait_until_held();
