@@ -1078,4 +1078,53 @@ mod tests {
             Verdict::Failure
         );
     }
+
+    #[test]
+    fn store_faults_are_logged_by_kind() {
+        let reason = |e| Stop::store(e).reason;
+        assert_eq!(
+            reason(StoreError::Unavailable("down".into())),
+            Reason::StoreUnavailable
+        );
+        assert_eq!(
+            reason(StoreError::Config("no key".into())),
+            Reason::ConfigError
+        );
+        assert_eq!(
+            reason(StoreError::BadUser("a/b".into())),
+            Reason::StoreError
+        );
+    }
+
+    #[test]
+    fn with_grace_off_a_code_login_remembers_no_host() {
+        let (dir, _) = store_with_alice(2);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &[]), NOW),
+            Verdict::Success
+        );
+        let store = crate::store::Store::open(dir.path(), test_trust()).unwrap();
+        let record = store.load("alice").unwrap().unwrap();
+        assert!(record.grace.is_empty(), "{:?}", record.grace.len());
+        // Turned on later, it does not reach back to that login.
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(1))]);
+        assert_eq!(
+            login(&mut h, options(dir.path(), &["grace_period=300"]), NOW + 30),
+            Verdict::Success
+        );
+    }
+
+    #[test]
+    fn use_first_pass_for_someone_not_enrolled_takes_the_token_and_never_asks() {
+        let (dir, _) = store_with_alice(2);
+        let mut h = Scripted::new(vec![]);
+        h.user = "bob";
+        h.authtok = Some("123456");
+        assert_eq!(
+            login(&mut h, options(dir.path(), &["use_first_pass"]), NOW),
+            Verdict::Failure
+        );
+        assert!(h.logs[0].contains("reason=not_enrolled"), "{:?}", h.logs);
+    }
 }
