@@ -4,8 +4,8 @@
 //! (default 10,000), 1 and 8 concurrent clients. Each login is what the
 //! module does after the account look-up: a fresh connection with TLS and
 //! the schema check, the row read and locked, the decision, the state
-//! written, the commit, the connection closed. Prints numbers; asserts
-//! nothing about them.
+//! written, the commit, the connection closed. The same again through
+//! PgBouncer in session pooling. Prints numbers; asserts nothing about them.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/system.rs"]
@@ -140,6 +140,18 @@ fn main() {
     server.grant_login_role();
     let host = server.site_config(dir.path(), "host", "otpgate_login", "localhost");
     let site = SiteConfig::load(&host).unwrap();
+    // The same server behind PgBouncer (session pooling): each login still
+    // opens a fresh TLS connection with SCRAM, to the pooler, which hands
+    // it a server backend it keeps instead of starting one.
+    let pooler = server.start_pooler();
+    let pooled = server.site_config_at(
+        dir.path(),
+        "pooled",
+        "otpgate_login",
+        "localhost",
+        pooler.port,
+    );
+    let pooled_url = SiteConfig::load(&pooled).unwrap().store.unwrap();
     let admin_site = SiteConfig::load(&admin).unwrap();
     let url = site.store.clone().unwrap();
     let admin_url = admin_site.store.clone().unwrap();
@@ -185,6 +197,14 @@ fn main() {
             login(&s, i, t)
         })
     };
+    let pooled_open = || -> Box<dyn Fn(usize, u64) -> bool> {
+        let url = pooled_url.clone();
+        let site = site.postgres.clone();
+        Box::new(move |i, t| {
+            let s = PgStore::connect(&url, &site, Trust::RootOnly).unwrap();
+            login(&s, i, t)
+        })
+    };
     let dir_path = files_dir.path().to_path_buf();
     let file_open = || -> Box<dyn Fn(usize, u64) -> bool> {
         let dir = dir_path.clone();
@@ -200,6 +220,9 @@ fn main() {
         stats(t, wall, &format!("files, {clients} client(s)"));
         let (t, wall) = run(clients, each, base, users, &pg_open);
         stats(t, wall, &format!("postgresql+TLS, {clients} client(s)"));
+        base += each * clients;
+        let (t, wall) = run(clients, each, base, users, &pooled_open);
+        stats(t, wall, &format!("pgbouncer+TLS, {clients} client(s)"));
         base += each * clients;
     }
 }

@@ -18,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if command -v apt-get >/dev/null; then
     missing=()
-    for p in libpam0g-dev libnss-wrapper libpam-oath libpam-google-authenticator oathtool postgresql openssl; do
+    for p in libpam0g-dev libnss-wrapper libpam-oath libpam-google-authenticator oathtool postgresql pgbouncer openssl; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then

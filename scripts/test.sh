@@ -16,7 +16,7 @@ fi
 # against files their own tools and modules wrote.
 PACKAGES=(libpam0g-dev pamtester oathtool openssh-server openssh-client sudo expect
           faketime libpam-wrapper zbar-tools passwd util-linux tmux
-          postgresql openssl libpam-google-authenticator libpam-oath
+          postgresql pgbouncer openssl libpam-google-authenticator libpam-oath
           dpkg-dev binutils man-db lintian strace
           gcc libc6-dev)
 

@@ -784,3 +784,47 @@ fn a_server_restarted_while_a_login_waits_on_its_commit_refuses_and_keeps_the_co
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["recovery_codes_left"], 2, "{v}");
 }
+
+#[test]
+fn logins_through_pgbouncer_session_pooling_keep_the_fleet_wide_replay_guard() {
+    if !runs_as_root("logins_through_pgbouncer_session_pooling_keep_the_fleet_wide_replay_guard") {
+        return;
+    }
+    let fleet = Fleet::new("pg-pooler");
+    fleet.enroll();
+    let pooler = fleet.pg.start_pooler();
+    let port = fleet.pg.port;
+    // The pooler serves the server's certificate for localhost: verified TLS
+    // as for the server itself.
+    let pooled = fleet.host_with("pooled", |t| {
+        let t = t.replace(
+            &format!("@localhost:{port}/"),
+            &format!("@localhost:{}/", pooler.port),
+        );
+        assert!(t.contains(&format!("localhost:{}/", pooler.port)), "{t}");
+        t
+    });
+    let direct = fleet.host("direct", "");
+    let (ok, logs) = fleet.logged_login(&pooled, &code(0));
+    assert!(ok, "{logs:?}");
+    // The same code again, through the pooler (the server connection the
+    // first login left, reset) and straight to the server: spent.
+    for service in [&pooled, &direct] {
+        let (ok, logs) = fleet.logged_login(service, &code(0));
+        assert!(!ok, "{service}");
+        assert!(logs[0].contains("reason=replay"), "{logs:?}");
+    }
+    assert_eq!(fleet.login(&pooled, &code(1)).code, PAM_SUCCESS);
+    for _ in 0..3 {
+        assert_eq!(fleet.login(&pooled, "000000x").code, PAM_AUTH_ERR);
+    }
+    let s = fleet.cli(&["status", USER, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(v["failures"], 3, "{v}");
+    // Every pooled login ran on one server backend, which stays for the
+    // next: the pooler's (over the server's socket, no client address).
+    let pooled_backends = fleet.pg.psql(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'otpgate_login' AND client_addr IS NULL",
+    );
+    assert_eq!(pooled_backends.trim(), "1");
+}

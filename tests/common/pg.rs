@@ -186,6 +186,18 @@ impl PgServer {
     /// A site config for one "host": the store URL over TLS, a password
     /// file for `role`, the CA and the shared key. Written under `dir`.
     pub fn site_config(&self, dir: &Path, name: &str, role: &str, host: &str) -> PathBuf {
+        self.site_config_at(dir, name, role, host, self.port)
+    }
+
+    /// [`PgServer::site_config`] for a server (or pooler) on `port`.
+    pub fn site_config_at(
+        &self,
+        dir: &Path,
+        name: &str,
+        role: &str,
+        host: &str,
+        port: u16,
+    ) -> PathBuf {
         let password = if role == "otpgate_admin" {
             ADMIN_PASSWORD
         } else {
@@ -199,7 +211,6 @@ impl PgServer {
             &conf,
             format!(
                 "store = \"postgresql://{role}@{host}:{port}/otpgate\"\n\n[postgres]\npassword_file = \"{pw}\"\nca_file = \"{ca}\"\nkey_file = \"{key}\"\nconnect_timeout = 3\n",
-                port = self.port,
                 pw = pw.display(),
                 ca = self.ca.display(),
                 key = self.key_file.display()
@@ -219,6 +230,107 @@ impl PgServer {
              GRANT UPDATE (state, updated) ON otpgate_users TO otpgate_login;",
         )
         .unwrap();
+    }
+}
+
+/// PgBouncer in front of a [`PgServer`]: TLS with the server's certificate
+/// on a port of its own on 127.0.0.1, SCRAM-SHA-256 against the roles'
+/// verifiers copied from the server, session pooling (a client keeps one
+/// server connection until it leaves; `DISCARD ALL` before the next one),
+/// the server reached over its private socket. PgBouncer refuses the
+/// module's startup `options` (its server-side timeouts) unless told to
+/// ignore them, so the login role carries those timeouts itself, as README
+/// says to do. Stopped on drop.
+pub struct Pooler {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl PgServer {
+    /// Starts PgBouncer (Debian's `pgbouncer`, dropping to the postgres
+    /// user itself) with a directory of its own under the server's temp
+    /// dir; returns once it says it is up (listening).
+    pub fn start_pooler(&self) -> Pooler {
+        use std::io::BufRead;
+        let dir = self.dir.path().join("pooler");
+        fs::create_dir(&dir).unwrap();
+        self.psql(
+            "ALTER ROLE otpgate_login SET statement_timeout = '3s';
+             ALTER ROLE otpgate_login SET lock_timeout = '3s';
+             ALTER ROLE otpgate_login SET idle_in_transaction_session_timeout = '3s';",
+        );
+        let verifiers = self.psql(
+            "SELECT rolname || ' ' || rolpassword FROM pg_authid \
+             WHERE rolname IN ('otpgate_admin', 'otpgate_login')",
+        );
+        let users: String = verifiers
+            .lines()
+            .map(|l| {
+                let (name, secret) = l.split_once(' ').unwrap();
+                format!("\"{name}\" \"{secret}\"\n")
+            })
+            .collect();
+        fs::write(dir.join("users.txt"), users).unwrap();
+        let port = free_port();
+        let certs = self.dir.path().join("certs");
+        let ini = format!(
+            "[databases]
+otpgate = host={sock} port={pg} dbname=otpgate
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {d}/users.txt
+pool_mode = session
+server_reset_query = DISCARD ALL
+ignore_startup_parameters = options
+client_tls_sslmode = require
+client_tls_cert_file = {c}/server.crt
+client_tls_key_file = {c}/server.key
+max_client_conn = 200
+default_pool_size = 20
+",
+            sock = self.dir.path().display(),
+            pg = self.port,
+            d = dir.display(),
+            c = certs.display(),
+        );
+        fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir));
+        let mut child = Command::new("pgbouncer")
+            .args(["-u", "postgres"])
+            .arg(dir.join("pgbouncer.ini"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("pgbouncer is installed by scripts/test.sh");
+        let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            if log.read_line(&mut line).unwrap() == 0 {
+                let _ = child.wait();
+                panic!("pgbouncer stopped before it was up:\n{seen}");
+            }
+            seen.push_str(&line);
+            if line.contains("process up") {
+                break;
+            }
+        }
+        // Keep reading its log, so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in log.lines() {});
+        Pooler { port, child }
+    }
+}
+
+impl Drop for Pooler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
