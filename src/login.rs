@@ -1127,4 +1127,28 @@ mod tests {
         );
         assert!(h.logs[0].contains("reason=not_enrolled"), "{:?}", h.logs);
     }
+
+    #[test]
+    fn a_lock_that_ran_out_at_the_prompt_is_not_taken_for_the_new_one() {
+        let (dir, _) = store_with_alice(1);
+        let opts = || options(dir.path(), &["deny=1", "unlock_time=90"]);
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", "000000x".into()),
+            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+        ]);
+        assert_eq!(login(&mut h, opts(), NOW), Verdict::Failure);
+        // Told of the lock with the prompt; the answer comes after it ended
+        // and is wrong: the new lock it starts is told too.
+        let mut h = Scripted::new(vec![
+            Step::Error("Too many failed attempts: verification locked, retry in 60 s.".into()),
+            Step::Prompt("Verification code: ", "000000x".into()),
+            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+        ]);
+        let mut reads = [NOW + 30, NOW + 200].into_iter();
+        assert_eq!(
+            authenticate(&mut h, opts(), &env(), || reads.next()),
+            Verdict::Failure
+        );
+        assert!(h.logs[0].contains("reason=bad_code"), "{:?}", h.logs);
+    }
 }
