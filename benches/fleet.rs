@@ -60,7 +60,7 @@ fn stats(mut t: Vec<Duration>, wall: Duration, label: &str) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let pct = |p: f64| ms(t[((t.len() as f64 - 1.0) * p) as usize]);
     println!(
-        "{label:<34} {:>6} {:>9.2} {:>9.2} {:>10.0}",
+        "{label:<36} {:>6} {:>9.2} {:>9.2} {:>10.0}",
         t.len(),
         pct(0.5),
         pct(0.99),
@@ -138,22 +138,38 @@ fn main() {
         String::from_utf8_lossy(&out.stderr)
     );
     server.grant_login_role();
-    let host = server.site_config(dir.path(), "host", "otpgate_login", "localhost");
-    let site = SiteConfig::load(&host).unwrap();
     // The same server behind PgBouncer (session pooling): each login still
-    // opens a fresh TLS connection with SCRAM, to the pooler, which hands
-    // it a server backend it keeps instead of starting one.
-    let pooler = server.start_pooler();
-    let pooled = server.site_config_at(
-        dir.path(),
-        "pooled",
-        "otpgate_login",
-        "localhost",
-        pooler.port,
-    );
-    let pooled_url = SiteConfig::load(&pooled).unwrap().store.unwrap();
+    // opens a fresh TLS connection, to the pooler, which hands it a server
+    // backend it keeps instead of starting one. Both with SCRAM (a password)
+    // and with a client certificate instead.
+    let pooler = server.start_pooler(false);
+    let cert_pooler = server.start_pooler(true);
+    let ways = [
+        (
+            "postgresql+TLS, password",
+            server.site_config(dir.path(), "pw", "otpgate_login", "localhost"),
+        ),
+        (
+            "postgresql+TLS, certificate",
+            server.cert_site_config(dir.path(), "cert", server.port, false),
+        ),
+        (
+            "pgbouncer+TLS, password",
+            server.site_config_at(
+                dir.path(),
+                "pooled",
+                "otpgate_login",
+                "localhost",
+                pooler.port,
+            ),
+        ),
+        (
+            "pgbouncer+TLS, certificate",
+            server.cert_site_config(dir.path(), "pooled-cert", cert_pooler.port, false),
+        ),
+    ]
+    .map(|(label, conf)| (label, SiteConfig::load(&conf).unwrap()));
     let admin_site = SiteConfig::load(&admin).unwrap();
-    let url = site.store.clone().unwrap();
     let admin_url = admin_site.store.clone().unwrap();
 
     eprintln!("fleet bench: enrolling {users} users...");
@@ -183,25 +199,19 @@ fn main() {
     drop(db);
 
     println!(
-        "fleet store vs file store, {users} users, p50/p99 in ms per login (a fresh TLS connection each for PostgreSQL)"
+        "fleet store vs file store, {users} users, p50/p99 in ms per login (a fresh TLS connection each, to the server or to PgBouncer)"
     );
     println!(
-        "{:<34} {:>6} {:>9} {:>9} {:>10}",
+        "{:<36} {:>6} {:>9} {:>9} {:>10}",
         "store, clients", "logins", "p50", "p99", "logins/s"
     );
-    let pg_open = || -> Box<dyn Fn(usize, u64) -> bool> {
-        let url = url.clone();
-        let site = site.postgres.clone();
+    let pg_open = |site: &SiteConfig| -> Box<dyn Fn(usize, u64) -> bool> {
+        // What the module does: connect (TLS, authentication, the
+        // read-write and schema checks), then the login's transaction.
+        let url = site.store.clone().unwrap();
+        let pg = site.postgres.clone();
         Box::new(move |i, t| {
-            let s = PgStore::connect(&url, &site, Trust::RootOnly).unwrap();
-            login(&s, i, t)
-        })
-    };
-    let pooled_open = || -> Box<dyn Fn(usize, u64) -> bool> {
-        let url = pooled_url.clone();
-        let site = site.postgres.clone();
-        Box::new(move |i, t| {
-            let s = PgStore::connect(&url, &site, Trust::RootOnly).unwrap();
+            let s = PgStore::connect(&url, &pg, Trust::RootOnly).unwrap();
             login(&s, i, t)
         })
     };
@@ -218,11 +228,11 @@ fn main() {
         let each = per / clients;
         let (t, wall) = run(clients, each, base, users, &file_open);
         stats(t, wall, &format!("files, {clients} client(s)"));
-        let (t, wall) = run(clients, each, base, users, &pg_open);
-        stats(t, wall, &format!("postgresql+TLS, {clients} client(s)"));
-        base += each * clients;
-        let (t, wall) = run(clients, each, base, users, &pooled_open);
-        stats(t, wall, &format!("pgbouncer+TLS, {clients} client(s)"));
-        base += each * clients;
+        for (label, site) in &ways {
+            let open = || pg_open(site);
+            let (t, wall) = run(clients, each, base, users, &open);
+            stats(t, wall, &format!("{label}, {clients}"));
+            base += each * clients;
+        }
     }
 }

@@ -273,6 +273,12 @@ pub struct PostgresConfig {
     /// 32 random bytes (root-owned, 0600), the same on every host: seals
     /// the secrets in the database.
     pub key_file: Option<PathBuf>,
+    /// A TLS client certificate (PEM, root-owned) for the server's `cert`
+    /// authentication, with its key (`client_key`, PEM, root-owned 0600):
+    /// per-host credentials instead of a shared password, and no SCRAM
+    /// rounds at each login. Both or neither; needs `ca_file`.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -341,12 +347,27 @@ impl SiteConfig {
             ("password_file", &c.postgres.password_file),
             ("ca_file", &c.postgres.ca_file),
             ("key_file", &c.postgres.key_file),
+            ("client_cert", &c.postgres.client_cert),
+            ("client_key", &c.postgres.client_key),
         ] {
             if p.as_ref().is_some_and(|p| !p.is_absolute()) {
                 return Err(ConfigError(format!(
                     "{SITE_CONFIG}: [postgres] {name} must be an absolute path"
                 )));
             }
+        }
+        match (&c.postgres.client_cert, &c.postgres.client_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError(format!(
+                    "{SITE_CONFIG}: [postgres] client_cert and client_key go together"
+                )));
+            }
+            (Some(_), Some(_)) if c.postgres.ca_file.is_none() => {
+                return Err(ConfigError(format!(
+                    "{SITE_CONFIG}: [postgres] client_cert needs ca_file (TLS that verifies the server)"
+                )));
+            }
+            _ => {}
         }
         c.otp_params()
             .validate()
@@ -564,5 +585,33 @@ mod tests {
         std::fs::write(&path, "digits = 7\n").unwrap();
         let e = SiteConfig::load(&path).unwrap_err();
         assert!(e.0.starts_with(&path.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_and_a_verified_server() {
+        let pg = "store = \"postgresql://h@db/otpgate\"\n[postgres]\n";
+        let with = |rest: &str| SiteConfig::parse(&format!("{pg}{rest}"));
+        let ok = with("ca_file = \"/ca\"\nclient_cert = \"/c\"\nclient_key = \"/k\"\n").unwrap();
+        assert_eq!(ok.postgres.client_cert, Some(PathBuf::from("/c")));
+        assert_eq!(ok.postgres.client_key, Some(PathBuf::from("/k")));
+        for (rest, says) in [
+            ("ca_file = \"/ca\"\nclient_cert = \"/c\"\n", "go together"),
+            ("ca_file = \"/ca\"\nclient_key = \"/k\"\n", "go together"),
+            (
+                "client_cert = \"/c\"\nclient_key = \"/k\"\n",
+                "needs ca_file",
+            ),
+            (
+                "ca_file = \"/ca\"\nclient_cert = \"c\"\nclient_key = \"/k\"\n",
+                "client_cert must be an absolute path",
+            ),
+            (
+                "ca_file = \"/ca\"\nclient_cert = \"/c\"\nclient_key = \"k\"\n",
+                "client_key must be an absolute path",
+            ),
+        ] {
+            let e = with(rest).unwrap_err();
+            assert!(e.0.contains(says), "{rest}: {e}");
+        }
     }
 }

@@ -792,7 +792,7 @@ fn logins_through_pgbouncer_session_pooling_keep_the_fleet_wide_replay_guard() {
     }
     let fleet = Fleet::new("pg-pooler");
     fleet.enroll();
-    let pooler = fleet.pg.start_pooler();
+    let pooler = fleet.pg.start_pooler(false);
     let port = fleet.pg.port;
     // The pooler serves the server's certificate for localhost: verified TLS
     // as for the server itself.
@@ -827,4 +827,52 @@ fn logins_through_pgbouncer_session_pooling_keep_the_fleet_wide_replay_guard() {
         "SELECT count(*) FROM pg_stat_activity WHERE usename = 'otpgate_login' AND client_addr IS NULL",
     );
     assert_eq!(pooled_backends.trim(), "1");
+}
+
+#[test]
+fn a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refused() {
+    if !runs_as_root(
+        "a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refused",
+    ) {
+        return;
+    }
+    let fleet = Fleet::new("pg-cert");
+    fleet.enroll();
+    let dir = fleet.f.tmp.path();
+    let conf = fleet.pg.cert_site_config(dir, "cert", fleet.pg.port, false);
+    let cert = fleet.service("cert", &conf, "");
+    let (ok, logs) = fleet.logged_login(&cert, &code(-1));
+    assert!(ok, "{logs:?}");
+    // Through the pooler, which checks the certificate itself.
+    let pooler = fleet.pg.start_pooler(true);
+    let conf = fleet
+        .pg
+        .cert_site_config(dir, "pooled-cert", pooler.port, false);
+    let pooled = fleet.service("pooled-cert", &conf, "");
+    let (ok, logs) = fleet.logged_login(&pooled, &code(-1));
+    assert!(!ok);
+    assert!(logs[0].contains("reason=replay"), "{logs:?}");
+    let (ok, logs) = fleet.logged_login(&pooled, &code(0));
+    assert!(ok, "{logs:?}");
+    // A certificate from another CA, for the same name: refused by the
+    // server and by the pooler.
+    for (name, port) in [("rogue", fleet.pg.port), ("pooled-rogue", pooler.port)] {
+        let conf = fleet.pg.cert_site_config(dir, name, port, true);
+        let rogue = fleet.service(name, &conf, "");
+        let (ok, logs) = fleet.logged_login(&rogue, &code(1));
+        assert!(!ok, "{name}");
+        assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    }
+    // A client key others can read is refused before anything is sent.
+    let key = dir.join("cert-client.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+    let (ok, logs) = fleet.logged_login(&cert, &code(1));
+    assert!(!ok);
+    assert!(
+        logs[0].contains("reason=store_error") && logs[0].contains("cert-client.key"),
+        "{logs:?}"
+    );
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, logs) = fleet.logged_login(&cert, &code(1));
+    assert!(ok, "{logs:?}");
 }

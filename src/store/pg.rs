@@ -383,7 +383,8 @@ impl PgStore {
         let tls = match (&site.ca_file, site.tls) {
             (Some(ca), _) => {
                 config.ssl_mode(SslMode::Require);
-                Some(tls_connector(ca, trust)?)
+                let client = site.client_cert.as_deref().zip(site.client_key.as_deref());
+                Some(tls_connector(ca, client, trust)?)
             }
             (None, Some(TlsSetting::Off)) => {
                 config.ssl_mode(SslMode::Disable);
@@ -817,10 +818,11 @@ fn pg_words(e: &tokio_postgres::Error) -> String {
 /// TLS that trusts only the site's CA and checks the server's name.
 fn tls_connector(
     ca: &Path,
+    client: Option<(&Path, &Path)>,
     trust: super::Trust,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let pem = super::read_trusted_public_file(ca, 1024 * 1024, trust)?
         .ok_or_else(|| StoreError::Config(format!("{}: CA file missing", ca.display())))?;
     let mut roots = rustls::RootCertStore::empty();
@@ -837,11 +839,49 @@ fn tls_connector(
         )));
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert_file, key_file)) => {
+            let pem = super::read_trusted_public_file(cert_file, 1024 * 1024, trust)?.ok_or_else(
+                || {
+                    StoreError::Config(format!(
+                        "{}: client certificate missing",
+                        cert_file.display()
+                    ))
+                },
+            )?;
+            let chain = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Config(format!("{}: {e}", cert_file.display())))?;
+            if chain.is_empty() {
+                return Err(StoreError::Config(format!(
+                    "{}: no certificate in the file",
+                    cert_file.display()
+                )));
+            }
+            let pem = super::read_private_file(key_file, 64 * 1024, trust)?.ok_or_else(|| {
+                StoreError::Config(format!("{}: client key missing", key_file.display()))
+            })?;
+            // The parser's own message could quote the file: name the file only.
+            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+                StoreError::Config(format!(
+                    "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file",
+                    key_file.display()
+                ))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                StoreError::Config(format!(
+                    "{} and {}: {e}",
+                    cert_file.display(),
+                    key_file.display()
+                ))
+            })?
+        }
+    };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 

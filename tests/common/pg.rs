@@ -51,7 +51,8 @@ fn bin_dir() -> PathBuf {
 }
 
 /// A CA and a certificate for `localhost` only (so 127.0.0.1 is a name
-/// mismatch), plus an unrelated CA. ECDSA P-256: the server signs every
+/// mismatch), plus an unrelated CA; a client certificate for the role
+/// `otpgate_cert` from each (the unrelated one's must be refused). ECDSA P-256: the server signs every
 /// handshake, and a fresh TLS connection per login is the fleet's cost.
 fn make_certs(dir: &Path) {
     let sh = format!(
@@ -62,7 +63,11 @@ openssl req -x509 $ec -nodes -keyout other.key -out other-ca.crt -days 2 -subj /
 openssl req $ec -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
 printf 'subjectAltName=DNS:localhost\\n' > san.ext
 openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null
-chmod 600 server.key",
+openssl req $ec -nodes -keyout client.key -out client.csr -subj /CN=otpgate_cert 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext 2>/dev/null
+openssl x509 -req -in client.csr -CA other-ca.crt -CAkey other.key -CAcreateserial -out rogue.crt -days 2 -extfile client.ext 2>/dev/null
+chmod 600 server.key client.key",
         d = dir.display()
     );
     run(Command::new("sh").args(["-c", &sh]));
@@ -92,6 +97,15 @@ impl PgServer {
             data.display(),
             pw.display()
         )));
+        // The role `otpgate_cert` logs in with its TLS client certificate
+        // (`cert`: signed by the CA, CN = role), never a password.
+        let hba = data.join("pg_hba.conf");
+        let rest = fs::read_to_string(&hba).unwrap();
+        fs::write(
+            &hba,
+            format!("hostssl otpgate otpgate_cert 127.0.0.1/32 cert\nhost all otpgate_cert 0.0.0.0/0 reject\n{rest}"),
+        )
+        .unwrap();
         let server = PgServer {
             dir,
             port,
@@ -103,7 +117,8 @@ impl PgServer {
         server.pg_ctl("start");
         server.psql(&format!(
             "CREATE ROLE otpgate_admin LOGIN PASSWORD '{ADMIN_PASSWORD}';
-             CREATE ROLE otpgate_login LOGIN PASSWORD '{LOGIN_PASSWORD}';"
+             CREATE ROLE otpgate_login LOGIN PASSWORD '{LOGIN_PASSWORD}';
+             CREATE ROLE otpgate_cert LOGIN;"
         ));
         // Not inside the transaction psql -c wraps several statements in.
         server.psql("CREATE DATABASE otpgate OWNER otpgate_admin");
@@ -128,11 +143,10 @@ impl PgServer {
     pub fn pg_ctl(&self, action: &str) {
         let certs = self.dir.path().join("certs");
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={}/server.crt -c ssl_key_file={}/server.key -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={c}/server.crt -c ssl_key_file={c}/server.key -c ssl_ca_file={c}/ca.crt -c fsync=off",
             self.port,
             self.dir.path().display(),
-            certs.display(),
-            certs.display()
+            c = certs.display(),
         );
         run(&mut as_postgres(&format!(
             "{}/pg_ctl -D {} -l {}/log -o '{opts}' -w -m immediate {action} >/dev/null",
@@ -221,13 +235,45 @@ impl PgServer {
         conf
     }
 
+    /// A host's site config that logs in as `otpgate_cert` with a client
+    /// certificate (`rogue`: one from the unrelated CA) and no password:
+    /// root-owned copies of the certificate and key (0600) under `dir`.
+    pub fn cert_site_config(&self, dir: &Path, name: &str, port: u16, rogue: bool) -> PathBuf {
+        let certs = self.dir.path().join("certs");
+        let cert = dir.join(format!("{name}-client.crt"));
+        let key = dir.join(format!("{name}-client.key"));
+        let from = if rogue { "rogue.crt" } else { "client.crt" };
+        fs::copy(certs.join(from), &cert).unwrap();
+        fs::copy(certs.join("client.key"), &key).unwrap();
+        run(Command::new("chown")
+            .args(["root:root"])
+            .arg(&cert)
+            .arg(&key));
+        fs::set_permissions(&cert, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = dir.join(format!("{name}.toml"));
+        fs::write(
+            &conf,
+            format!(
+                "store = \"postgresql://otpgate_cert@localhost:{port}/otpgate\"\n\n[postgres]\nca_file = \"{ca}\"\nclient_cert = \"{cert}\"\nclient_key = \"{key}\"\nkey_file = \"{seal}\"\nconnect_timeout = 3\n",
+                ca = self.ca.display(),
+                cert = cert.display(),
+                key = key.display(),
+                seal = self.key_file.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+        conf
+    }
+
     /// Grants the module's role what a login needs and nothing more.
     pub fn grant_login_role(&self) {
         self.psql_as(
             "postgres",
             "otpgate",
-            "GRANT SELECT ON otpgate_schema, otpgate_users TO otpgate_login;
-             GRANT UPDATE (state, updated) ON otpgate_users TO otpgate_login;",
+            "GRANT SELECT ON otpgate_schema, otpgate_users TO otpgate_login, otpgate_cert;
+             GRANT UPDATE (state, updated) ON otpgate_users TO otpgate_login, otpgate_cert;",
         )
         .unwrap();
     }
@@ -235,7 +281,7 @@ impl PgServer {
 
 /// PgBouncer in front of a [`PgServer`]: TLS with the server's certificate
 /// on a port of its own on 127.0.0.1, SCRAM-SHA-256 against the roles'
-/// verifiers copied from the server, session pooling (a client keeps one
+/// verifiers copied from the server (or client certificates only), session pooling (a client keeps one
 /// server connection until it leaves; `DISCARD ALL` before the next one),
 /// the server reached over its private socket. PgBouncer refuses the
 /// module's startup `options` (its server-side timeouts) unless told to
@@ -250,27 +296,44 @@ impl PgServer {
     /// Starts PgBouncer (Debian's `pgbouncer`, dropping to the postgres
     /// user itself) with a directory of its own under the server's temp
     /// dir; returns once it says it is up (listening).
-    pub fn start_pooler(&self) -> Pooler {
+    /// `certs_only`: clients log in with a certificate (`otpgate_cert`),
+    /// else with SCRAM (the password roles).
+    pub fn start_pooler(&self, certs_only: bool) -> Pooler {
         use std::io::BufRead;
-        let dir = self.dir.path().join("pooler");
+        let dir = self
+            .dir
+            .path()
+            .join(if certs_only { "pooler-cert" } else { "pooler" });
         fs::create_dir(&dir).unwrap();
-        self.psql(
-            "ALTER ROLE otpgate_login SET statement_timeout = '3s';
-             ALTER ROLE otpgate_login SET lock_timeout = '3s';
-             ALTER ROLE otpgate_login SET idle_in_transaction_session_timeout = '3s';",
-        );
+        for role in ["otpgate_login", "otpgate_cert"] {
+            self.psql(&format!(
+                "ALTER ROLE {role} SET statement_timeout = '3s';
+                 ALTER ROLE {role} SET lock_timeout = '3s';
+                 ALTER ROLE {role} SET idle_in_transaction_session_timeout = '3s';"
+            ));
+        }
         let verifiers = self.psql(
             "SELECT rolname || ' ' || rolpassword FROM pg_authid \
              WHERE rolname IN ('otpgate_admin', 'otpgate_login')",
         );
+        // The certificate role has no password, but PgBouncer knows only
+        // the users listed.
         let users: String = verifiers
             .lines()
             .map(|l| {
                 let (name, secret) = l.split_once(' ').unwrap();
                 format!("\"{name}\" \"{secret}\"\n")
             })
+            .chain(["\"otpgate_cert\" \"\"\n".to_string()])
             .collect();
         fs::write(dir.join("users.txt"), users).unwrap();
+        // PgBouncer asks for a client certificate only in verify-ca/full mode,
+        // and then of every client: one pooler for each way to log in.
+        let (auth, tls_mode) = if certs_only {
+            ("cert", "verify-full")
+        } else {
+            ("scram-sha-256", "require")
+        };
         let port = free_port();
         let certs = self.dir.path().join("certs");
         let ini = format!(
@@ -280,20 +343,23 @@ otpgate = host={sock} port={pg} dbname=otpgate
 listen_addr = 127.0.0.1
 listen_port = {port}
 unix_socket_dir =
-auth_type = scram-sha-256
+auth_type = {auth}
 auth_file = {d}/users.txt
 pool_mode = session
 server_reset_query = DISCARD ALL
 ignore_startup_parameters = options
-client_tls_sslmode = require
+client_tls_sslmode = {tls_mode}
 client_tls_cert_file = {c}/server.crt
 client_tls_key_file = {c}/server.key
+client_tls_ca_file = {c}/ca.crt
 max_client_conn = 200
 default_pool_size = 20
 ",
             sock = self.dir.path().display(),
             pg = self.port,
             d = dir.display(),
+            auth = auth,
+            tls_mode = tls_mode,
             c = certs.display(),
         );
         fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
@@ -321,8 +387,13 @@ default_pool_size = 20
                 break;
             }
         }
-        // Keep reading its log, so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in log.lines() {});
+        // Keep reading its log (shown with a failing test's output), so it
+        // never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in log.lines().map_while(Result::ok) {
+                eprintln!("pgbouncer: {line}");
+            }
+        });
         Pooler { port, child }
     }
 }

@@ -17,7 +17,7 @@ const TEMP_SUFFIX: &str = ".toml.tmp";
 /// schema version, the key file and the role's rights, in one finding.
 fn check_database(ctx: &Context) -> Vec<Finding> {
     let at = ctx.store_desc();
-    let fix = "check the URL, [postgres] password_file/ca_file/key_file (root-owned 0600) and that the server runs; then: otpgate db status".to_string();
+    let fix = "check the URL, [postgres] password_file/ca_file/client_cert/client_key/key_file (root-owned; secrets 0600) and that the server runs; then: otpgate db status".to_string();
     let store = match ctx.open_store() {
         Ok(s) => s,
         Err(e) => {
