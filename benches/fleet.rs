@@ -142,8 +142,8 @@ fn main() {
     // opens a fresh TLS connection, to the pooler, which hands it a server
     // backend it keeps instead of starting one. Both with SCRAM (a password)
     // and with a client certificate instead.
-    let pooler = server.start_pooler(false);
-    let cert_pooler = server.start_pooler(true);
+    let pooler = server.start_pooler(false, "session");
+    let cert_pooler = server.start_pooler(true, "session");
     let ways = [
         (
             "postgresql+TLS, password",

@@ -786,47 +786,59 @@ fn a_server_restarted_while_a_login_waits_on_its_commit_refuses_and_keeps_the_co
 }
 
 #[test]
-fn logins_through_pgbouncer_session_pooling_keep_the_fleet_wide_replay_guard() {
-    if !runs_as_root("logins_through_pgbouncer_session_pooling_keep_the_fleet_wide_replay_guard") {
+fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode() {
+    if !runs_as_root(
+        "logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode",
+    ) {
         return;
     }
     let fleet = Fleet::new("pg-pooler");
     fleet.enroll();
-    let pooler = fleet.pg.start_pooler(false);
+    let session = fleet.pg.start_pooler(false, "session");
+    let transaction = fleet.pg.start_pooler(false, "transaction");
     let port = fleet.pg.port;
-    // The pooler serves the server's certificate for localhost: verified TLS
-    // as for the server itself.
-    let pooled = fleet.host_with("pooled", |t| {
-        let t = t.replace(
-            &format!("@localhost:{port}/"),
-            &format!("@localhost:{}/", pooler.port),
-        );
-        assert!(t.contains(&format!("localhost:{}/", pooler.port)), "{t}");
-        t
-    });
+    // The poolers serve the server's certificate for localhost: verified
+    // TLS as for the server itself.
+    let via = |name: &str, pooler: &common::pg::Pooler| {
+        fleet.host_with(name, |t| {
+            let t = t.replace(
+                &format!("@localhost:{port}/"),
+                &format!("@localhost:{}/", pooler.port),
+            );
+            assert!(t.contains(&format!("localhost:{}/", pooler.port)), "{t}");
+            t
+        })
+    };
+    let session = via("session", &session);
+    let transaction = via("transaction", &transaction);
     let direct = fleet.host("direct", "");
-    let (ok, logs) = fleet.logged_login(&pooled, &code(0));
+    let (ok, logs) = fleet.logged_login(&session, &code(-1));
     assert!(ok, "{logs:?}");
-    // The same code again, through the pooler (the server connection the
-    // first login left, reset) and straight to the server: spent.
-    for service in [&pooled, &direct] {
-        let (ok, logs) = fleet.logged_login(service, &code(0));
+    // The same code again, through each pooler (the server connection the
+    // first login left, reset, serves the session one) and straight to the
+    // server: spent.
+    for service in [&session, &transaction, &direct] {
+        let (ok, logs) = fleet.logged_login(service, &code(-1));
         assert!(!ok, "{service}");
         assert!(logs[0].contains("reason=replay"), "{logs:?}");
     }
-    assert_eq!(fleet.login(&pooled, &code(1)).code, PAM_SUCCESS);
-    for _ in 0..3 {
-        assert_eq!(fleet.login(&pooled, "000000x").code, PAM_AUTH_ERR);
+    let (ok, logs) = fleet.logged_login(&transaction, &code(0));
+    assert!(ok, "{logs:?}");
+    let (ok, logs) = fleet.logged_login(&session, &code(0));
+    assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
+    assert_eq!(fleet.login(&session, &code(1)).code, PAM_SUCCESS);
+    for service in [&session, &transaction, &transaction] {
+        assert_eq!(fleet.login(service, "000000x").code, PAM_AUTH_ERR);
     }
     let s = fleet.cli(&["status", USER, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
     assert_eq!(v["failures"], 3, "{v}");
-    // Every pooled login ran on one server backend, which stays for the
-    // next: the pooler's (over the server's socket, no client address).
+    // Each pooler ran its logins on one server backend, which stays for the
+    // next (over the server's socket: no client address).
     let pooled_backends = fleet.pg.psql(
         "SELECT count(*) FROM pg_stat_activity WHERE usename = 'otpgate_login' AND client_addr IS NULL",
     );
-    assert_eq!(pooled_backends.trim(), "1");
+    assert_eq!(pooled_backends.trim(), "2");
 }
 
 #[test]
@@ -844,7 +856,7 @@ fn a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refus
     let (ok, logs) = fleet.logged_login(&cert, &code(-1));
     assert!(ok, "{logs:?}");
     // Through the pooler, which checks the certificate itself.
-    let pooler = fleet.pg.start_pooler(true);
+    let pooler = fleet.pg.start_pooler(true, "transaction");
     let conf = fleet
         .pg
         .cert_site_config(dir, "pooled-cert", pooler.port, false);

@@ -26,6 +26,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls};
 use zeroize::Zeroizing;
 
@@ -489,7 +490,7 @@ impl PgStore {
         let row = self.wait(
             "schema",
             self.client()?
-                .query_opt("SELECT version FROM otpgate_schema", &[]),
+                .query_typed_opt("SELECT version FROM otpgate_schema", &[]),
         )?;
         match row.map(|r| r.get::<_, i32>(0)) {
             Some(SCHEMA_VERSION) => Ok(()),
@@ -556,9 +557,9 @@ impl PgStore {
         validate_user(user)?;
         let row = self.wait(
             "read",
-            self.client()?.query_opt(
+            self.client()?.query_typed_opt(
                 "SELECT record, state FROM otpgate_users WHERE name = $1",
-                &[&user],
+                &[(&user, Type::TEXT)],
             ),
         )?;
         row.map(|r| {
@@ -573,8 +574,10 @@ impl PgStore {
         validate_user(user)?;
         let row = self.wait(
             "read",
-            self.client()?
-                .query_opt("SELECT 1 FROM otpgate_users WHERE name = $1", &[&user]),
+            self.client()?.query_typed_opt(
+                "SELECT 1 FROM otpgate_users WHERE name = $1",
+                &[(&user, Type::TEXT)],
+            ),
         )?;
         Ok(row.is_some())
     }
@@ -593,9 +596,9 @@ impl PgStore {
         let row = self.wait_by(
             deadline,
             "read",
-            tx.query_opt(
+            tx.query_typed_opt(
                 "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
-                &[&user],
+                &[(&user, Type::TEXT)],
             ),
         )?;
         let (stored, state) = match &row {
@@ -624,9 +627,9 @@ impl PgStore {
                 self.wait_by(
                     deadline,
                     "write state",
-                    tx.execute(
+                    tx.execute_typed(
                         "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
-                        &[&user, &&slot[..]],
+                        &[(&user, Type::TEXT), (&&slot[..], Type::BYTEA)],
                     ),
                 )?;
             }
@@ -637,10 +640,10 @@ impl PgStore {
                 self.wait_by(
                     deadline,
                     "write record",
-                    tx.execute(
+                    tx.execute_typed(
                         "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
                          ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
-                        &[&user, &sealed],
+                        &[(&user, Type::TEXT), (&sealed, Type::BYTEA)],
                     ),
                 )?;
             }
@@ -648,7 +651,10 @@ impl PgStore {
                 self.wait_by(
                     deadline,
                     "remove",
-                    tx.execute("DELETE FROM otpgate_users WHERE name = $1", &[&user]),
+                    tx.execute_typed(
+                        "DELETE FROM otpgate_users WHERE name = $1",
+                        &[(&user, Type::TEXT)],
+                    ),
                 )?;
             }
         }
@@ -676,18 +682,20 @@ impl PgStore {
                 let sealed = self.seal_record(user, &record)?;
                 self.wait(
                     "write record",
-                    self.client()?.execute(
+                    self.client()?.execute_typed(
                         "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
                          ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
-                        &[&user, &sealed],
+                        &[(&user, Type::TEXT), (&sealed, Type::BYTEA)],
                     ),
                 )?;
             }
             Change::Remove => {
                 self.wait(
                     "remove",
-                    self.client()?
-                        .execute("DELETE FROM otpgate_users WHERE name = $1", &[&user]),
+                    self.client()?.execute_typed(
+                        "DELETE FROM otpgate_users WHERE name = $1",
+                        &[(&user, Type::TEXT)],
+                    ),
                 )?;
             }
         }
@@ -698,7 +706,7 @@ impl PgStore {
         let rows = self.wait(
             "list",
             self.client()?
-                .query("SELECT name FROM otpgate_users ORDER BY name", &[]),
+                .query_typed("SELECT name FROM otpgate_users ORDER BY name", &[]),
         )?;
         Ok(rows
             .iter()
@@ -716,9 +724,9 @@ impl PgStore {
         self.wait_by(
             deadline,
             "read",
-            tx.query_opt(
+            tx.query_typed_opt(
                 "SELECT state FROM otpgate_users WHERE name = $1 FOR UPDATE",
-                &[&DECOY_ROW],
+                &[(&DECOY_ROW, Type::TEXT)],
             ),
         )?;
         let mut st = LoginState::of_record(record);
@@ -727,9 +735,9 @@ impl PgStore {
         self.wait_by(
             deadline,
             "write state",
-            tx.execute(
+            tx.execute_typed(
                 "UPDATE otpgate_users SET state = $2, updated = now() WHERE name = $1",
-                &[&DECOY_ROW, &&slot[..]],
+                &[(&DECOY_ROW, Type::TEXT), (&&slot[..], Type::BYTEA)],
             ),
         )?;
         self.wait_by(deadline, "commit", tx.commit())
@@ -743,16 +751,16 @@ impl PgStore {
         let have: Option<i32> = self
             .wait(
                 "schema",
-                tx.query_opt("SELECT version FROM otpgate_schema", &[]),
+                tx.query_typed_opt("SELECT version FROM otpgate_schema", &[]),
             )?
             .map(|r| r.get(0));
         match have {
             None => {
                 self.wait(
                     "schema",
-                    tx.execute(
+                    tx.execute_typed(
                         "INSERT INTO otpgate_schema (version) VALUES ($1)",
-                        &[&SCHEMA_VERSION],
+                        &[(&SCHEMA_VERSION, Type::INT4)],
                     ),
                 )?;
             }
@@ -774,9 +782,9 @@ impl PgStore {
         let sealed = self.seal_record(DECOY_ROW, &decoy)?;
         self.wait(
             "decoy row",
-            self.client()?.execute(
+            self.client()?.execute_typed(
                 "INSERT INTO otpgate_users (name, record) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[&DECOY_ROW, &sealed],
+                &[(&DECOY_ROW, Type::TEXT), (&sealed, Type::BYTEA)],
             ),
         )?;
         Ok(())

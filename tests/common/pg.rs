@@ -281,9 +281,9 @@ impl PgServer {
 
 /// PgBouncer in front of a [`PgServer`]: TLS with the server's certificate
 /// on a port of its own on 127.0.0.1, SCRAM-SHA-256 against the roles'
-/// verifiers copied from the server (or client certificates only), session pooling (a client keeps one
-/// server connection until it leaves; `DISCARD ALL` before the next one),
-/// the server reached over its private socket. PgBouncer refuses the
+/// verifiers copied from the server (or client certificates only), session
+/// pooling (`DISCARD ALL` before a server connection serves another client)
+/// or transaction pooling, the server reached over its private socket. PgBouncer refuses the
 /// module's startup `options` (its server-side timeouts) unless told to
 /// ignore them, so the login role carries those timeouts itself, as README
 /// says to do. Stopped on drop.
@@ -297,13 +297,15 @@ impl PgServer {
     /// user itself) with a directory of its own under the server's temp
     /// dir; returns once it says it is up (listening).
     /// `certs_only`: clients log in with a certificate (`otpgate_cert`),
-    /// else with SCRAM (the password roles).
-    pub fn start_pooler(&self, certs_only: bool) -> Pooler {
+    /// else with SCRAM (the password roles). `pool_mode`: `session` (a
+    /// server connection per client connection) or `transaction` (per
+    /// transaction; the module's statements are unnamed, so this works).
+    pub fn start_pooler(&self, certs_only: bool, pool_mode: &str) -> Pooler {
         use std::io::BufRead;
-        let dir = self
-            .dir
-            .path()
-            .join(if certs_only { "pooler-cert" } else { "pooler" });
+        let dir = self.dir.path().join(format!(
+            "pooler-{}-{pool_mode}",
+            if certs_only { "cert" } else { "password" }
+        ));
         fs::create_dir(&dir).unwrap();
         for role in ["otpgate_login", "otpgate_cert"] {
             self.psql(&format!(
@@ -345,7 +347,7 @@ listen_port = {port}
 unix_socket_dir =
 auth_type = {auth}
 auth_file = {d}/users.txt
-pool_mode = session
+pool_mode = {pool_mode}
 server_reset_query = DISCARD ALL
 ignore_startup_parameters = options
 client_tls_sslmode = {tls_mode}
@@ -354,6 +356,8 @@ client_tls_key_file = {c}/server.key
 client_tls_ca_file = {c}/ca.crt
 max_client_conn = 200
 default_pool_size = 20
+log_connections = 0
+log_disconnections = 0
 ",
             sock = self.dir.path().display(),
             pg = self.port,
