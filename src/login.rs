@@ -1151,4 +1151,28 @@ mod tests {
         );
         assert!(h.logs[0].contains("reason=bad_code"), "{:?}", h.logs);
     }
+
+    #[test]
+    fn forward_pass_with_an_answer_shorter_than_a_code_is_a_wrong_code() {
+        let (dir, _) = store_with_alice(1);
+        for answer in ["", "1", "12345", "pw"] {
+            let mut h = Scripted::new(vec![Step::Prompt(
+                crate::config::FORWARD_PROMPT,
+                answer.into(),
+            )]);
+            assert_eq!(
+                login(&mut h, options(dir.path(), &["forward_pass"]), NOW),
+                Verdict::Failure,
+                "{answer:?}"
+            );
+            assert!(h.logs[0].contains("reason=bad_code"), "{:?}", h.logs);
+        }
+        // The split itself: digits at the end are the code, else no code.
+        let (p, c) = split_forward(b"secret123456", 6);
+        assert_eq!((&p[..], &c[..]), (&b"secret"[..], &b"123456"[..]));
+        let (p, c) = split_forward(b"secret12345x", 6);
+        assert_eq!((&p[..], &c[..]), (&b"secret12345x"[..], &b""[..]));
+        let (p, c) = split_forward(b"123", 6);
+        assert_eq!((&p[..], &c[..]), (&b"123"[..], &b""[..]));
+    }
 }
