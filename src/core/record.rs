@@ -10,6 +10,13 @@ use super::otp::{self, Algorithm, Kind, OtpParams};
 use super::recovery::RecoveryHashes;
 
 pub const FORMAT_VERSION: u32 = 1;
+/// The first and last lines of every record written: a record that starts
+/// with `HEAD` must end with `END`, so a record cut short at a line end
+/// (which would still be valid TOML, its missing fields taking defaults:
+/// no recovery codes, no hard lock, another state id) is refused. Records
+/// written before these lines existed have neither and are read as before.
+const HEAD: &str = "# otpgate record: the last line says where it ends\n";
+const END: &str = "# end of record\n";
 /// The largest time a record can hold (TOML integers are i64).
 pub const MAX_TIME: u64 = i64::MAX as u64;
 /// Records are small; anything larger is hostile or corrupt.
@@ -169,6 +176,11 @@ impl Record {
             return Err(RecordError::TooLarge);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| RecordError::NotUtf8)?;
+        if text.starts_with(HEAD) && !text.ends_with(END) {
+            return Err(RecordError::Syntax(
+                "cut short (its last line, \"# end of record\", is missing)".into(),
+            ));
+        }
         // Read the version first so a newer format is reported as such,
         // not as a pile of unknown fields.
         let table: toml::Table = toml::from_str(text).map_err(|e| syntax(&e))?;
@@ -188,9 +200,18 @@ impl Record {
 
     pub fn to_toml(&self) -> Result<Zeroizing<String>, RecordError> {
         self.validate()?;
-        toml::to_string(self)
-            .map(Zeroizing::new)
-            .map_err(|e| RecordError::Invalid(format!("cannot serialise: {e}")))
+        let body = Zeroizing::new(
+            toml::to_string(self)
+                .map_err(|e| RecordError::Invalid(format!("cannot serialise: {e}")))?,
+        );
+        let mut text = Zeroizing::new(String::with_capacity(HEAD.len() + body.len() + END.len()));
+        text.push_str(HEAD);
+        text.push_str(&body);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(END);
+        Ok(text)
     }
 
     pub fn validate(&self) -> Result<(), RecordError> {
@@ -396,9 +417,12 @@ pub(crate) mod tests {
     #[test]
     fn a_record_of_exactly_the_size_limit_parses() {
         let (r, _) = sample();
-        let mut text = r.to_toml().unwrap().to_string();
+        let full = r.to_toml().unwrap().to_string();
+        let mut text = full.strip_suffix(END).unwrap().to_string();
         text.push('#');
-        text.push_str(&" ".repeat(MAX_RECORD_BYTES - text.len()));
+        text.push_str(&" ".repeat(MAX_RECORD_BYTES - text.len() - 1 - END.len()));
+        text.push('\n');
+        text.push_str(END);
         assert_eq!(text.len(), MAX_RECORD_BYTES);
         assert_eq!(Record::parse(text.as_bytes()), Ok(r));
     }
@@ -452,5 +476,51 @@ pub(crate) mod tests {
         ] {
             assert_eq!(err.to_string(), want);
         }
+    }
+
+    /// A record cut short anywhere, at a line end too, is refused; the
+    /// whole record parses. (Cut at a line end, the rest would be valid
+    /// TOML whose missing fields take their defaults.)
+    #[test]
+    fn a_record_cut_short_anywhere_is_refused() {
+        use crate::core::recovery::{KdfParams, RecoveryCodes};
+        let kdf = KdfParams {
+            m_cost: 64,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let rc = RecoveryCodes::generate(2).unwrap();
+        let mut r = Record::new(
+            &[4u8; 20],
+            OtpParams::default(),
+            RecoveryHashes::create(&rc, kdf).unwrap(),
+            1_764_000_000,
+        );
+        r.hard_locked = true;
+        r.state_id = 7;
+        let text = r.to_toml().unwrap();
+        assert!(text.starts_with(HEAD) && text.ends_with(END), "{}", *text);
+        assert_eq!(Record::parse(text.as_bytes()).unwrap(), r);
+        let mut line_ends = 0;
+        for cut in 0..text.len() {
+            let short = &text.as_bytes()[..cut];
+            line_ends += usize::from(short.ends_with(b"\n"));
+            match Record::parse(short) {
+                Err(RecordError::Syntax(_) | RecordError::Invalid(_)) => {}
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+        assert!(line_ends > 15, "{line_ends}");
+        // A record from before the first and last lines: read as it was.
+        let legacy = text
+            .strip_prefix(HEAD)
+            .and_then(|t| t.strip_suffix(END))
+            .unwrap();
+        assert_eq!(Record::parse(legacy.as_bytes()).unwrap(), r);
+        let e = Record::parse(&text.as_bytes()[..text.len() - END.len()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "record does not parse: cut short (its last line, \"# end of record\", is missing)"
+        );
     }
 }
