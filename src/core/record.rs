@@ -10,13 +10,29 @@ use super::otp::{self, Algorithm, Kind, OtpParams};
 use super::recovery::RecoveryHashes;
 
 pub const FORMAT_VERSION: u32 = 1;
-/// The first and last lines of every record written: a record that starts
-/// with `HEAD` must end with `END`, so a record cut short at a line end
-/// (which would still be valid TOML, its missing fields taking defaults:
-/// no recovery codes, no hard lock, another state id) is refused. Records
+/// The first and last lines of every record written: a record with the
+/// `HEAD` line must end with the `END` line, so a record cut short at a
+/// line end (which would still be valid TOML, its missing fields taking
+/// defaults: no recovery codes, no hard lock, another state id) is refused.
+/// Lines compare without trailing spaces or `\r` (CRLF after an editor),
+/// the first after a byte-order mark; `HEAD` counts on any line (a comment
+/// an admin put above it), and blank lines after `END` are fine. Records
 /// written before these lines existed have neither and are read as before.
 const HEAD: &str = "# otpgate record: the last line says where it ends\n";
 const END: &str = "# end of record\n";
+
+/// A record with the first line must end with the last (see [`HEAD`]).
+fn cut_short(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let line = |l: &str| l.trim_end_matches([' ', '\t', '\r']).to_string();
+    let head = line(HEAD.trim_end_matches('\n'));
+    let end = line(END.trim_end_matches('\n'));
+    if !text.lines().any(|l| line(l) == head) {
+        return false;
+    }
+    let last = text.lines().map(line).rfind(|l| !l.is_empty());
+    last.as_deref() != Some(end.as_str())
+}
 /// The largest time a record can hold (TOML integers are i64).
 pub const MAX_TIME: u64 = i64::MAX as u64;
 /// Records are small; anything larger is hostile or corrupt.
@@ -176,9 +192,10 @@ impl Record {
             return Err(RecordError::TooLarge);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| RecordError::NotUtf8)?;
-        if text.starts_with(HEAD) && !text.ends_with(END) {
+        if cut_short(text) {
             return Err(RecordError::Syntax(
-                "cut short (its last line, \"# end of record\", is missing)".into(),
+                "it does not end with the line \"# end of record\" (cut short, or edited after it)"
+                    .into(),
             ));
         }
         // Read the version first so a newer format is reported as such,
@@ -211,6 +228,10 @@ impl Record {
             text.push('\n');
         }
         text.push_str(END);
+        // What cannot be read back is never written.
+        if text.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge);
+        }
         Ok(text)
     }
 
@@ -502,7 +523,8 @@ pub(crate) mod tests {
         assert!(text.starts_with(HEAD) && text.ends_with(END), "{}", *text);
         assert_eq!(Record::parse(text.as_bytes()).unwrap(), r);
         let mut line_ends = 0;
-        for cut in 0..text.len() {
+        // (Only the last newline gone, it is whole: below.)
+        for cut in 0..text.len() - 1 {
             let short = &text.as_bytes()[..cut];
             line_ends += usize::from(short.ends_with(b"\n"));
             match Record::parse(short) {
@@ -520,7 +542,33 @@ pub(crate) mod tests {
         let e = Record::parse(&text.as_bytes()[..text.len() - END.len()]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "record does not parse: cut short (its last line, \"# end of record\", is missing)"
+            "record does not parse: it does not end with the line \"# end of record\" (cut short, or edited after it)"
         );
+        // What editors and copies do to it keeps the check on: CRLF, a
+        // byte-order mark, trailing spaces, a comment above the first line.
+        for damaged in [
+            text.replace('\n', "\r\n"),
+            format!("\u{feff}{}", *text),
+            text.replace("ends\n", "ends  \n"),
+            format!("# alice's, see ticket 12\n{}", *text),
+        ] {
+            assert_eq!(Record::parse(damaged.as_bytes()).unwrap(), r, "{damaged:?}");
+            // Cut at the line end before the recovery table.
+            let short = &damaged[..damaged.find("[recovery]").unwrap()];
+            assert!(Record::parse(short.as_bytes()).is_err(), "{short:?}");
+        }
+        // The last line without its newline, or blank lines after it: whole.
+        for whole in [text.trim_end().to_string(), format!("{}\n\n", *text)] {
+            assert_eq!(Record::parse(whole.as_bytes()).unwrap(), r);
+        }
+        // Anything after it: edited, refused.
+        assert!(Record::parse(format!("{}last_step = 9\n", *text).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_record_too_large_to_read_back_is_never_written() {
+        let (mut r, _) = sample();
+        r.recovery.salt = "00".repeat(MAX_RECORD_BYTES / 2);
+        assert_eq!(r.to_toml().map(|_| ()), Err(RecordError::TooLarge));
     }
 }
