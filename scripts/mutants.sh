@@ -3,7 +3,8 @@
 # is wrong? Install once with `cargo install cargo-mutants`.
 #
 #   scripts/mutants.sh          src/core under its unit tests alone (minutes)
-#   scripts/mutants.sh store    src/store under the whole suite (root, hours)
+#   scripts/mutants.sh store    src/store under the whole suite (root, hours):
+#                               store-files, then store-pg (each alone too)
 #   scripts/mutants.sh login    src/login.rs under the whole suite (root, ~1 hour)
 #   scripts/mutants.sh all      the three above, one after the other
 #
@@ -47,14 +48,18 @@ case "$part" in
         # The pure core: its own unit tests must catch everything.
         run core --file 'src/core/*.rs' -- --lib ;;
     store)
-        # Files, locks and checks; then the PostgreSQL store under its own
-        # tests (a real server each run). Root, as CI.
-        staged store 'src/store/mod.rs src/store/any.rs src/store/checks.rs src/store/dir.rs src/store/names.rs src/store/state_file.rs' \
-            --test cli --test doctor --test durability --test faults --test processes \
-            --test store_contract --test policy --test pam_login --test import --test hotp \
-            || status=$?
-        staged store-pg src/store/pg.rs --test postgres --test store_contract || status=$?
+        # The file store, then the PostgreSQL store.
+        "$0" store-files || status=$?
+        "$0" store-pg || status=$?
         exit "$status" ;;
+    store-files)
+        # Files, locks and checks. Root, as CI.
+        staged store-files 'src/store/mod.rs src/store/any.rs src/store/checks.rs src/store/dir.rs src/store/names.rs src/store/state_file.rs' \
+            --test cli --test doctor --test durability --test faults --test processes \
+            --test store_contract --test policy --test pam_login --test import --test hotp ;;
+    store-pg)
+        # The PostgreSQL store under its own tests (a real server each run).
+        staged store-pg src/store/pg.rs --test postgres --test store_contract ;;
     login)
         staged login src/login.rs \
             --test pam_login --test policy --test hotp --test processes --test faults \
@@ -63,6 +68,6 @@ case "$part" in
         for p in core store login; do "$0" "$p" || status=$?; done
         exit "$status" ;;
     *)
-        echo "usage: scripts/mutants.sh [core|store|login|all]" >&2
+        echo "usage: scripts/mutants.sh [core|store|store-files|store-pg|login|all]" >&2
         exit 2 ;;
 esac
