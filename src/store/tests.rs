@@ -434,3 +434,49 @@ fn check_paths_reports_lock_and_temp_paths_that_break_logins() {
     assert!(found[0].1.contains("mode 0644"), "{found:?}");
     assert_eq!(store.check_paths("../x").len(), 1, "a bad name is reported");
 }
+
+/// The site config, key, password and CA files: a symbolic link is refused
+/// by name (never followed), a FIFO is refused without blocking (nobody
+/// writes to it), an absent file is `None`, and any other open error is an
+/// error (not "absent").
+#[test]
+fn trusted_files_refuse_links_and_fifos_and_only_absence_is_none() {
+    let dir = private_dir();
+    let real = dir.path().join("real.toml");
+    fs::write(&real, "digits = 6\n").unwrap();
+    fs::set_permissions(&real, Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(
+        read_trusted_file(&real, 100).unwrap().as_deref(),
+        Some(&b"digits = 6\n"[..])
+    );
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let trust = test_trust();
+    // Each read in a thread of its own, so one that blocks fails the test
+    // instead of hanging it.
+    let read = |path: PathBuf, which: u8| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = match which {
+                0 => read_trusted_file(&path, 100).map(|b| b.is_some()),
+                1 => read_private_file(&path, 100, trust).map(|b| b.is_some()),
+                _ => read_trusted_public_file(&path, 100, trust).map(|b| b.is_some()),
+            };
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the open blocked")
+    };
+    for which in 0..3 {
+        let e = read(link.clone(), which).unwrap_err();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        let e = read(fifo.clone(), which).unwrap_err();
+        assert!(e.contains("FIFO"), "{e}");
+        assert_eq!(read(dir.path().join("absent"), which), Ok(false));
+        // A path through a regular file: ENOTDIR, an error, not absence.
+        let e = read(real.join("x"), which).unwrap_err();
+        assert!(e.contains("open"), "{e}");
+    }
+}
