@@ -480,3 +480,23 @@ fn trusted_files_refuse_links_and_fifos_and_only_absence_is_none() {
         assert!(e.contains("open"), "{e}");
     }
 }
+
+/// A trusted file of exactly the limit is read whole; one byte more is
+/// refused, never read cut short.
+#[test]
+fn trusted_files_are_read_whole_up_to_the_limit_and_refused_beyond() {
+    let dir = private_dir();
+    let path = dir.path().join("site.toml");
+    fs::write(&path, [b'#'; 100]).unwrap();
+    fs::set_permissions(&path, Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(read_trusted_file(&path, 100).unwrap().unwrap().len(), 100);
+    let trust = test_trust();
+    assert_eq!(
+        read_private_file(&path, 100, trust).unwrap().unwrap().len(),
+        100
+    );
+    let e = read_trusted_file(&path, 99).unwrap_err().to_string();
+    assert!(e.contains("larger than 99 bytes"), "{e}");
+    let e = read_private_file(&path, 99, trust).unwrap_err().to_string();
+    assert!(e.contains("larger than 99 bytes"), "{e}");
+}
