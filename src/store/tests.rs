@@ -500,3 +500,28 @@ fn trusted_files_are_read_whole_up_to_the_limit_and_refused_beyond() {
     let e = read_private_file(&path, 99, trust).unwrap_err().to_string();
     assert!(e.contains("larger than 99 bytes"), "{e}");
 }
+
+/// A record file of exactly the size limit loads; one byte more is refused
+/// as too large (never parsed cut short), naming the record's path.
+#[test]
+fn records_load_up_to_the_size_limit_and_are_refused_beyond() {
+    use crate::core::record::MAX_RECORD_BYTES;
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let path = store.record_path("alice");
+    assert_eq!(path, dir.path().join("alice.toml"));
+    let text = fs::read_to_string(&path).unwrap();
+    let (body, end) = text.split_at(text.rfind("# end of record").unwrap());
+    let pad = |n: usize| format!("{body}#{}\n{end}", " ".repeat(n));
+    let exact = pad(MAX_RECORD_BYTES - body.len() - end.len() - 2);
+    assert_eq!(exact.len(), MAX_RECORD_BYTES);
+    fs::write(&path, &exact).unwrap();
+    assert!(store.load("alice").unwrap().is_some());
+    fs::write(&path, pad(MAX_RECORD_BYTES - body.len() - end.len() - 1)).unwrap();
+    let e = store.load("alice").unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Corrupt { path: p, err: RecordError::TooLarge } if *p == path),
+        "{e}"
+    );
+}
