@@ -525,3 +525,43 @@ fn records_load_up_to_the_size_limit_and_are_refused_beyond() {
         "{e}"
     );
 }
+
+/// The lock file (which holds the login state) as a symbolic link, even to
+/// a private file in the store: refused by name, its target untouched, for
+/// a login's transaction and for the look before the prompt.
+#[test]
+fn a_lock_file_that_is_a_link_is_refused_and_its_target_left_alone() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    let target = dir.path().join("target");
+    fs::write(&target, [7u8; 1024]).unwrap();
+    fs::set_permissions(&target, Permissions::from_mode(0o600)).unwrap();
+    let lock = dir.path().join(lock_name("alice"));
+    fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let e = store
+        .update("alice", |_| Ok::<_, ()>((Change::Keep, ())))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is a symbolic link"), "{e}");
+    let e = store.load("alice").unwrap_err().to_string();
+    assert!(e.contains("is a symbolic link"), "{e}");
+    assert_eq!(fs::read(&target).unwrap(), [7u8; 1024]);
+}
+
+/// Each refusal of someone not enrolled writes the decoy's next slot, as a
+/// login of an enrolled user writes its own (same cost, and the decoy's
+/// state stays valid).
+#[test]
+fn every_decoy_write_advances_the_decoy_state() {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    let path = dir.path().join(lock_name(DECOY));
+    for seq in 1..=3 {
+        store.decoy_write(&sample_record()).unwrap();
+        let file = fs::File::open(&path).unwrap();
+        let state = state_file::read(&file, &path).unwrap().unwrap();
+        assert_eq!(state.seq, seq);
+    }
+}
