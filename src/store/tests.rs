@@ -565,3 +565,21 @@ fn every_decoy_write_advances_the_decoy_state() {
         assert_eq!(state.seq, seq);
     }
 }
+
+/// The store the command line and the module open by location: a missing
+/// directory is created (0700) only when asked, and a file store says where
+/// it is and offers its file-only checks.
+#[test]
+fn any_store_creates_only_when_asked_and_describes_itself() {
+    let dir = private_dir();
+    let site = crate::config::SiteConfig::default();
+    let new = dir.path().join("new");
+    assert!(AnyStore::open(&site, Some(&new), test_trust(), false).is_err());
+    assert!(!new.exists());
+    let store = AnyStore::open(&site, Some(&new), test_trust(), true).unwrap();
+    let mode = fs::metadata(&new).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+    assert_eq!(store.describe(), new.display().to_string());
+    assert_eq!(store.files().map(|s| s.dir()), Some(new.as_path()));
+    assert_eq!(store.record_path("alice"), new.join("alice.toml"));
+}
