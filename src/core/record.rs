@@ -23,16 +23,16 @@ const END: &str = "# end of record\n";
 
 /// A record with the first line must end with the last (see [`HEAD`]).
 fn cut_short(text: &str) -> bool {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let line = |l: &str| l.trim_end_matches([' ', '\t', '\r']).to_string();
-    let head = line(HEAD.trim_end_matches('\n'));
-    let end = line(END.trim_end_matches('\n'));
-    if !text.lines().any(|l| line(l) == head) {
-        return false;
+    // Read on every login: compares slices, allocates nothing.
+    fn bare(l: &str) -> &str {
+        l.trim_end_matches([' ', '\t', '\r', '\n'])
     }
-    let last = text.lines().map(line).rfind(|l| !l.is_empty());
-    last.as_deref() != Some(end.as_str())
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (head, end) = (bare(HEAD), bare(END));
+    text.lines().any(|l| bare(l) == head)
+        && text.lines().map(bare).rfind(|l| !l.is_empty()) != Some(end)
 }
+
 /// The largest time a record can hold (TOML integers are i64).
 pub const MAX_TIME: u64 = i64::MAX as u64;
 /// Records are small; anything larger is hostile or corrupt.
