@@ -794,6 +794,23 @@ mod tests {
             .to_string()
     }
 
+    /// The lock notice for `secs` seconds left.
+    fn lock_notice(secs: u64) -> Step {
+        Step::Error(format!(
+            "Too many failed attempts: verification locked, retry in {secs} s."
+        ))
+    }
+
+    /// A wrong code at NOW with `deny=1, unlock_time=90` in `opts`: locked
+    /// for 90 s, and told so.
+    fn fail_into_a_lock(opts: Result<ModuleOptions, ConfigError>) {
+        let mut h = Scripted::new(vec![
+            Step::Prompt("Verification code: ", "000000x".into()),
+            lock_notice(90),
+        ]);
+        assert_eq!(login(&mut h, opts, NOW), Verdict::Failure);
+    }
+
     #[test]
     fn a_login_prompts_once_reads_the_clock_once_and_logs_once() {
         let (dir, _) = store_with_alice(3);
@@ -817,13 +834,9 @@ mod tests {
     fn a_lock_is_announced_before_the_prompt_and_not_repeated() {
         let (dir, _) = store_with_alice(3);
         let opts = || options(dir.path(), &["deny=1", "unlock_time=90"]);
+        fail_into_a_lock(opts());
         let mut h = Scripted::new(vec![
-            Step::Prompt("Verification code: ", "000000x".into()),
-            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
-        ]);
-        assert_eq!(login(&mut h, opts(), NOW), Verdict::Failure);
-        let mut h = Scripted::new(vec![
-            Step::Error("Too many failed attempts: verification locked, retry in 60 s.".into()),
+            lock_notice(60),
             Step::Prompt("Verification code: ", code(1)),
         ]);
         assert_eq!(login(&mut h, opts(), NOW + 30), Verdict::Failure);
@@ -838,16 +851,10 @@ mod tests {
     fn a_locked_user_with_a_try_first_pass_token_is_told_once_and_never_asked() {
         let (dir, _) = store_with_alice(1);
         let opts = || options(dir.path(), &["deny=1", "unlock_time=90", "try_first_pass"]);
-        let mut h = Scripted::new(vec![
-            Step::Prompt("Verification code: ", "000000x".into()),
-            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
-        ]);
-        assert_eq!(login(&mut h, opts(), NOW), Verdict::Failure);
+        fail_into_a_lock(opts());
         // Even the right code as the token: the lock notice, no prompt (a
         // re-prompt would only collect a code the lock refuses anyway).
-        let mut h = Scripted::new(vec![Step::Error(
-            "Too many failed attempts: verification locked, retry in 60 s.".into(),
-        )]);
+        let mut h = Scripted::new(vec![lock_notice(60)]);
         h.authtok = Some(Box::leak(code(1).into_boxed_str()));
         assert_eq!(login(&mut h, opts(), NOW + 30), Verdict::Failure);
         assert_eq!(h.logs.len(), 1, "{:?}", h.logs);
@@ -1015,7 +1022,7 @@ mod tests {
         let config = format!("config={}", site.display());
         let mut h = Scripted::new(vec![
             Step::Prompt("Verification code: ", "000000x".into()),
-            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+            lock_notice(90),
         ]);
         assert_eq!(
             login(&mut h, options(dir.path(), &[&config]), NOW),
@@ -1023,7 +1030,7 @@ mod tests {
         );
         let mut h = Scripted::new(vec![
             Step::Prompt("Verification code: ", "000000x".into()),
-            Step::Error("Too many failed attempts: verification locked, retry in 30 s.".into()),
+            lock_notice(30),
         ]);
         assert_eq!(
             login(
@@ -1132,17 +1139,13 @@ mod tests {
     fn a_lock_that_ran_out_at_the_prompt_is_not_taken_for_the_new_one() {
         let (dir, _) = store_with_alice(1);
         let opts = || options(dir.path(), &["deny=1", "unlock_time=90"]);
-        let mut h = Scripted::new(vec![
-            Step::Prompt("Verification code: ", "000000x".into()),
-            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
-        ]);
-        assert_eq!(login(&mut h, opts(), NOW), Verdict::Failure);
+        fail_into_a_lock(opts());
         // Told of the lock with the prompt; the answer comes after it ended
         // and is wrong: the new lock it starts is told too.
         let mut h = Scripted::new(vec![
-            Step::Error("Too many failed attempts: verification locked, retry in 60 s.".into()),
+            lock_notice(60),
             Step::Prompt("Verification code: ", "000000x".into()),
-            Step::Error("Too many failed attempts: verification locked, retry in 90 s.".into()),
+            lock_notice(90),
         ]);
         let mut reads = [NOW + 30, NOW + 200].into_iter();
         assert_eq!(
