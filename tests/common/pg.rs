@@ -220,12 +220,22 @@ impl PgServer {
         let pw = dir.join(format!("{name}.pw"));
         fs::write(&pw, format!("{password}\n")).unwrap();
         fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+        self.write_site_config(
+            dir,
+            name,
+            &format!("{role}@{host}:{port}"),
+            &format!("password_file = \"{}\"\n", pw.display()),
+        )
+    }
+
+    /// `dir/name.toml`: the store at `postgresql://{at}/otpgate`, verified
+    /// TLS with the test CA, the shared key, `credentials` (TOML lines).
+    fn write_site_config(&self, dir: &Path, name: &str, at: &str, credentials: &str) -> PathBuf {
         let conf = dir.join(format!("{name}.toml"));
         fs::write(
             &conf,
             format!(
-                "store = \"postgresql://{role}@{host}:{port}/otpgate\"\n\n[postgres]\npassword_file = \"{pw}\"\nca_file = \"{ca}\"\nkey_file = \"{key}\"\nconnect_timeout = 3\n",
-                pw = pw.display(),
+                "store = \"postgresql://{at}/otpgate\"\n\n[postgres]\n{credentials}ca_file = \"{ca}\"\nkey_file = \"{key}\"\nconnect_timeout = 3\n",
                 ca = self.ca.display(),
                 key = self.key_file.display()
             ),
@@ -251,20 +261,16 @@ impl PgServer {
             .arg(&key));
         fs::set_permissions(&cert, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
-        let conf = dir.join(format!("{name}.toml"));
-        fs::write(
-            &conf,
-            format!(
-                "store = \"postgresql://otpgate_cert@localhost:{port}/otpgate\"\n\n[postgres]\nca_file = \"{ca}\"\nclient_cert = \"{cert}\"\nclient_key = \"{key}\"\nkey_file = \"{seal}\"\nconnect_timeout = 3\n",
-                ca = self.ca.display(),
-                cert = cert.display(),
-                key = key.display(),
-                seal = self.key_file.display()
+        self.write_site_config(
+            dir,
+            name,
+            &format!("otpgate_cert@localhost:{port}"),
+            &format!(
+                "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+                cert.display(),
+                key.display()
             ),
         )
-        .unwrap();
-        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
-        conf
     }
 
     /// Grants the module's role what a login needs and nothing more.
