@@ -31,6 +31,14 @@ fn put(store: &Store, user: &str) -> Result<(), StoreError> {
         .map(|r| r.unwrap())
 }
 
+/// A private store holding alice's record.
+fn store_with_alice() -> (tempfile::TempDir, Store) {
+    let dir = private_dir();
+    let store = Store::open(dir.path(), test_trust()).unwrap();
+    put(&store, "alice").unwrap();
+    (dir, store)
+}
+
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -142,9 +150,7 @@ fn test_trust() -> Trust {
 
 #[test]
 fn records_with_any_mode_bit_beyond_0600_are_refused() {
-    let dir = private_dir();
-    let store = Store::open(dir.path(), test_trust()).unwrap();
-    put(&store, "alice").unwrap();
+    let (dir, store) = store_with_alice();
     let record = dir.path().join("alice.toml");
     for mode in [0o4600, 0o2600, 0o1600, 0o700, 0o640, 0o604] {
         fs::set_permissions(&record, Permissions::from_mode(mode)).unwrap();
@@ -160,9 +166,7 @@ fn records_with_any_mode_bit_beyond_0600_are_refused() {
 
 #[test]
 fn lock_files_with_any_mode_bit_beyond_0600_are_refused() {
-    let dir = private_dir();
-    let store = Store::open(dir.path(), test_trust()).unwrap();
-    put(&store, "alice").unwrap();
+    let (dir, store) = store_with_alice();
     let lock = dir.path().join(".alice.lock");
     for mode in [0o4600, 0o2600, 0o1600, 0o700] {
         fs::set_permissions(&lock, Permissions::from_mode(mode)).unwrap();
@@ -316,9 +320,7 @@ fn a_corrupt_record_is_replaced_or_removed_never_edited_in_place() {
 
 #[test]
 fn a_record_with_a_bad_mode_can_be_replaced() {
-    let dir = private_dir();
-    let store = Store::open(dir.path(), test_trust()).unwrap();
-    put(&store, "alice").unwrap();
+    let (dir, store) = store_with_alice();
     let record = dir.path().join("alice.toml");
     fs::set_permissions(&record, Permissions::from_mode(0o4644)).unwrap();
     assert!(matches!(
@@ -389,9 +391,7 @@ fn replacing_still_refuses_links_fifos_directories_and_foreign_owners() {
 
 #[test]
 fn check_paths_reports_lock_and_temp_paths_that_break_logins() {
-    let dir = private_dir();
-    let store = Store::open(dir.path(), test_trust()).unwrap();
-    put(&store, "alice").unwrap();
+    let (dir, store) = store_with_alice();
     assert_eq!(store.check_paths("alice"), []);
     // A temp file left by a crash is regular and private: it is replaced, not a problem.
     fs::write(dir.path().join(".alice.toml.tmp"), "x").unwrap();
@@ -506,9 +506,7 @@ fn trusted_files_are_read_whole_up_to_the_limit_and_refused_beyond() {
 #[test]
 fn records_load_up_to_the_size_limit_and_are_refused_beyond() {
     use crate::core::record::MAX_RECORD_BYTES;
-    let dir = private_dir();
-    let store = Store::open(dir.path(), test_trust()).unwrap();
-    put(&store, "alice").unwrap();
+    let (dir, store) = store_with_alice();
     let path = store.record_path("alice");
     assert_eq!(path, dir.path().join("alice.toml"));
     let text = fs::read_to_string(&path).unwrap();
@@ -531,9 +529,7 @@ fn records_load_up_to_the_size_limit_and_are_refused_beyond() {
 /// a login's transaction and for the look before the prompt.
 #[test]
 fn a_lock_file_that_is_a_link_is_refused_and_its_target_left_alone() {
-    let dir = private_dir();
-    let store = Store::open(dir.path(), test_trust()).unwrap();
-    put(&store, "alice").unwrap();
+    let (dir, store) = store_with_alice();
     let target = dir.path().join("target");
     fs::write(&target, [7u8; 1024]).unwrap();
     fs::set_permissions(&target, Permissions::from_mode(0o600)).unwrap();
