@@ -316,13 +316,22 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    // Hex digits only: from_str_radix alone would also take a sign ("+8").
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Hex digits only, no sign ("+8" is not a byte). Every record read
+    // decodes its salt and hashes, so this works on bytes.
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
         .collect()
 }
 
@@ -338,6 +347,12 @@ pub(crate) mod tests {
         assert_eq!(unhex("-8"), None);
         assert_eq!(unhex("0g"), None);
         assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("\u{e9}"), None); // two bytes, neither a digit
+        assert_eq!(unhex(""), Some(vec![]));
+        for b in 0..=255u8 {
+            assert_eq!(unhex(&hex(&[b])), Some(vec![b]));
+            assert_eq!(unhex(&hex(&[b]).to_uppercase()), Some(vec![b]));
+        }
     }
 
     /// Cheap parameters so unit tests stay fast; production uses DEFAULT.
