@@ -79,7 +79,12 @@ pub fn answer(data: &[u8]) {
 
 /// A record file: parse, and when it parses, serialise and parse again.
 pub fn record(data: &[u8]) {
-    let Ok(r) = Record::parse(data) else {
+    let parsed = Record::parse(data);
+    assert!(
+        parsed == Record::parse_through_table(data),
+        "the one-pass parse and the table parse disagree"
+    );
+    let Ok(r) = parsed else {
         return;
     };
     let text = match r.to_toml() {
