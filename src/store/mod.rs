@@ -19,6 +19,7 @@ use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
@@ -249,6 +250,50 @@ pub enum Change {
 pub struct Store {
     dir: StoreDir,
     trust: Trust,
+    /// A login reads the record and its state twice: a look before
+    /// prompting, then again under the lock. The second read skips the
+    /// parse (and the state's checksums) when the bytes are the same.
+    records: Parsed<Record>,
+    states: Parsed<Option<LoginState>>,
+}
+
+/// The last bytes parsed and what they parsed to: parsing is a function of
+/// the bytes, so the same bytes give the same value without parsing again.
+struct Parsed<T> {
+    last: Mutex<Option<(Zeroizing<Vec<u8>>, T)>>,
+}
+
+impl<T> Default for Parsed<T> {
+    fn default() -> Self {
+        Parsed {
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> Parsed<T> {
+    fn parse<E>(
+        &self,
+        bytes: Zeroizing<Vec<u8>>,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, value)) = last.as_ref()
+            && **seen == *bytes
+        {
+            return Ok(value.clone());
+        }
+        let value = parse(&bytes)?;
+        *last = Some((bytes, value.clone()));
+        Ok(value)
+    }
+}
+
+impl<T> fmt::Debug for Parsed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes may hold a secret.
+        f.write_str("Parsed { .. }")
+    }
 }
 
 impl Store {
@@ -258,6 +303,8 @@ impl Store {
         Ok(Store {
             dir: StoreDir::open(dir, trust, false)?,
             trust,
+            records: Parsed::default(),
+            states: Parsed::default(),
         })
     }
 
@@ -267,6 +314,8 @@ impl Store {
         Ok(Store {
             dir: StoreDir::open(dir, trust, true)?,
             trust,
+            records: Parsed::default(),
+            states: Parsed::default(),
         })
     }
 
@@ -300,7 +349,7 @@ impl Store {
             Some(file) => {
                 let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
                 check_private_file(&path, &st, self.trust)?;
-                state_file::read(&file, &path)?
+                state_file::read(&file, &path, &self.states)?
             }
             None => None,
         };
@@ -321,7 +370,8 @@ impl Store {
         file.take(MAX_RECORD_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(io_err(&path, "read"))?;
-        Record::parse(&bytes)
+        self.records
+            .parse(bytes, Record::parse)
             .map(Some)
             .map_err(|err| StoreError::Corrupt { path, err })
     }
@@ -339,7 +389,7 @@ impl Store {
         let lock_path = self.dir.path_of(&lock_name(user));
         let stored = self.load_record(user)?;
         let state = match &stored {
-            Some(_) => state_file::read(&lock, &lock_path)?,
+            Some(_) => state_file::read(&lock, &lock_path, &self.states)?,
             None => None,
         };
         let current = stored.as_ref().map(|r| applied(r, state.as_ref()));
@@ -442,7 +492,7 @@ impl Store {
     pub fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
         let lock = self.lock(DECOY)?;
         let path = self.dir.path_of(&lock_name(DECOY));
-        let seq = match state_file::read(&lock, &path) {
+        let seq = match state_file::read(&lock, &path, &self.states) {
             Ok(s) => s.map_or(0, |s| s.seq),
             Err(_) => 0,
         };

@@ -557,7 +557,9 @@ fn every_decoy_write_advances_the_decoy_state() {
     for seq in 1..=3 {
         store.decoy_write(&sample_record()).unwrap();
         let file = fs::File::open(&path).unwrap();
-        let state = state_file::read(&file, &path).unwrap().unwrap();
+        let state = state_file::read(&file, &path, &Parsed::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(state.seq, seq);
     }
 }
@@ -578,4 +580,54 @@ fn any_store_creates_only_when_asked_and_describes_itself() {
     assert_eq!(store.describe(), new.display().to_string());
     assert_eq!(store.files().map(|s| s.dir()), Some(new.as_path()));
     assert_eq!(store.record_path("alice"), new.join("alice.toml"));
+}
+
+/// A login reads the record and its state twice, and the second read
+/// reuses the first parse only for the same bytes: a record replaced or a
+/// state written by another process in between is seen.
+#[test]
+fn a_second_read_sees_what_changed_since_the_first() {
+    let (dir, store) = store_with_alice();
+    let other = Store::open(dir.path(), test_trust()).unwrap();
+    let first = store.load("alice").unwrap().unwrap();
+    assert!(!first.hard_locked);
+    // Another process's login counts a failure (a state write).
+    login_failure(&other);
+    assert_eq!(store.load("alice").unwrap().unwrap().failures, 1);
+    // An admin's change (a new record renamed over the old).
+    let mut locked = sample_record();
+    locked.hard_locked = true;
+    other
+        .update("alice", |_| Ok::<_, ()>((Change::Put(locked), ())))
+        .unwrap()
+        .unwrap();
+    let seen = store
+        .update("alice", |r| Ok::<_, ()>((Change::Keep, r.unwrap().clone())))
+        .unwrap()
+        .unwrap();
+    assert!(seen.hard_locked);
+    assert_eq!(seen.failures, 0, "a new record starts from a clean state");
+    // Damage of the same length is not taken for the parse before it.
+    let path = store.record_path("alice");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace("hard_locked = true", "hard_locked = 1234"),
+    )
+    .unwrap();
+    assert!(matches!(
+        store.load("alice"),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+fn login_failure(store: &Store) {
+    store
+        .update("alice", |r| {
+            let mut next = r.unwrap().clone();
+            next.failures += 1;
+            Ok::<_, ()>((Change::Put(next), ()))
+        })
+        .unwrap()
+        .unwrap();
 }
