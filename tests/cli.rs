@@ -728,7 +728,7 @@ fn concurrent_recovery_runs_never_print_codes_that_do_not_work() {
     lock.lock().unwrap();
     let ino = lock.metadata().unwrap().ino();
     const RUNS: usize = 4;
-    let children: Vec<_> = (0..RUNS)
+    let mut children: Vec<_> = (0..RUNS)
         .map(|_| {
             command(&f, &["recovery", user, "--count", "3", "--json"])
                 .spawn()
@@ -737,6 +737,19 @@ fn concurrent_recovery_runs_never_print_codes_that_do_not_work() {
         .collect();
     let mut polls = 0;
     while flock_waiters(ino) < RUNS {
+        // A run that ends before it queues (a broken store) fails the test
+        // now, with its output, instead of after the wait below.
+        if let Some(i) = children
+            .iter_mut()
+            .position(|c| c.try_wait().unwrap().is_some())
+        {
+            let out = children.swap_remove(i).wait_with_output().unwrap();
+            panic!(
+                "a run ended while the lock was held: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         polls += 1;
         assert!(polls < 6000, "the runs never queued on the lock");
         std::thread::sleep(std::time::Duration::from_millis(10));
