@@ -250,17 +250,18 @@ pub enum Change {
 pub struct Store {
     dir: StoreDir,
     trust: Trust,
-    /// A login reads the record and its state twice: a look before
-    /// prompting, then again under the lock. The second read skips the
-    /// parse (and the state's checksums) when the bytes are the same.
-    records: Parsed<Record>,
+    /// A login reads its state twice: a look before prompting, then again
+    /// under the lock; the second read skips the checksums when the bytes
+    /// are the same. (Not the record: a parsed record holds the secret,
+    /// and a login drops it before prompting.)
     states: Parsed<Option<LoginState>>,
 }
 
-/// The last bytes parsed and what they parsed to: parsing is a function of
-/// the bytes, so the same bytes give the same value without parsing again.
+/// The last bytes parsed and what they parsed to. Correct only for a parse
+/// that depends on the bytes alone (`state::current`: no clock, no file
+/// name, no trust setting); keep it that way, or key this by them too.
 struct Parsed<T> {
-    last: Mutex<Option<(Zeroizing<Vec<u8>>, T)>>,
+    last: Mutex<Option<(Vec<u8>, T)>>,
 }
 
 impl<T> Default for Parsed<T> {
@@ -272,14 +273,10 @@ impl<T> Default for Parsed<T> {
 }
 
 impl<T: Clone> Parsed<T> {
-    fn parse<E>(
-        &self,
-        bytes: Zeroizing<Vec<u8>>,
-        parse: impl FnOnce(&[u8]) -> Result<T, E>,
-    ) -> Result<T, E> {
+    fn parse<E>(&self, bytes: Vec<u8>, parse: impl FnOnce(&[u8]) -> Result<T, E>) -> Result<T, E> {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((seen, value)) = last.as_ref()
-            && **seen == *bytes
+            && *seen == bytes
         {
             return Ok(value.clone());
         }
@@ -291,7 +288,6 @@ impl<T: Clone> Parsed<T> {
 
 impl<T> fmt::Debug for Parsed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The bytes may hold a secret.
         f.write_str("Parsed { .. }")
     }
 }
@@ -303,7 +299,6 @@ impl Store {
         Ok(Store {
             dir: StoreDir::open(dir, trust, false)?,
             trust,
-            records: Parsed::default(),
             states: Parsed::default(),
         })
     }
@@ -314,7 +309,6 @@ impl Store {
         Ok(Store {
             dir: StoreDir::open(dir, trust, true)?,
             trust,
-            records: Parsed::default(),
             states: Parsed::default(),
         })
     }
@@ -365,13 +359,17 @@ impl Store {
         };
         let st = fstat(&file).map_err(|e| io_err(&path, "stat")(e.into()))?;
         check_private_file(&path, &st, self.trust)?;
-        // One byte more than allowed, so the parser sees an oversized record.
-        let mut bytes = Zeroizing::new(Vec::with_capacity(1024));
+        // Room for the whole file and one byte more, so the buffer never
+        // grows (a grown buffer leaves an unwiped copy of the secret in
+        // freed memory); one byte more than allowed, so the parser sees an
+        // oversized record.
+        let size =
+            usize::try_from(st.st_size).map_or(MAX_RECORD_BYTES, |n| n.min(MAX_RECORD_BYTES));
+        let mut bytes = Zeroizing::new(Vec::with_capacity(size + 1));
         file.take(MAX_RECORD_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(io_err(&path, "read"))?;
-        self.records
-            .parse(bytes, Record::parse)
+        Record::parse(&bytes)
             .map(Some)
             .map_err(|err| StoreError::Corrupt { path, err })
     }

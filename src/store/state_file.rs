@@ -6,8 +6,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use zeroize::Zeroizing;
-
 use super::{Parsed, StoreError, io_err};
 use crate::core::state::{self, LoginState, SLOT_BYTES, STATE_BYTES};
 
@@ -25,7 +23,7 @@ pub(super) fn read(
             err: state::StateError::TooLarge(len),
         });
     }
-    let mut bytes = Zeroizing::new(vec![0u8; len]);
+    let mut bytes = vec![0u8; len];
     file.read_exact_at(&mut bytes, 0)
         .map_err(io_err(path, "read"))?;
     parsed
