@@ -210,8 +210,9 @@ impl Record {
             ));
         }
         // Every login reads the record: straight into the struct when it
-        // is one of ours (one pass, and no second copy of the secret in a
-        // table). Anything else takes the slow path below for its error.
+        // is one of ours (one pass, and for a record in our format no
+        // second copy of the secret in a table). Anything else takes the
+        // path below, for its error.
         if one_pass
             && let Ok(record) = toml::from_str::<Record>(text)
             && record.version == FORMAT_VERSION
