@@ -744,6 +744,10 @@ fn concurrent_recovery_runs_never_print_codes_that_do_not_work() {
             .position(|c| c.try_wait().unwrap().is_some())
         {
             let out = children.swap_remove(i).wait_with_output().unwrap();
+            for mut c in children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
             panic!(
                 "a run ended while the lock was held: {:?} {}",
                 out.status,
