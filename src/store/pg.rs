@@ -823,6 +823,26 @@ fn pg_words(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// The subject and the end of validity (Unix time) of every certificate in
+/// a PEM file: `doctor` warns before the site CA or a host's client
+/// certificate runs out, which refuses every login through the database.
+pub fn certificate_expiries(pem: &[u8]) -> Result<Vec<(String, u64)>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use x509_cert::der::Decode;
+    let mut out = Vec::new();
+    for der in CertificateDer::pem_slice_iter(pem) {
+        let der = der.map_err(|e| e.to_string())?;
+        let cert = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| e.to_string())?;
+        let tbs = &cert.tbs_certificate;
+        out.push((
+            tbs.subject.to_string(),
+            tbs.validity.not_after.to_unix_duration().as_secs(),
+        ));
+    }
+    Ok(out)
+}
+
 /// TLS that trusts only the site's CA and checks the server's name.
 fn tls_connector(
     ca: &Path,

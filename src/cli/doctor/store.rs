@@ -7,15 +7,67 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use super::{Finding, error, io_why, ok, warn};
+use crate::cli::text::utc;
 use crate::cli::{Context, unix_now};
 use crate::store::StoreError;
 
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".toml.tmp";
 
+/// Warn this many days before this host's client certificate runs out.
+const CERT_WARN_DAYS: u64 = 30;
+
+/// This host's client certificate (`[postgres] client_cert`): the server
+/// refuses one past its end, and with it every login of this host, so say
+/// so, and warn a month ahead. (The site CA is not checked: rustls takes
+/// it as a trust anchor, whose dates it does not read.) A file that cannot
+/// be read or parsed is left to the connection check, which says why.
+fn check_client_certificate(ctx: &Context, now: u64) -> Vec<Finding> {
+    let Some(path) = ctx.site.postgres.client_cert.as_deref() else {
+        return Vec::new();
+    };
+    let Ok(Some(pem)) = crate::store::read_trusted_public_file(path, 1024 * 1024, ctx.trust) else {
+        return Vec::new();
+    };
+    let Ok(certs) = crate::store::pg::certificate_expiries(&pem) else {
+        return Vec::new();
+    };
+    expiry_findings(&path.display().to_string(), &certs, now)
+}
+
+fn expiry_findings(at: &str, certs: &[(String, u64)], now: u64) -> Vec<Finding> {
+    let renew = format!(
+        "install a new certificate for this host (and its key) at {at}, then: otpgate doctor"
+    );
+    let mut out = Vec::new();
+    for (subject, end) in certs {
+        if *end <= now {
+            out.push(error(
+                "store.client_cert_expired",
+                format!("the client certificate {subject} expired on {}: the database refuses it, so every login of this host is refused", utc(*end)),
+                renew.clone(),
+            ).at(at));
+        } else if end - now < CERT_WARN_DAYS * 86_400 {
+            out.push(warn(
+                "store.client_cert_expiring",
+                format!("the client certificate {subject} expires on {} (in {} days); from then on every login of this host is refused", utc(*end), (end - now) / 86_400),
+                format!("{renew}, before it runs out"),
+            ).at(at));
+        }
+    }
+    out
+}
+
 /// The fleet store: connectivity (bounded by connect_timeout), TLS, the
-/// schema version, the key file and the role's rights, in one finding.
+/// schema version, the key file and the role's rights, in one finding;
+/// before it, the client certificate's dates.
 fn check_database(ctx: &Context) -> Vec<Finding> {
+    let mut out = check_client_certificate(ctx, unix_now());
+    out.extend(check_connection(ctx));
+    out
+}
+
+fn check_connection(ctx: &Context) -> Vec<Finding> {
     let at = ctx.store_desc();
     let fix = "check the URL, [postgres] password_file/ca_file/client_cert/client_key/key_file (root-owned; secrets 0600) and that the server runs; then: otpgate db status".to_string();
     let store = match ctx.open_store() {
@@ -268,4 +320,85 @@ fn check_user_paths(dir: &Path) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::doctor::Level;
+
+    /// `openssl req -x509 -subj "/O=otpgate tests/CN=db-client.example"
+    /// -days 30`, made on 2026-11-29: valid until 2026-12-29 00:39:33 UTC.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBvDCCAWOgAwIBAgIUO/RRMshpjY2Gt2IPLdNSHI13a38wCgYIKoZIzj0EAwIw
+NDEWMBQGA1UECgwNb3RwZ2F0ZSB0ZXN0czEaMBgGA1UEAwwRZGItY2xpZW50LmV4
+YW1wbGUwHhcNMjYxMTI5MDAzOTMzWhcNMjYxMjI5MDAzOTMzWjA0MRYwFAYDVQQK
+DA1vdHBnYXRlIHRlc3RzMRowGAYDVQQDDBFkYi1jbGllbnQuZXhhbXBsZTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABHDupnjYTT6VxI8qpXBc3CTqh3KIKz4HtVl6
+z6jad3/Fma2Eq5XbYzqK+g9yo7J6ZbIlL280bHMnnWHkRxxe8SyjUzBRMB0GA1Ud
+DgQWBBQ7/pLSivAG5kHBm4W7ypTVW2wXjzAfBgNVHSMEGDAWgBQ7/pLSivAG5kHB
+m4W7ypTVW2wXjzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIFml
+yuJpE2PdV6+o7rDz4UbKWX9N9/HmHzMUx0HN1ZBqAiBZ+HNUceoJ8V3Z8kysCvyG
+kQ8a74UH/JPWaLC5Owxovw==
+-----END CERTIFICATE-----
+";
+    const END: u64 = 1_798_504_773;
+
+    #[test]
+    fn a_client_certificate_is_reported_a_month_before_and_after_its_end() {
+        let certs = crate::store::pg::certificate_expiries(CERT.as_bytes()).unwrap();
+        assert_eq!(certs.len(), 1);
+        assert!(
+            certs[0].0.contains("CN=db-client.example"),
+            "{}",
+            certs[0].0
+        );
+        assert_eq!(certs[0].1, END);
+        let day = 86_400;
+        let at = "/etc/otpgate/host.crt";
+        // More than 30 days left: nothing to say.
+        assert!(expiry_findings(at, &certs, END - 30 * day).is_empty());
+        // Less: a warning with the date and the days left.
+        let soon = expiry_findings(at, &certs, END - 30 * day + 1);
+        assert_eq!(soon.len(), 1);
+        assert_eq!(soon[0].level, Level::Warn);
+        assert!(
+            soon[0].message.contains("2026-12-29 00:39:33 UTC"),
+            "{}",
+            soon[0].message
+        );
+        assert!(
+            soon[0].message.contains("in 29 days"),
+            "{}",
+            soon[0].message
+        );
+        let last = expiry_findings(at, &certs, END - 1);
+        assert_eq!(last[0].level, Level::Warn);
+        // At its end and after: an error, every login refused.
+        for now in [END, END + 365 * day] {
+            let gone = expiry_findings(at, &certs, now);
+            assert_eq!(gone.len(), 1);
+            assert_eq!(gone[0].level, Level::Error);
+            assert!(
+                gone[0].message.contains("expired on 2026-12-29"),
+                "{}",
+                gone[0].message
+            );
+            assert!(
+                gone[0]
+                    .message
+                    .contains("every login of this host is refused")
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_certificate_is_an_error_not_an_empty_list() {
+        let broken = CERT.replace("MIIBvDCC", "MIIBvDCD");
+        assert!(crate::store::pg::certificate_expiries(broken.as_bytes()).is_err());
+        assert_eq!(
+            crate::store::pg::certificate_expiries(b"no PEM here").unwrap(),
+            Vec::<(String, u64)>::new()
+        );
+    }
 }
