@@ -855,6 +855,30 @@ fn a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refus
     let cert = fleet.service("cert", &conf, "");
     let (ok, logs) = fleet.logged_login(&cert, &code(-1));
     assert!(ok, "{logs:?}");
+    // doctor reads openssl's certificate: valid for two days, so it warns
+    // with the date, and connects.
+    let o = Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .args(["doctor", "--check", "store", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["store.client_cert_expiring", "store.ok"], "{v}");
+    assert!(
+        v["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CN=otpgate_cert"),
+        "{v}"
+    );
     // Through the pooler, which checks the certificate itself.
     let pooler = fleet.pg.start_pooler(true, "transaction");
     let conf = fleet
