@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::pg::PgServer;
+use common::pg::{Clients, PgServer};
 use common::proxy::{Cut, Proxy};
 use common::*;
 use otpgate::core::otp::OtpParams;
@@ -794,8 +794,8 @@ fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode
     }
     let fleet = Fleet::new("pg-pooler");
     fleet.enroll();
-    let session = fleet.pg.start_pooler(false, "session");
-    let transaction = fleet.pg.start_pooler(false, "transaction");
+    let session = fleet.pg.start_pooler(Clients::Password, "session");
+    let transaction = fleet.pg.start_pooler(Clients::Password, "transaction");
     let port = fleet.pg.port;
     // The poolers serve the server's certificate for localhost: verified
     // TLS as for the server itself.
@@ -812,12 +812,18 @@ fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode
     let session = via("session", &session);
     let transaction = via("transaction", &transaction);
     let direct = fleet.host("direct", "");
+    // A pooler on the host itself: root over its socket, no password, no TLS.
+    let local = fleet.pg.start_pooler(Clients::LocalRoot, "transaction");
+    let conf = fleet
+        .pg
+        .local_pooler_site_config(fleet.f.tmp.path(), "local", &local);
+    let local = fleet.service("local", &conf, "");
     let (ok, logs) = fleet.logged_login(&session, &code(-1));
     assert!(ok, "{logs:?}");
     // The same code again, through each pooler (the server connection the
     // first login left, reset, serves the session one) and straight to the
     // server: spent.
-    for service in [&session, &transaction, &direct] {
+    for service in [&session, &transaction, &direct, &local] {
         let (ok, logs) = fleet.logged_login(service, &code(-1));
         assert!(!ok, "{service}");
         assert!(logs[0].contains("reason=replay"), "{logs:?}");
@@ -826,8 +832,9 @@ fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode
     assert!(ok, "{logs:?}");
     let (ok, logs) = fleet.logged_login(&session, &code(0));
     assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
-    assert_eq!(fleet.login(&session, &code(1)).code, PAM_SUCCESS);
-    for service in [&session, &transaction, &transaction] {
+    let (ok, logs) = fleet.logged_login(&local, &code(1));
+    assert!(ok, "{logs:?}");
+    for service in [&session, &transaction, &local] {
         assert_eq!(fleet.login(service, "000000x").code, PAM_AUTH_ERR);
     }
     let s = fleet.cli(&["status", USER, "--json"]);
@@ -880,7 +887,7 @@ fn a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refus
         "{v}"
     );
     // Through the pooler, which checks the certificate itself.
-    let pooler = fleet.pg.start_pooler(true, "transaction");
+    let pooler = fleet.pg.start_pooler(Clients::Certificate, "transaction");
     let conf = fleet
         .pg
         .cert_site_config(dir, "pooled-cert", pooler.port, false);

@@ -273,6 +273,24 @@ impl PgServer {
         )
     }
 
+    /// A host's site config for its own pooler ([`Clients::LocalRoot`]):
+    /// the Unix socket as root, no password, no TLS (the socket is local).
+    pub fn local_pooler_site_config(&self, dir: &Path, name: &str, pooler: &Pooler) -> PathBuf {
+        let conf = dir.join(format!("{name}.toml"));
+        fs::write(
+            &conf,
+            format!(
+                "store = \"postgresql://root@/otpgate?host={}&port={}\"\n\n[postgres]\nkey_file = \"{}\"\nconnect_timeout = 3\n",
+                pooler.socket_dir.display(),
+                pooler.port,
+                self.key_file.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+        conf
+    }
+
     /// Grants the module's role what a login needs and nothing more.
     pub fn grant_login_role(&self) {
         self.psql_as(
@@ -285,17 +303,35 @@ impl PgServer {
     }
 }
 
-/// PgBouncer in front of a [`PgServer`]: TLS with the server's certificate
-/// on a port of its own on 127.0.0.1, SCRAM-SHA-256 against the roles'
-/// verifiers copied from the server (or client certificates only), session
-/// pooling (`DISCARD ALL` before a server connection serves another client)
-/// or transaction pooling, the server reached over its private socket. PgBouncer refuses the
-/// module's startup `options` (its server-side timeouts) unless told to
-/// ignore them, so the login role carries those timeouts itself, as README
-/// says to do. Stopped on drop.
+/// PgBouncer in front of a [`PgServer`]: for [`Clients::Password`] and
+/// [`Clients::Certificate`], TLS with the server's certificate on a port of
+/// its own on 127.0.0.1, SCRAM-SHA-256 against the roles' verifiers copied
+/// from the server (or client certificates only), the server reached over
+/// its private socket; for [`Clients::LocalRoot`], a pooler on the host
+/// itself (see there). Session pooling (`DISCARD ALL` before a server
+/// connection serves another client) or transaction pooling. PgBouncer
+/// refuses the module's startup `options` (its server-side timeouts) unless
+/// told to ignore them, so the login role carries those timeouts itself, as
+/// README says to do. Stopped on drop.
 pub struct Pooler {
     pub port: u16,
+    /// Where its Unix socket is ([`Clients::LocalRoot`]).
+    pub socket_dir: PathBuf,
     child: std::process::Child,
+}
+
+/// Who a [`Pooler`] lets in, and how.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    /// The password roles: SCRAM over TLS on 127.0.0.1.
+    Password,
+    /// `otpgate_cert` with its client certificate, over TLS on 127.0.0.1.
+    Certificate,
+    /// A pooler on each host: root of this host only, over a Unix socket
+    /// (mode 0600) with peer authentication, so a login needs neither TLS
+    /// nor a password; the pooler itself reaches the server over verified
+    /// TLS with the login role's password, and keeps that connection.
+    LocalRoot,
 }
 
 impl PgServer {
@@ -306,12 +342,14 @@ impl PgServer {
     /// else with SCRAM (the password roles). `pool_mode`: `session` (a
     /// server connection per client connection) or `transaction` (per
     /// transaction; the module's statements are unnamed, so this works).
-    pub fn start_pooler(&self, certs_only: bool, pool_mode: &str) -> Pooler {
+    pub fn start_pooler(&self, clients: Clients, pool_mode: &str) -> Pooler {
         use std::io::BufRead;
-        let dir = self.dir.path().join(format!(
-            "pooler-{}-{pool_mode}",
-            if certs_only { "cert" } else { "password" }
-        ));
+        let kind = match clients {
+            Clients::Password => "password",
+            Clients::Certificate => "cert",
+            Clients::LocalRoot => "local",
+        };
+        let dir = self.dir.path().join(format!("pooler-{kind}-{pool_mode}"));
         fs::create_dir(&dir).unwrap();
         for role in ["otpgate_login", "otpgate_cert"] {
             self.psql(&format!(
@@ -333,44 +371,63 @@ impl PgServer {
                 format!("\"{name}\" \"{secret}\"\n")
             })
             .chain(["\"otpgate_cert\" \"\"\n".to_string()])
+            .chain(["\"root\" \"\"\n".to_string()])
             .collect();
         fs::write(dir.join("users.txt"), users).unwrap();
-        // PgBouncer asks for a client certificate only in verify-ca/full mode,
-        // and then of every client: one pooler for each way to log in.
-        let (auth, tls_mode) = if certs_only {
-            ("cert", "verify-full")
-        } else {
-            ("scram-sha-256", "require")
-        };
         let port = free_port();
         let certs = self.dir.path().join("certs");
+        let (d, c) = (dir.display(), certs.display());
+        // PgBouncer asks for a client certificate only in verify-ca/full mode,
+        // and then of every client: one pooler for each way to log in.
+        let tls = |mode: &str| {
+            format!(
+                "listen_addr = 127.0.0.1\nunix_socket_dir =\nclient_tls_sslmode = {mode}\n\
+                 client_tls_cert_file = {c}/server.crt\nclient_tls_key_file = {c}/server.key\n\
+                 client_tls_ca_file = {c}/ca.crt\n"
+            )
+        };
+        let over_socket = format!("host={} port={}", self.dir.path().display(), self.port);
+        let (server, listen, auth) = match clients {
+            Clients::Password => (
+                over_socket,
+                tls("require"),
+                "auth_type = scram-sha-256".to_string(),
+            ),
+            Clients::Certificate => (
+                over_socket,
+                tls("verify-full"),
+                "auth_type = cert".to_string(),
+            ),
+            Clients::LocalRoot => {
+                fs::write(dir.join("hba.conf"), "local otpgate root peer\n").unwrap();
+                (
+                    format!(
+                        "host=localhost port={} user=otpgate_login password={LOGIN_PASSWORD}",
+                        self.port
+                    ),
+                    format!(
+                        "listen_addr =\nunix_socket_dir = {d}\nunix_socket_mode = 0600\n\
+                         server_tls_sslmode = verify-full\nserver_tls_ca_file = {c}/ca.crt\n"
+                    ),
+                    format!("auth_type = hba\nauth_hba_file = {d}/hba.conf"),
+                )
+            }
+        };
         let ini = format!(
             "[databases]
-otpgate = host={sock} port={pg} dbname=otpgate
+otpgate = {server} dbname=otpgate
 [pgbouncer]
-listen_addr = 127.0.0.1
 listen_port = {port}
-unix_socket_dir =
-auth_type = {auth}
+{listen}{auth}
 auth_file = {d}/users.txt
 pool_mode = {pool_mode}
 server_reset_query = DISCARD ALL
 ignore_startup_parameters = options
-client_tls_sslmode = {tls_mode}
-client_tls_cert_file = {c}/server.crt
-client_tls_key_file = {c}/server.key
-client_tls_ca_file = {c}/ca.crt
 max_client_conn = 200
 default_pool_size = 20
 log_connections = 0
 log_disconnections = 0
-",
-            sock = self.dir.path().display(),
-            pg = self.port,
-            d = dir.display(),
-            auth = auth,
-            tls_mode = tls_mode,
-            c = certs.display(),
+"
         );
         fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
         run(Command::new("chown")
@@ -404,7 +461,11 @@ log_disconnections = 0
                 eprintln!("pgbouncer: {line}");
             }
         });
-        Pooler { port, child }
+        Pooler {
+            port,
+            socket_dir: dir,
+            child,
+        }
     }
 }
 
