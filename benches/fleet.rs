@@ -142,8 +142,11 @@ fn main() {
     // opens a fresh TLS connection, to the pooler, which hands it a server
     // backend it keeps instead of starting one. Both with SCRAM (a password)
     // and with a client certificate instead.
-    let pooler = server.start_pooler(false, "session");
-    let cert_pooler = server.start_pooler(true, "session");
+    let pooler = server.start_pooler(pg::Clients::Password, "session");
+    let cert_pooler = server.start_pooler(pg::Clients::Certificate, "session");
+    // A pooler on each host: the module reaches it over a local socket (no
+    // TLS, no password: peer), and it keeps its TLS connection to the server.
+    let local_pooler = server.start_pooler(pg::Clients::LocalRoot, "transaction");
     let ways = [
         (
             "postgresql+TLS, password",
@@ -166,6 +169,10 @@ fn main() {
         (
             "pgbouncer+TLS, certificate",
             server.cert_site_config(dir.path(), "pooled-cert", cert_pooler.port, false),
+        ),
+        (
+            "pgbouncer on the host, socket",
+            server.local_pooler_site_config(dir.path(), "local", &local_pooler),
         ),
     ]
     .map(|(label, conf)| (label, SiteConfig::load(&conf).unwrap()));
@@ -199,7 +206,7 @@ fn main() {
     drop(db);
 
     println!(
-        "fleet store vs file store, {users} users, p50/p99 in ms per login (a fresh TLS connection each, to the server or to PgBouncer)"
+        "fleet store vs file store, {users} users, p50/p99 in ms per login (a fresh connection each: TLS to the server or to PgBouncer, or a socket to PgBouncer on the host)"
     );
     println!(
         "{:<36} {:>6} {:>9} {:>9} {:>10}",
