@@ -142,7 +142,7 @@ impl Stop {
     /// reached, `config_error` for its settings, else `store_error`.
     fn store(e: StoreError) -> Stop {
         let reason = match &e {
-            StoreError::Unavailable(_) => Reason::StoreUnavailable,
+            StoreError::Unavailable(_) | StoreError::CommitUnknown(_) => Reason::StoreUnavailable,
             StoreError::Config(_) => Reason::ConfigError,
             _ => Reason::StoreError,
         };
@@ -1091,6 +1091,10 @@ mod tests {
         let reason = |e| Stop::store(e).reason;
         assert_eq!(
             reason(StoreError::Unavailable("down".into())),
+            Reason::StoreUnavailable
+        );
+        assert_eq!(
+            reason(StoreError::CommitUnknown("commit: closed".into())),
             Reason::StoreUnavailable
         );
         assert_eq!(

@@ -700,6 +700,85 @@ fn a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code() {
     assert_eq!(fleet.login(&a, &recovery[1]).code, PAM_SUCCESS);
 }
 
+/// An admin's change whose COMMIT answer is lost: the command cannot know
+/// whether it took effect, and must not say "nothing was saved" (the codes
+/// it printed may be the valid ones, and the old ones gone).
+#[test]
+fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
+    if !runs_as_root("an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved") {
+        return;
+    }
+    let fleet = Fleet::new("pg-admin-answer-lost");
+    let old = fleet.enroll_with_codes(3);
+    let direct = fleet.host("direct", "");
+    let proxy = Proxy::start(fleet.pg.port);
+    // The admin's own config, through the proxy (plain: it reads COMMIT).
+    let admin_via = fleet.f.tmp.path().join("admin-via.toml");
+    let conf: String = fs::read_to_string(&fleet.admin)
+        .unwrap()
+        .replace(
+            &format!("@localhost:{}/", fleet.pg.port),
+            &format!("@127.0.0.1:{}/", proxy.port),
+        )
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&admin_via, conf).unwrap();
+    proxy.set(Cut::AnswerLost);
+    let o = Command::new(BIN)
+        .arg("--config")
+        .arg(&admin_via)
+        .args(["recovery", USER, "--count", "2", "--json"])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(proxy.cuts(), 1, "the cut never happened: {}", text(&o));
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("nothing was saved"), "{err}");
+    assert!(
+        err.contains("unknown") && err.contains("otpgate status"),
+        "{err}"
+    );
+    // The server did commit: the codes printed are the valid ones now.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let new = v["recovery_codes"][0].as_str().unwrap().to_string();
+    assert_eq!(fleet.login(&direct, &old[0]).code, PAM_AUTH_ERR);
+    assert_eq!(fleet.login(&direct, &new).code, PAM_SUCCESS);
+    // The same for an enrollment.
+    proxy.set(Cut::AnswerLost);
+    let o = Command::new(BIN)
+        .arg("--config")
+        .arg(&admin_via)
+        .args([
+            "enroll",
+            USER,
+            "--force",
+            "--secret",
+            SECRET,
+            "--no-verify",
+            "--json",
+        ])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(proxy.cuts(), 2, "the cut never happened: {}", text(&o));
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("nothing was saved"), "{err}");
+    assert!(err.contains("may or may not have been saved"), "{err}");
+    // Committed: a new enrollment, so the recovery code from before is gone.
+    assert_eq!(
+        fleet
+            .login(&direct, v["recovery_codes"][1].as_str().unwrap())
+            .code,
+        PAM_AUTH_ERR
+    );
+}
+
 #[test]
 fn a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent() {
     if !runs_as_root("a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent") {

@@ -106,6 +106,15 @@ pub fn recovery(
                 ),
             ));
         }
+        Err(e) if shown && e.outcome_unknown() => {
+            return Err(CliError::usage(
+                "the new recovery codes may or may not be in force",
+                format!(
+                    "{}; run otpgate recovery {user} again for codes known to work (a new set replaces whichever is in force)",
+                    store_words(&e)
+                ),
+            ));
+        }
         Err(e) if shown => {
             return Err(CliError::usage(
                 "cannot save the new recovery codes",

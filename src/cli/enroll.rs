@@ -400,6 +400,15 @@ fn not_saved(what: &str, user: &str, e: &StoreError) -> CliError {
             ),
         );
     }
+    if e.outcome_unknown() {
+        return CliError::usage(
+            "the enrollment may or may not have been saved",
+            format!(
+                "{}; the secret and recovery codes shown work only if it was: check with otpgate status {user} (its enrollment time), and enroll again if in doubt",
+                store_words(e)
+            ),
+        );
+    }
     CliError::usage(
         what,
         format!(

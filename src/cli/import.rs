@@ -202,6 +202,22 @@ pub fn run(ctx: &Context, args: ImportArgs) -> CliResult {
                 ));
                 None
             }
+            Err(err) if err.outcome_unknown() => {
+                lost = true;
+                note(&format!(
+                    "otpgate: {} may or may not have been imported ({}); check with: otpgate status {}",
+                    e.user,
+                    store_words(&err),
+                    e.user
+                ));
+                audit(
+                    ctx,
+                    "import",
+                    &e.user,
+                    &format!("source={source} kind={kind} outcome=unknown"),
+                );
+                continue;
+            }
             Err(err) => Some(store_words(&err)),
         };
         if let Some(why) = failed {

@@ -74,6 +74,10 @@ pub enum StoreError {
     State { path: PathBuf, err: StateError },
     /// The database cannot be reached or refused a statement.
     Unavailable(String),
+    /// The answer to the COMMIT never came (the connection closed or the
+    /// wait ran out after it was sent): the change may or may not be in
+    /// force. Callers must say exactly that, never "nothing was saved".
+    CommitUnknown(String),
     /// The store's settings are wrong (URL, TLS, schema version).
     Config(String),
     /// An operating-system error.
@@ -99,6 +103,12 @@ impl StoreError {
     pub fn change_in_force(&self) -> bool {
         matches!(self, StoreError::NotDurable { .. })
     }
+
+    /// Whether the change may or may not be in force (see
+    /// [`StoreError::CommitUnknown`]).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, StoreError::CommitUnknown(_))
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -109,6 +119,10 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt { path, err } => write!(f, "{}: {err}", path.display()),
             StoreError::State { path, err } => write!(f, "{}: {err}", path.display()),
             StoreError::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            StoreError::CommitUnknown(why) => write!(
+                f,
+                "database unavailable: {why}; whether the change took effect is unknown (see otpgate status)"
+            ),
             StoreError::Config(why) => write!(f, "database settings: {why}"),
             StoreError::Io { path, op, err } => write!(f, "{}: {op}: {err}", path.display()),
             StoreError::NotDurable { path, op, err } => write!(

@@ -479,9 +479,7 @@ impl PgStore {
         self.broken.set(true);
         match err {
             // The COMMIT may have reached the server: say so, never "not saved".
-            StoreError::Unavailable(why) if what == "commit" => Err(unavailable(format!(
-                "{why}; whether the change took effect is unknown (see otpgate status)"
-            ))),
+            StoreError::Unavailable(why) if what == "commit" => Err(StoreError::CommitUnknown(why)),
             e => Err(e),
         }
     }
