@@ -325,7 +325,10 @@ fn one_host(config: &tokio_postgres::Config, i: usize) -> tokio_postgres::Config
 /// loopback address), where TLS may be left out.
 fn all_local(config: &tokio_postgres::Config) -> bool {
     use tokio_postgres::config::Host;
+    // A `hostaddr` is where the client actually connects (before the host
+    // name, even for a socket path): it must be this machine too.
     !config.get_hosts().is_empty()
+        && config.get_hostaddrs().iter().all(|a| a.is_loopback())
         && config.get_hosts().iter().all(|h| match h {
             Host::Unix(_) => true,
             Host::Tcp(name) => {
@@ -984,5 +987,18 @@ mod tests {
         let remote: tokio_postgres::Config =
             "postgresql://u@db1.example,127.0.0.1/db".parse().unwrap();
         assert!(!all_local(&remote));
+        // hostaddr is where the connection goes, whatever the host says.
+        for url in [
+            "postgresql://u@localhost/db?hostaddr=10.0.0.5",
+            "postgresql://u@%2Frun%2Fpostgresql/db?hostaddr=10.0.0.5",
+            "postgresql://u@localhost,127.0.0.1/db?hostaddr=127.0.0.1,192.0.2.7",
+        ] {
+            let c: tokio_postgres::Config = url.parse().unwrap();
+            assert!(!all_local(&c), "{url}");
+        }
+        let c: tokio_postgres::Config = "postgresql://u@localhost/db?hostaddr=127.0.0.1"
+            .parse()
+            .unwrap();
+        assert!(all_local(&c));
     }
 }
