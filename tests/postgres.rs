@@ -777,6 +777,36 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
             .code,
         PAM_AUTH_ERR
     );
+    // And for a record that no longer opens, replaced without being read.
+    fleet
+        .pg
+        .psql_as(
+            "postgres",
+            "otpgate",
+            &format!("UPDATE otpgate_users SET record = '\\x5a5a' WHERE name = '{USER}'"),
+        )
+        .unwrap();
+    proxy.set(Cut::AnswerLost);
+    let o = Command::new(BIN)
+        .arg("--config")
+        .arg(&admin_via)
+        .args([
+            "enroll",
+            USER,
+            "--force",
+            "--secret",
+            SECRET,
+            "--no-verify",
+            "--json",
+        ])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(proxy.cuts(), 3, "the cut never happened: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("may or may not have been saved"), "{err}");
+    assert_eq!(fleet.login(&direct, &code(0)).code, PAM_SUCCESS);
 }
 
 #[test]

@@ -675,15 +675,31 @@ impl PgStore {
     /// open or parse). Returns whether one was there.
     pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
         validate_user(user)?;
-        let existed = self.is_enrolled(user)?;
+        // A transaction, not one auto-committed statement: a lost answer is
+        // then a lost COMMIT answer, reported as such (the change may be in
+        // force), never as a statement that failed.
+        let deadline = Instant::now() + self.timeout;
+        let mut client = self.client()?;
+        let tx = self.wait_by(deadline, "begin", client.transaction())?;
+        let existed = self
+            .wait_by(
+                deadline,
+                "read",
+                tx.query_typed_opt(
+                    "SELECT 1 FROM otpgate_users WHERE name = $1 FOR UPDATE",
+                    &[(&user, Type::TEXT)],
+                ),
+            )?
+            .is_some();
         match change {
             Change::Keep => {}
             Change::Put(mut record) => {
                 record.state_id = super::new_state_id(record.state_id);
                 let sealed = self.seal_record(user, &record)?;
-                self.wait(
+                self.wait_by(
+                    deadline,
                     "write record",
-                    self.client()?.execute_typed(
+                    tx.execute_typed(
                         "INSERT INTO otpgate_users (name, record, state) VALUES ($1, $2, NULL) \
                          ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, state = NULL, updated = now()",
                         &[(&user, Type::TEXT), (&sealed, Type::BYTEA)],
@@ -691,15 +707,17 @@ impl PgStore {
                 )?;
             }
             Change::Remove => {
-                self.wait(
+                self.wait_by(
+                    deadline,
                     "remove",
-                    self.client()?.execute_typed(
+                    tx.execute_typed(
                         "DELETE FROM otpgate_users WHERE name = $1",
                         &[(&user, Type::TEXT)],
                     ),
                 )?;
             }
         }
+        self.wait_by(deadline, "commit", tx.commit())?;
         Ok(existed)
     }
 
