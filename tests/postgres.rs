@@ -777,6 +777,24 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
             .code,
         PAM_AUTH_ERR
     );
+    // A pooler that lost its server connection answers the COMMIT with a
+    // FATAL error: just as unknown.
+    proxy.set(Cut::FatalForAnswer);
+    let o = Command::new(BIN)
+        .arg("--config")
+        .arg(&admin_via)
+        .args(["recovery", USER, "--count", "2", "--json"])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(proxy.cuts(), 3, "the cut never happened: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("nothing was saved"), "{err}");
+    assert!(err.contains("unknown"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let new = v["recovery_codes"][0].as_str().unwrap().to_string();
+    assert_eq!(fleet.login(&direct, &new).code, PAM_SUCCESS);
     // And for a record that no longer opens, replaced without being read.
     fleet
         .pg
@@ -803,7 +821,7 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(proxy.cuts(), 3, "the cut never happened: {}", text(&o));
+    assert_eq!(proxy.cuts(), 4, "the cut never happened: {}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("may or may not have been saved"), "{err}");
     assert_eq!(fleet.login(&direct, &code(0)).code, PAM_SUCCESS);

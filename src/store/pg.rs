@@ -473,8 +473,14 @@ impl PgStore {
             .block_on(async { tokio::time::timeout_at(deadline, fut).await });
         let err = match result {
             Ok(Ok(v)) => return Ok(v),
-            // The server's own refusal leaves the conversation in step.
-            Ok(Err(e)) if e.as_db_error().is_some() => return Err(db_err(what)(e)),
+            // The server's own refusal leaves the conversation in step, and
+            // a COMMIT it refuses was rolled back; but a FATAL one, or a
+            // lost connection or a shutdown (SQLSTATE classes 08, 57: what
+            // PgBouncer says when its own server connection died) leaves
+            // the COMMIT's fate unknown, and the connection done.
+            Ok(Err(e)) if e.as_db_error().is_some_and(|d| !ends_the_connection(d)) => {
+                return Err(db_err(what)(e));
+            }
             Ok(Err(e)) => db_err(what)(e),
             Err(_) => no_answer(what, self.timeout),
         };
@@ -860,6 +866,14 @@ pub fn certificate_expiries(pem: &[u8]) -> Result<Vec<(String, u64)>, String> {
         ));
     }
     Ok(out)
+}
+
+/// An error after which the server (or pooler) is gone: FATAL or PANIC,
+/// or a connection exception (class 08) or operator intervention (57).
+fn ends_the_connection(e: &tokio_postgres::error::DbError) -> bool {
+    matches!(e.severity(), "FATAL" | "PANIC")
+        || e.code().code().starts_with("08")
+        || e.code().code().starts_with("57")
 }
 
 /// TLS that trusts only the site's CA and checks the server's name.

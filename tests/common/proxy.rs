@@ -25,6 +25,11 @@ pub enum Cut {
     /// Forward the COMMIT, let the server answer, then close the module's
     /// side without its answer: committed, but the module cannot know.
     AnswerLost,
+    /// Forward the COMMIT, let the server answer, and send the module a
+    /// FATAL error (08P01, as PgBouncer does when its server connection
+    /// dies) instead of the answer, then close: committed, but the module
+    /// is told it failed.
+    FatalForAnswer,
     /// Forward the COMMIT and its answer; close both sides as soon as the
     /// module sends anything more (its goodbye), without forwarding it.
     AfterCommit,
@@ -210,6 +215,16 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                         }
                         continue;
                     }
+                    Cut::FatalForAnswer if of_commit => {
+                        if last {
+                            s.counters.lock().unwrap().cuts += 1;
+                            let _ = to.write_all(&fatal_08p01());
+                            let _ = to.shutdown(Shutdown::Both);
+                            let _ = from.shutdown(Shutdown::Both);
+                            return;
+                        }
+                        continue;
+                    }
                     Cut::StallAtCommit if of_commit => continue,
                     _ => {}
                 }
@@ -268,4 +283,24 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
     }
     let _ = server.shutdown(Shutdown::Both);
     let _ = back.join();
+}
+
+/// An ErrorResponse: FATAL, SQLSTATE 08P01, "server conn crashed?".
+fn fatal_08p01() -> Vec<u8> {
+    let mut body = Vec::new();
+    for (tag, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "08P01"),
+        (b'M', "server conn crashed?"),
+    ] {
+        body.push(tag);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = vec![b'E'];
+    msg.extend_from_slice(&(u32::try_from(body.len() + 4).unwrap()).to_be_bytes());
+    msg.extend_from_slice(&body);
+    msg
 }
