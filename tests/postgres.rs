@@ -940,10 +940,10 @@ fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode
     let transaction = via("transaction", &transaction);
     let direct = fleet.host("direct", "");
     // A pooler on the host itself: root over its socket, no password, no TLS.
-    let local = fleet.pg.start_pooler(Clients::LocalRoot, "transaction");
+    let local_pooler = fleet.pg.start_pooler(Clients::LocalRoot, "transaction");
     let conf = fleet
         .pg
-        .local_pooler_site_config(fleet.f.tmp.path(), "local", &local);
+        .local_pooler_site_config(fleet.f.tmp.path(), "local", &local_pooler);
     let local = fleet.service("local", &conf, "");
     let (ok, logs) = fleet.logged_login(&session, &code(-1));
     assert!(ok, "{logs:?}");
@@ -959,6 +959,13 @@ fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode
     assert!(ok, "{logs:?}");
     let (ok, logs) = fleet.logged_login(&session, &code(0));
     assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
+    // Its socket in a directory where anyone could have put one of their
+    // own: refused before connecting.
+    let dir = &local_pooler.socket_dir;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let (ok, logs) = fleet.logged_login(&local, &code(1));
+    assert!(!ok && logs[0].contains("writable by anyone"), "{logs:?}");
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     let (ok, logs) = fleet.logged_login(&local, &code(1));
     assert!(ok, "{logs:?}");
     for service in [&session, &transaction, &local] {

@@ -361,6 +361,7 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("{}: {e}", redact(url))))?;
+        check_socket_dirs(&config)?;
         let timeout = Duration::from_secs(site.connect_timeout());
         let millis = timeout.as_millis();
         config
@@ -868,6 +869,77 @@ pub fn certificate_expiries(pem: &[u8]) -> Result<Vec<(String, u64)>, String> {
     Ok(out)
 }
 
+/// A Unix socket is trusted like the database itself (no TLS there), so no
+/// one else may be able to put a socket of their own in its place: with
+/// `nullok`, a fake server answering "not enrolled" would skip the code.
+/// The socket's directory must not be writable by others (group-write is
+/// fine: Debian's /run/postgresql is 2775 postgres:postgres); every
+/// directory above it owned by root or by the socket directory's owner and
+/// not writable by group or others (a root-owned sticky one such as /tmp is
+/// fine); and the socket, when there, a socket owned by root or by the
+/// directory's owner.
+fn check_socket_dirs(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use tokio_postgres::config::Host;
+    let refuse = |p: &Path, why: String| StoreError::Unsafe {
+        path: p.to_path_buf(),
+        why,
+    };
+    let ports = config.get_ports();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        let Host::Unix(dir) = host else {
+            continue;
+        };
+        let real = std::fs::canonicalize(dir)
+            .map_err(|e| refuse(dir, format!("socket directory: {e}")))?;
+        let m = std::fs::metadata(&real)
+            .map_err(|e| refuse(&real, format!("socket directory: {e}")))?;
+        if m.mode() & 0o002 != 0 {
+            return Err(refuse(
+                &real,
+                format!(
+                    "socket directory writable by anyone (mode {:04o}): anyone could answer as the database",
+                    m.mode() & 0o7777
+                ),
+            ));
+        }
+        for parent in real.ancestors().skip(1) {
+            let pm = std::fs::metadata(parent)
+                .map_err(|e| refuse(parent, format!("above the socket directory: {e}")))?;
+            let owner_ok = pm.uid() == 0 || pm.uid() == m.uid();
+            let sticky_root = pm.uid() == 0 && pm.mode() & 0o1000 != 0;
+            if !owner_ok || (pm.mode() & 0o022 != 0 && !sticky_root) {
+                return Err(refuse(
+                    parent,
+                    format!(
+                        "above the socket directory, owned by uid {} with mode {:04o}: whoever can write it can put another socket directory in place",
+                        pm.uid(),
+                        pm.mode() & 0o7777
+                    ),
+                ));
+            }
+        }
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        let socket = real.join(format!(".s.PGSQL.{port}"));
+        if let Ok(sm) = std::fs::symlink_metadata(&socket) {
+            if !sm.file_type().is_socket() {
+                return Err(refuse(&socket, "is not a socket".to_string()));
+            }
+            if sm.uid() != 0 && sm.uid() != m.uid() {
+                return Err(refuse(
+                    &socket,
+                    format!(
+                        "owned by uid {}, not by root or the directory's owner (uid {})",
+                        sm.uid(),
+                        m.uid()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An error after which the server (or pooler) is gone: FATAL or PANIC,
 /// or a connection exception (class 08) or operator intervention (57).
 fn ends_the_connection(e: &tokio_postgres::error::DbError) -> bool {
@@ -1007,6 +1079,64 @@ mod tests {
         assert_eq!(first.get_dbname(), Some("otp"));
         assert_eq!(first.get_application_name(), Some("x"));
         assert_eq!(first.get_connect_timeout(), Some(&Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_socket_someone_else_could_plant_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::net::UnixListener;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!(
+                "SKIPPED (needs root to chown): a_socket_someone_else_could_plant_is_refused"
+            );
+            return;
+        }
+        let top = tempfile::tempdir().unwrap();
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mode(top.path(), 0o755);
+        let dir = top.path().join("run");
+        std::fs::create_dir(&dir).unwrap();
+        let config = |d: &Path| -> tokio_postgres::Config {
+            let mut c = tokio_postgres::Config::new();
+            c.host_path(d).port(6432);
+            c
+        };
+        let socket = dir.join(".s.PGSQL.6432");
+        let _listener = UnixListener::bind(&socket).unwrap();
+        // Debian's layout: the pooler's own directory, group-writable.
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        nix::unistd::chown(&dir, Some(nobody), None).unwrap();
+        nix::unistd::chown(&socket, Some(nobody), None).unwrap();
+        mode(&dir, 0o2775);
+        assert!(check_socket_dirs(&config(&dir)).is_ok());
+        // A directory anyone can write to, sticky or not.
+        for m in [0o777, 0o1777] {
+            mode(&dir, m);
+            let e = check_socket_dirs(&config(&dir)).unwrap_err().to_string();
+            assert!(e.contains("writable by anyone"), "{e}");
+        }
+        mode(&dir, 0o755);
+        // A socket of someone else's in it (planted before the directory
+        // was closed).
+        nix::unistd::chown(&socket, Some(nix::unistd::Uid::from_raw(65533)), None).unwrap();
+        let e = check_socket_dirs(&config(&dir)).unwrap_err().to_string();
+        assert!(e.contains("not by root or the directory's owner"), "{e}");
+        nix::unistd::chown(&socket, Some(nobody), None).unwrap();
+        assert!(check_socket_dirs(&config(&dir)).is_ok());
+        // A directory above it that others can write to.
+        mode(top.path(), 0o777);
+        let e = check_socket_dirs(&config(&dir)).unwrap_err().to_string();
+        assert!(e.contains("above the socket directory"), "{e}");
+        mode(top.path(), 0o755);
+        // Owned by a third user.
+        nix::unistd::chown(top.path(), Some(nix::unistd::Uid::from_raw(65533)), None).unwrap();
+        assert!(check_socket_dirs(&config(&dir)).is_err());
+        nix::unistd::chown(top.path(), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+        // TCP hosts are not looked at.
+        let tcp: tokio_postgres::Config = "postgresql://u@localhost/db".parse().unwrap();
+        assert!(check_socket_dirs(&tcp).is_ok());
     }
 
     #[test]
