@@ -850,8 +850,8 @@ fn pg_words(e: &tokio_postgres::Error) -> String {
 }
 
 /// The subject and the end of validity (Unix time) of every certificate in
-/// a PEM file: `doctor` warns before the site CA or a host's client
-/// certificate runs out, which refuses every login through the database.
+/// a PEM file: `doctor` warns before a host's client certificate runs out,
+/// which refuses every login of the host.
 pub fn certificate_expiries(pem: &[u8]) -> Result<Vec<(String, u64)>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;

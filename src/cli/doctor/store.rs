@@ -29,10 +29,20 @@ fn check_client_certificate(ctx: &Context, now: u64) -> Vec<Finding> {
     let Ok(Some(pem)) = crate::store::read_trusted_public_file(path, 1024 * 1024, ctx.trust) else {
         return Vec::new();
     };
-    let Ok(certs) = crate::store::pg::certificate_expiries(&pem) else {
-        return Vec::new();
-    };
-    expiry_findings(&path.display().to_string(), &certs, now)
+    let at = path.display().to_string();
+    match crate::store::pg::certificate_expiries(&pem) {
+        Ok(certs) => expiry_findings(&at, &certs, now),
+        // rustls sends the certificate without reading its dates, so the
+        // connection check may not notice: say it here.
+        Err(why) => vec![
+            warn(
+                "store.client_cert_unreadable",
+                format!("cannot read the dates of the client certificate ({why}): doctor cannot warn before it runs out"),
+                format!("check {at}: openssl x509 -noout -enddate -in {at}"),
+            )
+            .at(at.as_str()),
+        ],
+    }
 }
 
 fn expiry_findings(at: &str, certs: &[(String, u64)], now: u64) -> Vec<Finding> {
@@ -40,17 +50,23 @@ fn expiry_findings(at: &str, certs: &[(String, u64)], now: u64) -> Vec<Finding> 
         "install a new certificate for this host (and its key) at {at}, then: otpgate doctor"
     );
     let mut out = Vec::new();
-    for (subject, end) in certs {
+    for (i, (subject, end)) in certs.iter().enumerate() {
+        // The first is this host's; any after it, the chain sent with it.
+        let which = if i == 0 {
+            format!("the client certificate {subject}")
+        } else {
+            format!("the certificate {subject} sent with the client certificate")
+        };
         if *end <= now {
             out.push(error(
                 "store.client_cert_expired",
-                format!("the client certificate {subject} expired on {}: the database refuses it, so every login of this host is refused", utc(*end)),
+                format!("{which} expired on {}: the database refuses it, so every login of this host is refused", utc(*end)),
                 renew.clone(),
             ).at(at));
         } else if end - now < CERT_WARN_DAYS * 86_400 {
             out.push(warn(
                 "store.client_cert_expiring",
-                format!("the client certificate {subject} expires on {} (in {} days); from then on every login of this host is refused", utc(*end), (end - now) / 86_400),
+                format!("{which} expires on {} (in {} days); from then on every login of this host is refused", utc(*end), (end - now) / 86_400),
                 format!("{renew}, before it runs out"),
             ).at(at));
         }
@@ -390,6 +406,24 @@ kQ8a74UH/JPWaLC5Owxovw==
                     .contains("every login of this host is refused")
             );
         }
+    }
+
+    #[test]
+    fn a_chain_names_which_certificate_runs_out() {
+        let two = format!("{CERT}{CERT}");
+        let certs = crate::store::pg::certificate_expiries(two.as_bytes()).unwrap();
+        let f = expiry_findings("/c.pem", &certs, END);
+        assert_eq!(f.len(), 2);
+        assert!(
+            f[0].message.starts_with("the client certificate "),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[1].message.contains("sent with the client certificate"),
+            "{}",
+            f[1].message
+        );
     }
 
     #[test]
