@@ -2,7 +2,10 @@
 //! logins of that user from the same host and service skip the code for a
 //! while. The entries are login state (written with the success, cleared by
 //! any failure, by `otpgate unlock` and by a new enrollment); a host is
-//! named only by a keyed digest of service and host, never in clear.
+//! named only by a digest of service and host, never in clear. The digest
+//! has no key: whoever can write the login state (root on a host, or the
+//! fleet store's login role) can also write an entry for a host of their
+//! choosing, so the entries are no stronger than the state's protection.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
