@@ -396,6 +396,28 @@ fn db_import_moves_a_file_store_with_its_replay_guard() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// A record that cannot be read stops neither the import nor its report:
+/// every user gets a line, the others are imported, and the exit says not
+/// all went in.
+#[test]
+fn db_import_reports_every_user_and_goes_on_past_a_broken_one() {
+    if !runs_as_root("db_import_reports_every_user_and_goes_on_past_a_broken_one") {
+        return;
+    }
+    let fleet = Fleet::new("pg-import-broken");
+    fleet.f.enroll("bin", OtpParams::default(), 1);
+    fleet.f.enroll(USER, OtpParams::default(), 1);
+    // "bin" comes first, and does not parse.
+    fs::write(fleet.f.store.join("bin.toml"), "version = \"x\"\n").unwrap();
+    let store = fleet.f.store.display().to_string();
+    let o = fleet.cli(&["db", "import", "--from", &store]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("bin: NOT imported"), "{}", text(&o));
+    assert!(text(&o).contains("daemon: imported"), "{}", text(&o));
+    let s = fleet.cli(&["status", USER, "--json"]);
+    assert_eq!(s.status.code(), Some(0), "{}", text(&s));
+}
+
 #[test]
 fn an_unknown_schema_version_is_refused_and_never_changed() {
     if !runs_as_root("an_unknown_schema_version_is_refused_and_never_changed") {

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
-use super::{CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, audit, emit};
+use super::{CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, audit, emit, store_words};
 use crate::config::StoreLocation;
 use crate::store::pg::{self, PgStore, SealKey};
 use crate::store::{Change, Store};
@@ -132,18 +132,42 @@ fn import(ctx: &Context, from: &std::path::Path, force: bool) -> CliResult {
     let db = PgStore::connect(&url, &ctx.site.postgres, ctx.trust)?;
     let mut report = String::new();
     let mut conflicts = 0;
+    // One user's failure stops neither the others nor the report: every
+    // user gets a line saying what happened to them.
+    let mut failed = 0;
     for user in files.users()? {
-        let Some(record) = files.load(&user)? else {
-            continue;
+        let record = match files.load(&user) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                failed += 1;
+                report.push_str(&format!("{user}: NOT imported: {}\n", store_words(&e)));
+                continue;
+            }
         };
-        let outcome = db.update(&user, |current| match current {
+        let outcome = match db.update(&user, |current| match current {
             Some(c) if c.secret == record.secret && c.recovery.salt == record.recovery.salt => {
                 Ok((Change::Keep, "already there"))
             }
             Some(_) if !force => Err(()),
             Some(_) => Ok((Change::Put(record.clone()), "replaced")),
             None => Ok((Change::Put(record.clone()), "imported")),
-        })?;
+        }) {
+            Ok(outcome) => outcome,
+            Err(e) if e.outcome_unknown() => {
+                failed += 1;
+                report.push_str(&format!(
+                    "{user}: may or may not have been imported ({}); check with: otpgate status {user}\n",
+                    store_words(&e)
+                ));
+                continue;
+            }
+            Err(e) => {
+                failed += 1;
+                report.push_str(&format!("{user}: NOT imported: {}\n", store_words(&e)));
+                continue;
+            }
+        };
         match outcome {
             Ok(what) => report.push_str(&format!("{user}: {what}\n")),
             Err(()) => {
@@ -155,6 +179,17 @@ fn import(ctx: &Context, from: &std::path::Path, force: bool) -> CliResult {
         }
     }
     emit(&report)?;
-    audit(ctx, "db-import", "-", &format!("conflicts={conflicts}"));
+    audit(
+        ctx,
+        "db-import",
+        "-",
+        &format!("conflicts={conflicts} failed={failed}"),
+    );
+    if failed > 0 {
+        return Err(CliError::usage(
+            format!("{failed} user(s) not imported, or not known to be"),
+            "see their lines above; the others are as shown",
+        ));
+    }
     Ok(if conflicts > 0 { EXIT_REFUSED } else { EXIT_OK })
 }
