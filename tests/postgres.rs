@@ -626,11 +626,14 @@ impl Fleet {
                 &format!("@localhost:{port}/"),
                 &format!("@127.0.0.1:{}/", proxy.port),
             );
+            // Plain on the loopback (the proxy reads the protocol), which
+            // takes tls = "off" written out.
             let t: String = t
                 .lines()
                 .filter(|l| !l.starts_with("ca_file"))
                 .map(|l| format!("{l}\n"))
-                .collect();
+                .collect::<String>()
+                .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n");
             assert!(t.contains(&format!("127.0.0.1:{}", proxy.port)), "{t}");
             t
         })
@@ -745,7 +748,8 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
         .lines()
         .filter(|l| !l.starts_with("ca_file"))
         .map(|l| format!("{l}\n"))
-        .collect();
+        .collect::<String>()
+        .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n");
     fs::write(&admin_via, conf).unwrap();
     proxy.set(Cut::AnswerLost);
     let o = Command::new(BIN)

@@ -110,7 +110,7 @@ fn status(ctx: &Context) -> CliResult {
     let tls = if ctx.site.postgres.ca_file.is_some() {
         "verified TLS"
     } else {
-        "no TLS (local or tls = \"off\")"
+        "no TLS (a Unix socket, or tls = \"off\")"
     };
     emit(&format!(
         "{}: schema version {}, {} enrolled user(s), {tls}, key {}\n",

@@ -321,23 +321,19 @@ fn one_host(config: &tokio_postgres::Config, i: usize) -> tokio_postgres::Config
     c
 }
 
-/// Whether every host of `config` is on this machine (a Unix socket or a
-/// loopback address), where TLS may be left out.
-fn all_local(config: &tokio_postgres::Config) -> bool {
+/// Whether every host of `config` is a Unix socket (and no `hostaddr`
+/// sends the connection elsewhere), the one place TLS may be left out: a
+/// TCP port, even on the loopback, is free for anyone on the machine to
+/// listen on while the server is down, and a server of theirs could ask
+/// for the password in clear or say "not enrolled".
+fn all_sockets(config: &tokio_postgres::Config) -> bool {
     use tokio_postgres::config::Host;
-    // A `hostaddr` is where the client actually connects (before the host
-    // name, even for a socket path): it must be this machine too.
     !config.get_hosts().is_empty()
-        && config.get_hostaddrs().iter().all(|a| a.is_loopback())
-        && config.get_hosts().iter().all(|h| match h {
-            Host::Unix(_) => true,
-            Host::Tcp(name) => {
-                name == "localhost"
-                    || name
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-        })
+        && config.get_hostaddrs().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, Host::Unix(_)))
 }
 
 impl PgStore {
@@ -395,13 +391,13 @@ impl PgStore {
                 config.ssl_mode(SslMode::Disable);
                 None
             }
-            (None, _) if all_local(&config) => {
+            (None, _) if all_sockets(&config) => {
                 config.ssl_mode(SslMode::Disable);
                 None
             }
             (None, _) => {
                 return Err(StoreError::Config(format!(
-                    "{}: a database on another host needs [postgres] ca_file (TLS), or tls = \"off\" written out",
+                    "{}: a database reached over TCP (on this machine too: anyone could listen on a free port) needs [postgres] ca_file (TLS), or tls = \"off\" written out",
                     redact(url)
                 )));
             }
@@ -1140,27 +1136,23 @@ mod tests {
     }
 
     #[test]
-    fn only_this_machine_may_go_without_tls() {
-        let local: tokio_postgres::Config = "postgresql://u@127.0.0.1/db".parse().unwrap();
-        assert!(all_local(&local));
+    fn only_a_unix_socket_may_go_without_tls() {
         let socket: tokio_postgres::Config =
             "postgresql://u@%2Frun%2Fpostgresql/db".parse().unwrap();
-        assert!(all_local(&socket));
-        let remote: tokio_postgres::Config =
-            "postgresql://u@db1.example,127.0.0.1/db".parse().unwrap();
-        assert!(!all_local(&remote));
-        // hostaddr is where the connection goes, whatever the host says.
+        assert!(all_sockets(&socket));
         for url in [
+            // The loopback: anyone on the machine can listen on a free port.
+            "postgresql://u@127.0.0.1/db",
+            "postgresql://u@localhost/db",
+            "postgresql://u@db1.example,127.0.0.1/db",
+            "postgresql://u@%2Frun%2Fpostgresql,localhost/db",
+            // hostaddr is where the connection goes, whatever the host says.
             "postgresql://u@localhost/db?hostaddr=10.0.0.5",
             "postgresql://u@%2Frun%2Fpostgresql/db?hostaddr=10.0.0.5",
-            "postgresql://u@localhost,127.0.0.1/db?hostaddr=127.0.0.1,192.0.2.7",
+            "postgresql://u@%2Frun%2Fpostgresql/db?hostaddr=127.0.0.1",
         ] {
             let c: tokio_postgres::Config = url.parse().unwrap();
-            assert!(!all_local(&c), "{url}");
+            assert!(!all_sockets(&c), "{url}");
         }
-        let c: tokio_postgres::Config = "postgresql://u@localhost/db?hostaddr=127.0.0.1"
-            .parse()
-            .unwrap();
-        assert!(all_local(&c));
     }
 }

@@ -106,7 +106,7 @@ fn check_connection(ctx: &Context) -> Vec<Finding> {
     let tls = if ctx.site.postgres.ca_file.is_some() {
         "TLS verified against the site CA"
     } else {
-        "no TLS (local socket/loopback, or tls = \"off\")"
+        "no TLS (a Unix socket, or tls = \"off\")"
     };
     vec![
         ok(
