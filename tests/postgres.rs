@@ -41,14 +41,7 @@ impl Fleet {
 
     /// `otpgate --config ADMIN ARGS`.
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&self.admin)
-            .args(args)
-            .env_remove("SUDO_USER")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        cli_with(&self.admin, args)
     }
 
     fn enroll(&self) {
@@ -151,6 +144,18 @@ impl Fleet {
             .pamtester_run(self.pamtester(service), format!("{answer}\n").as_bytes());
         (ok, logs)
     }
+}
+
+/// `otpgate --config CONF ARGS`, no terminal.
+fn cli_with(conf: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(conf)
+        .args(args)
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -751,19 +756,30 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
         .collect::<String>()
         .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n");
     fs::write(&admin_via, conf).unwrap();
-    proxy.set(Cut::AnswerLost);
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&admin_via)
-        .args(["recovery", USER, "--count", "2", "--json"])
-        .env_remove("SUDO_USER")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(proxy.cuts(), 1, "the cut never happened: {}", text(&o));
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("nothing was saved"), "{err}");
+    // Each run: the cut happens, the command fails, and never says that
+    // nothing was saved.
+    let mut cuts = 0;
+    let mut cut_run = |cut: Cut, args: &[&str]| {
+        proxy.set(cut);
+        let o = cli_with(&admin_via, args);
+        cuts += 1;
+        assert_eq!(proxy.cuts(), cuts, "the cut never happened: {}", text(&o));
+        assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!err.contains("nothing was saved"), "{err}");
+        (o, err)
+    };
+    let recovery = ["recovery", USER, "--count", "2", "--json"];
+    let enroll = [
+        "enroll",
+        USER,
+        "--force",
+        "--secret",
+        SECRET,
+        "--no-verify",
+        "--json",
+    ];
+    let (o, err) = cut_run(Cut::AnswerLost, &recovery);
     assert!(
         err.contains("unknown") && err.contains("otpgate status"),
         "{err}"
@@ -774,49 +790,14 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
     assert_eq!(fleet.login(&direct, &old[0]).code, PAM_AUTH_ERR);
     assert_eq!(fleet.login(&direct, &new).code, PAM_SUCCESS);
     // The same for an enrollment.
-    proxy.set(Cut::AnswerLost);
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&admin_via)
-        .args([
-            "enroll",
-            USER,
-            "--force",
-            "--secret",
-            SECRET,
-            "--no-verify",
-            "--json",
-        ])
-        .env_remove("SUDO_USER")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(proxy.cuts(), 2, "the cut never happened: {}", text(&o));
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("nothing was saved"), "{err}");
+    let (_, err) = cut_run(Cut::AnswerLost, &enroll);
     assert!(err.contains("may or may not have been saved"), "{err}");
     // Committed: a new enrollment, so the recovery code from before is gone.
-    assert_eq!(
-        fleet
-            .login(&direct, v["recovery_codes"][1].as_str().unwrap())
-            .code,
-        PAM_AUTH_ERR
-    );
+    let before = v["recovery_codes"][1].as_str().unwrap();
+    assert_eq!(fleet.login(&direct, before).code, PAM_AUTH_ERR);
     // A pooler that lost its server connection answers the COMMIT with a
     // FATAL error: just as unknown.
-    proxy.set(Cut::FatalForAnswer);
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&admin_via)
-        .args(["recovery", USER, "--count", "2", "--json"])
-        .env_remove("SUDO_USER")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(proxy.cuts(), 3, "the cut never happened: {}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("nothing was saved"), "{err}");
+    let (o, err) = cut_run(Cut::FatalForAnswer, &recovery);
     assert!(err.contains("unknown"), "{err}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let new = v["recovery_codes"][0].as_str().unwrap().to_string();
@@ -830,25 +811,7 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
             &format!("UPDATE otpgate_users SET record = '\\x5a5a' WHERE name = '{USER}'"),
         )
         .unwrap();
-    proxy.set(Cut::AnswerLost);
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&admin_via)
-        .args([
-            "enroll",
-            USER,
-            "--force",
-            "--secret",
-            SECRET,
-            "--no-verify",
-            "--json",
-        ])
-        .env_remove("SUDO_USER")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(proxy.cuts(), 4, "the cut never happened: {}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (_, err) = cut_run(Cut::AnswerLost, &enroll);
     assert!(err.contains("may or may not have been saved"), "{err}");
     assert_eq!(fleet.login(&direct, &code(0)).code, PAM_SUCCESS);
 }
@@ -1024,13 +987,7 @@ fn a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refus
     assert!(ok, "{logs:?}");
     // doctor reads openssl's certificate: valid for two days, so it warns
     // with the date, and connects.
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&conf)
-        .args(["doctor", "--check", "store", "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = cli_with(&conf, &["doctor", "--check", "store", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let ids: Vec<&str> = v["findings"]
         .as_array()
