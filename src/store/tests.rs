@@ -265,6 +265,37 @@ fn a_symlink_anywhere_in_the_store_path_is_refused() {
     Store::open(&top.path().join("real/store/"), test_trust()).unwrap();
 }
 
+/// A file or a FIFO where the store path needs a directory is refused by
+/// name, as not a directory, and without opening it: an open without
+/// O_DIRECTORY would wait on a FIFO for a writer that never comes, so a
+/// hang fails the test (after a minute) instead of blocking it.
+#[test]
+fn a_file_or_fifo_in_the_store_path_is_refused_as_not_a_directory() {
+    let top = private_dir();
+    fs::write(top.path().join("file"), "").unwrap();
+    nix::unistd::mkfifo(&top.path().join("fifo"), nix::sys::stat::Mode::S_IRUSR).unwrap();
+    for name in ["file", "fifo"] {
+        let at = top.path().join(name);
+        for path in [at.clone(), at.join("store")] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let p = path.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(Store::open(&p, test_trust()));
+            });
+            let opened = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("opening {} blocked", path.display()));
+            let (refused, why) = refusal(opened);
+            assert_eq!(refused, at, "{}", path.display());
+            assert!(
+                why.contains("is not a directory"),
+                "{}: {why}",
+                path.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn swapping_the_store_directory_after_open_does_not_redirect_writes() {
     let top = private_dir();
