@@ -1018,6 +1018,29 @@ fn tls_connector(
 mod tests {
     use super::*;
 
+    /// A key file of any length but 32 bytes is refused: as such up to one
+    /// byte past the size (read to tell), as too large beyond.
+    #[test]
+    fn a_key_file_must_hold_exactly_32_bytes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.key");
+        for len in [0, 31, 33] {
+            std::fs::write(&path, vec![7u8; len]).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let e = SealKey::load(&path, super::super::Trust::RootOrEuid)
+                .err()
+                .unwrap_or_else(|| panic!("a {len}-byte key was taken"))
+                .to_string();
+            assert!(e.contains("exactly 32 bytes"), "{len}: {e}");
+        }
+        std::fs::write(&path, [7u8; 64]).unwrap();
+        let e = SealKey::load(&path, super::super::Trust::RootOrEuid).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("larger than")));
+        std::fs::write(&path, [7u8; 32]).unwrap();
+        assert!(SealKey::load(&path, super::super::Trust::RootOrEuid).is_ok());
+    }
+
     #[test]
     fn a_sealed_record_opens_only_for_its_user_and_key() {
         let key = SealKey::generate().unwrap();
