@@ -41,6 +41,8 @@ pub const SCHEMA_VERSION: i32 = 1;
 pub const DECOY_ROW: &str = ".decoy";
 const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
+/// ChaCha20-Poly1305's authentication tag, after the ciphertext.
+const TAG_BYTES: usize = 16;
 const AAD_PREFIX: &[u8] = b"otpgate-record-v1\0";
 
 /// The schema, as `otpgate db init` creates it.
@@ -135,7 +137,8 @@ impl SealKey {
     /// The plain record of `user`; an error if the row was sealed with
     /// another key or for another user, or changed.
     pub fn open(&self, user: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
-        if sealed.len() < NONCE_BYTES {
+        // The nonce and the tag at least (an empty record seals to that).
+        if sealed.len() < NONCE_BYTES + TAG_BYTES {
             return Err("sealed record too short".into());
         }
         let (nonce, body) = sealed.split_at(NONCE_BYTES);
@@ -1057,6 +1060,13 @@ mod tests {
         changed[last] ^= 1;
         assert!(key.open("alice", &changed).is_err());
         assert!(!sealed.windows(8).any(|w| w == b"JBSWY3DP"));
+        // Nonce and tag are the least a row holds: an empty record opens,
+        // one byte less is too short.
+        let empty = key.seal("alice", b"").unwrap();
+        assert_eq!(empty.len(), NONCE_BYTES + TAG_BYTES);
+        assert!(key.open("alice", &empty).unwrap().is_empty());
+        let e = key.open("alice", &empty[..empty.len() - 1]).unwrap_err();
+        assert!(e.contains("too short"), "{e}");
     }
 
     #[test]
