@@ -210,4 +210,16 @@ fn the_postgresql_store_keeps_the_contract() {
             .unwrap();
         },
     );
+    // Debug (what a panic or a log of the store would show) names the
+    // store by its URL, never with a password written into it.
+    let pw = common::pg::ADMIN_PASSWORD;
+    let with_pw = url.replacen("otpgate_admin@", &format!("otpgate_admin:{pw}@"), 1);
+    assert_ne!(with_pw, url);
+    let store = PgStore::connect(&with_pw, &site.postgres, Trust::RootOnly).unwrap();
+    let shown = format!("{store:?}");
+    assert!(
+        shown.contains("PgStore") && shown.contains("otpgate_admin"),
+        "{shown}"
+    );
+    assert!(!shown.contains(pw), "{shown}");
 }
