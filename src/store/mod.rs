@@ -268,41 +268,28 @@ pub struct Store {
     /// under the lock; the second read skips the checksums when the bytes
     /// are the same. (Not the record: a parsed record holds the secret,
     /// and a login drops it before prompting.)
-    states: Parsed<Option<LoginState>>,
+    states: StateMemo,
 }
 
-/// The last bytes parsed and what they parsed to. Correct only for a parse
-/// that depends on the bytes alone (`state::current`: no clock, no file
-/// name, no trust setting); keep it that way, or key this by them too.
-struct Parsed<T> {
-    last: Mutex<Option<(Vec<u8>, T)>>,
+/// The last state bytes read and what `state::current` made of them. That
+/// depends on the bytes alone (no clock, no file name, no trust setting),
+/// so the same bytes give the same state; keep it that way.
+#[derive(Debug, Default)]
+struct StateMemo {
+    last: Mutex<Option<(Vec<u8>, Option<LoginState>)>>,
 }
 
-impl<T> Default for Parsed<T> {
-    fn default() -> Self {
-        Parsed {
-            last: Mutex::new(None),
-        }
-    }
-}
-
-impl<T: Clone> Parsed<T> {
-    fn parse<E>(&self, bytes: Vec<u8>, parse: impl FnOnce(&[u8]) -> Result<T, E>) -> Result<T, E> {
+impl StateMemo {
+    fn current(&self, bytes: Vec<u8>) -> Result<Option<LoginState>, StateError> {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((seen, value)) = last.as_ref()
+        if let Some((seen, state)) = last.as_ref()
             && *seen == bytes
         {
-            return Ok(value.clone());
+            return Ok(state.clone());
         }
-        let value = parse(&bytes)?;
-        *last = Some((bytes, value.clone()));
-        Ok(value)
-    }
-}
-
-impl<T> fmt::Debug for Parsed<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Parsed { .. }")
+        let state = state::current(&bytes)?;
+        *last = Some((bytes, state.clone()));
+        Ok(state)
     }
 }
 
@@ -313,7 +300,7 @@ impl Store {
         Ok(Store {
             dir: StoreDir::open(dir, trust, false)?,
             trust,
-            states: Parsed::default(),
+            states: StateMemo::default(),
         })
     }
 
@@ -323,7 +310,7 @@ impl Store {
         Ok(Store {
             dir: StoreDir::open(dir, trust, true)?,
             trust,
-            states: Parsed::default(),
+            states: StateMemo::default(),
         })
     }
 

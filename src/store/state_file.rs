@@ -6,14 +6,14 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{Parsed, StoreError, io_err};
+use super::{StateMemo, StoreError, io_err};
 use crate::core::state::{self, LoginState, SLOT_BYTES, STATE_BYTES};
 
 /// The current state in `file`; `Ok(None)` before the first login wrote one.
 pub(super) fn read(
     file: &File,
     path: &Path,
-    parsed: &Parsed<Option<LoginState>>,
+    memo: &StateMemo,
 ) -> Result<Option<LoginState>, StoreError> {
     let len = file.metadata().map_err(io_err(path, "stat"))?.len();
     let len = usize::try_from(len).unwrap_or(usize::MAX);
@@ -26,12 +26,10 @@ pub(super) fn read(
     let mut bytes = vec![0u8; len];
     file.read_exact_at(&mut bytes, 0)
         .map_err(io_err(path, "read"))?;
-    parsed
-        .parse(bytes, state::current)
-        .map_err(|err| StoreError::State {
-            path: path.to_path_buf(),
-            err,
-        })
+    memo.current(bytes).map_err(|err| StoreError::State {
+        path: path.to_path_buf(),
+        err,
+    })
 }
 
 /// Writes `next` into the slot its sequence number names (the older one)

@@ -588,7 +588,7 @@ fn every_decoy_write_advances_the_decoy_state() {
     for seq in 1..=3 {
         store.decoy_write(&sample_record()).unwrap();
         let file = fs::File::open(&path).unwrap();
-        let state = state_file::read(&file, &path, &Parsed::default())
+        let state = state_file::read(&file, &path, &StateMemo::default())
             .unwrap()
             .unwrap();
         assert_eq!(state.seq, seq);
