@@ -21,7 +21,8 @@ const CERT_WARN_DAYS: u64 = 30;
 /// refuses one past its end, and with it every login of this host, so say
 /// so, and warn a month ahead. (The site CA is not checked: rustls takes
 /// it as a trust anchor, whose dates it does not read.) A file that cannot
-/// be read or parsed is left to the connection check, which says why.
+/// be read is left to the connection check, which says why; one whose
+/// dates cannot be parsed is a warning.
 fn check_client_certificate(ctx: &Context, now: u64) -> Vec<Finding> {
     let Some(path) = ctx.site.postgres.client_cert.as_deref() else {
         return Vec::new();
