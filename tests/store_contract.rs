@@ -52,8 +52,13 @@ fn login(s: &impl UserStore, answer: &str, policy: &Policy, now: u64) -> Result<
 }
 
 /// The promises, on a store `open` gives (each call a new handle, as each
-/// login has its own); `corrupt` breaks the user's record behind its back.
-fn contract<S: UserStore>(open: impl Fn() -> S + Sync, corrupt: impl Fn()) {
+/// login has its own); `corrupt` breaks the user's record behind its back,
+/// `corrupt_state` the login state a login left.
+fn contract<S: UserStore>(
+    open: impl Fn() -> S + Sync,
+    corrupt: impl Fn(),
+    corrupt_state: impl Fn(),
+) {
     let s = open();
     let now = unix_now();
     let p = Policy::default();
@@ -145,6 +150,28 @@ fn contract<S: UserStore>(open: impl Fn() -> S + Sync, corrupt: impl Fn()) {
     ));
     let again = enroll_broken(&open(), now);
     assert_eq!(login(&open(), &again.display()[0], &p, now), Ok(()));
+    // A broken login state too: refused, never reset (no login and no
+    // change to the state, such as an unlock, gets past it); replacing or
+    // removing the enrollment is the way out, and what follows starts
+    // clean.
+    corrupt_state();
+    assert!(matches!(open().load(USER), Err(StoreError::State { .. })));
+    let unlock = open().update(USER, |cur| {
+        let mut next = cur.unwrap().clone();
+        next.failures = 0;
+        Ok::<_, ()>((Change::Put(next), ()))
+    });
+    assert!(
+        matches!(unlock, Err(StoreError::State { .. })),
+        "{unlock:?}"
+    );
+    let again = enroll_broken(&open(), now);
+    assert_eq!(login(&open(), &again.display()[0], &p, now), Ok(()));
+    corrupt_state();
+    assert!(open().replace_broken(USER, Change::Remove).unwrap());
+    assert!(open().load(USER).unwrap().is_none());
+    let again = enroll(&open(), now);
+    assert_eq!(login(&open(), &again.display()[0], &p, now), Ok(()));
     // Removed: not enrolled any more.
     s.update(USER, |_| Ok::<_, ()>((Change::Remove, ())))
         .unwrap()
@@ -178,6 +205,7 @@ fn the_file_store_keeps_the_contract() {
     contract(
         || Store::open(&f.store, trust()).unwrap(),
         || std::fs::write(f.record_path(USER), "version = 1\nsecret = ").unwrap(),
+        || std::fs::write(f.store.join(format!(".{USER}.lock")), [0x5a; 1024]).unwrap(),
     );
 }
 
@@ -206,6 +234,14 @@ fn the_postgresql_store_keeps_the_contract() {
                 "postgres",
                 "otpgate",
                 &format!("UPDATE otpgate_users SET record = '\\x00' WHERE name = '{USER}'"),
+            )
+            .unwrap();
+        },
+        || {
+            pg.psql_as(
+                "postgres",
+                "otpgate",
+                &format!("UPDATE otpgate_users SET state = '\\x5a' WHERE name = '{USER}'"),
             )
             .unwrap();
         },

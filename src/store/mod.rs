@@ -402,15 +402,16 @@ impl Store {
         {
             state_file::write(&lock, &lock_path, &next_state)?;
         } else {
-            self.apply(user, change)?;
+            self.apply(user, change, &lock)?;
         }
         drop(lock);
         Ok(Ok(result))
     }
 
     /// Replaces (`Put`) or removes (`Remove`) `user`'s record without
-    /// reading it: how an admin repairs a record that does not parse or has
-    /// a bad mode (`enroll --force`, `disable --yes`). Under the user's lock
+    /// reading it, nor its login state: how an admin repairs a record that
+    /// does not parse or has a bad mode, or a login state that does not
+    /// read (`enroll --force`, `disable --yes`). Under the user's lock
     /// like [`Store::update`]; the old record is never edited in place (a new
     /// one is renamed over it, or it is unlinked). Still refused, with the
     /// reason and "not replaced": a record path that is a symbolic link, a
@@ -420,7 +421,7 @@ impl Store {
         validate_user(user)?;
         let lock = self.lock(user)?;
         let existed = self.replaceable(user)?;
-        self.apply(user, change)?;
+        self.apply(user, change, &lock)?;
         drop(lock);
         Ok(existed)
     }
@@ -472,16 +473,32 @@ impl Store {
     }
 
     /// Makes an administrative `change` durable (the caller holds the
-    /// user's lock): a replaced record gets a new state id, so the login
-    /// state of the one before no longer applies (the record carries it).
-    fn apply(&self, user: &str, change: Change) -> Result<(), StoreError> {
+    /// user's lock, `lock`): a replaced record gets a new state id, so the
+    /// login state of the one before no longer applies (the record carries
+    /// it).
+    fn apply(&self, user: &str, change: Change, lock: &File) -> Result<(), StoreError> {
         match change {
-            Change::Keep => Ok(()),
+            Change::Keep => return Ok(()),
             Change::Put(mut record) => {
                 record.state_id = new_state_id(record.state_id);
-                self.write(user, &record)
+                self.write(user, &record)?;
             }
-            Change::Remove => self.remove(user),
+            Change::Remove => self.remove(user)?,
+        }
+        self.clear_unreadable_state(user, lock)
+    }
+
+    /// After a durable replacement or removal: a login state that does not
+    /// read would refuse every login of the next record as well, so it is
+    /// emptied (nothing in it applies any more). Never before the change is
+    /// durable (a crash in between would pair the old record with no state:
+    /// used recovery codes back, the replay guard's step lost), and never
+    /// for any other change (an unlock or a login leaves it refused).
+    fn clear_unreadable_state(&self, user: &str, lock: &File) -> Result<(), StoreError> {
+        let path = self.dir.path_of(&lock_name(user));
+        match state_file::read(lock, &path, &self.states) {
+            Err(StoreError::State { .. }) => state_file::clear(lock, &path),
+            _ => Ok(()),
         }
     }
 
