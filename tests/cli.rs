@@ -1240,6 +1240,82 @@ fn a_broken_record_can_be_replaced_or_removed_but_never_edited() {
 }
 
 #[test]
+fn a_broken_login_state_can_be_replaced_or_removed_but_never_reset() {
+    let f = Fixture::new("cli-broken-state", "");
+    let break_state = |user: &str| {
+        let path = f.store.join(format!(".{user}.lock"));
+        fs::write(&path, [0x5au8; 1024]).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let force = |user: &str| {
+        otpgate(
+            &f,
+            &[
+                "enroll",
+                user,
+                "--force",
+                "--no-verify",
+                "--json",
+                "--secret",
+                SECRET,
+            ],
+            "",
+        )
+    };
+    let code = || oathtool(SECRET, OtpParams::default(), unix_now());
+    let first = f.enroll("daemon", OtpParams::default(), 1);
+    let state = break_state("daemon");
+    let right = oathtool(&first.secret, first.params, unix_now());
+    assert_eq!(f.login("daemon", &right).code, PAM_AUTH_ERR);
+    // unlock and new recovery codes never reset it (a reset would bring
+    // back used codes and the replay guard's step); they say the way out.
+    for args in [["unlock", "daemon"], ["recovery", "daemon"]] {
+        let o = otpgate(&f, &args, "");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("login state is corrupt") && stderr(&o).contains("--force"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(fs::read(&state).unwrap(), [0x5au8; 1024]);
+    }
+    // Without --force: refused. With it: a new enrollment, logins work.
+    let o = otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = force("daemon");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("replacing daemon's broken login state"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(f.login("daemon", &code()).code, PAM_SUCCESS);
+    // disable --yes removes the enrollment, and a later one starts clean.
+    f.enroll("bin", OtpParams::default(), 1);
+    break_state("bin");
+    let o = otpgate(&f, &["disable", "bin", "--yes"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!f.record_path("bin").exists());
+    let o = otpgate(
+        &f,
+        &["enroll", "bin", "--no-verify", "--json", "--secret", SECRET],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(f.login("bin", &code()).code, PAM_SUCCESS);
+    // A broken state left behind by no enrollment is no bar to a new one.
+    break_state("sys");
+    let o = otpgate(
+        &f,
+        &["enroll", "sys", "--no-verify", "--json", "--secret", SECRET],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(f.login("sys", &code()).code, PAM_SUCCESS);
+}
+
+#[test]
 fn new_recovery_codes_keep_the_replay_guard_and_clear_the_used_codes() {
     let f = Fixture::new("cli-state", "");
     let o = otpgate(

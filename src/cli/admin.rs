@@ -9,14 +9,14 @@ use super::enroll::recovery_codes_text;
 use super::self_service::Proof;
 use super::text::utc;
 use super::{
-    CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, emit, emit_before,
-    same_enrollment, store_words, unix_now,
+    CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, broken_part, emit,
+    emit_before, same_enrollment, store_words, unix_now,
 };
 use crate::core::Policy;
 use crate::core::decide::{Lock, lock_state};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
 use crate::core::{Kind, Record};
-use crate::store::{AnyStore, Change, StoreError};
+use crate::store::{AnyStore, Change};
 
 fn not_enrolled(user: &str) -> CliError {
     CliError::refused(
@@ -365,11 +365,14 @@ pub fn disable(ctx: &Context, user: &str, yes: bool) -> CliResult {
             return Err(CliError::refused("not disabled", "not confirmed"));
         }
     }
-    // A broken record (does not parse, bad mode) is removed without being
-    // read; a symlink, FIFO or foreign owner is still refused.
-    if let Err(e @ (StoreError::Corrupt { .. } | StoreError::Unsafe { .. })) = store.load(user) {
+    // A broken record (does not parse, bad mode) or login state (does not
+    // read) is removed without being read; a symlink, FIFO or foreign owner
+    // is still refused.
+    if let Err(e) = store.load(user)
+        && let Some(part) = broken_part(&e)
+    {
         emit_before(
-            &format!("{user}: broken record removed ({e}).\n"),
+            &format!("{user}: broken {part} removed ({e}).\n"),
             "nothing was changed",
         )?;
         store.replace_broken(user, Change::Remove)?;

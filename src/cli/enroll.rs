@@ -14,8 +14,8 @@ use super::qr::{self, QrStyle};
 use super::self_service::{Proof, prove_current_factor, sudo_user};
 use super::text::{group, percent_encode};
 use super::{
-    CliError, CliResult, Context, EXIT_OK, ask, audit, emit, emit_before, note, resolve_user,
-    same_enrollment, store_words, unix_now,
+    CliError, CliResult, Context, EXIT_OK, ask, audit, broken_part, emit, emit_before, note,
+    resolve_user, same_enrollment, store_words, unix_now,
 };
 use crate::core::otp::{self, Algorithm, Generator, Kind, OtpParams};
 use crate::core::record::MAX_TIME;
@@ -229,19 +229,20 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     } else {
         ctx.create_store()?
     };
-    // A record that does not parse (or has a bad mode) can be replaced by an
-    // admin with --force: never edited, a new one is renamed over it.
+    // A record that does not parse (or has a bad mode), or a login state
+    // that does not read, can be replaced by an admin with --force: never
+    // edited, a new record is renamed over the old one.
     let (base, broken) = match store.load(&user) {
         Ok(b) => (b, None),
-        Err(e @ (StoreError::Corrupt { .. } | StoreError::Unsafe { .. }))
-            if args.force && !args.self_service =>
-        {
-            note(&format!(
-                "otpgate: note: replacing {user}'s broken record ({e})"
-            ));
-            (None, Some(e))
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => match broken_part(&e) {
+            Some(part) if args.force && !args.self_service => {
+                note(&format!(
+                    "otpgate: note: replacing {user}'s broken {part} ({e})"
+                ));
+                (None, Some(e))
+            }
+            _ => return Err(e.into()),
+        },
     };
     let proof = match &base {
         Some(_) if args.self_service => Some(prove_current_factor(ctx, &store, &user)?),

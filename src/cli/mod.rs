@@ -152,10 +152,26 @@ impl From<StoreError> for CliError {
     }
 }
 
+/// What of an enrollment a store error says is broken, so that an admin
+/// may replace (`enroll --force`) or remove (`disable --yes`) it: the
+/// record (does not parse, bad mode) or the login state (does not read).
+pub fn broken_part(e: &StoreError) -> Option<&'static str> {
+    match e {
+        StoreError::Corrupt { .. } | StoreError::Unsafe { .. } => Some("record"),
+        StoreError::State { .. } => Some("login state"),
+        _ => None,
+    }
+}
+
 /// A store error in words (no `os error N`).
 pub fn store_words(e: &StoreError) -> String {
     match e {
         StoreError::BadUser(why) => why.clone(),
+        StoreError::State { .. } => format!(
+            "{e}; it is never reset, as that would bring back used recovery codes: \
+             replace the enrollment with `otpgate enroll USER --force` or remove it \
+             with `otpgate disable USER --yes`"
+        ),
         StoreError::Io { path, op, err } => {
             format!("{}: {op}: {}", path.display(), console::words(err))
         }
