@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 /// What the proxy does to a connection's first COMMIT (or to all of it).
@@ -86,7 +86,7 @@ impl Proxy {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let cut = *s.cut.lock().unwrap();
+                let cut = *locked(&s.cut);
                 let s = s.clone();
                 thread::spawn(move || serve(client, upstream, cut, s));
             }
@@ -100,43 +100,52 @@ impl Proxy {
 
     /// What later connections get (a connection keeps the cut it began with).
     pub fn set(&self, cut: Cut) {
-        *self.shared.cut.lock().unwrap() = cut;
+        *locked(&self.shared.cut) = cut;
     }
 
     /// COMMITs seen so far.
     pub fn commits(&self) -> usize {
-        self.shared.counters.lock().unwrap().commits
+        locked(&self.shared.counters).commits
     }
 
     /// Connections cut so far where their `Cut` said.
     pub fn cuts(&self) -> usize {
-        self.shared.counters.lock().unwrap().cuts
+        locked(&self.shared.counters).cuts
     }
 
     /// Blocks until a COMMIT is held (`Cut::HoldCommit`); a minute at most
     /// (a login that never got there fails the test instead of hanging it).
     pub fn wait_until_held(&self) {
-        let c = self.shared.counters.lock().unwrap();
+        let c = locked(&self.shared.counters);
         let (c, _) = self
             .shared
             .changed
             .wait_timeout_while(c, std::time::Duration::from_secs(60), |c| c.held == 0)
-            .unwrap();
-        assert!(c.held > 0, "no login reached its COMMIT");
+            .unwrap_or_else(PoisonError::into_inner);
+        let held = c.held;
+        drop(c);
+        assert!(held > 0, "no login reached its COMMIT");
     }
 
     /// Lets held COMMITs go on to the server.
     pub fn release(&self) {
-        self.shared.counters.lock().unwrap().released = true;
+        locked(&self.shared.counters).released = true;
         self.shared.changed.notify_all();
     }
+}
+
+/// A lock that a failed test's panic may have poisoned: the proxy goes on
+/// (and its `Drop` runs) rather than panicking again, which during the
+/// unwinding would abort the whole test binary and leave its servers behind.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.release();
-        for s in self.shared.streams.lock().unwrap().iter() {
+        for s in locked(&self.shared.streams).iter() {
             let _ = s.shutdown(Shutdown::Both);
         }
         // Wake the accept loop so it sees `stop`.
@@ -167,7 +176,7 @@ fn is_commit(msg: &[u8]) -> bool {
 
 fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
     {
-        let mut streams = s.streams.lock().unwrap();
+        let mut streams = locked(&s.streams);
         streams.push(client.try_clone().unwrap());
     }
     if cut == Cut::StallAtStart {
@@ -180,7 +189,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
-    s.streams.lock().unwrap().push(server.try_clone().unwrap());
+    locked(&s.streams).push(server.try_clone().unwrap());
     // The server ends each answer with one ReadyForQuery (`Z`): one for the
     // startup, then one per Sync (`S`) or simple query (`Q`) sent. So the
     // answer to the COMMIT is whatever follows the Z numbered `commit_at - 1`,
@@ -208,7 +217,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                         if last {
                             // The server is done with it: now the module's
                             // side goes, without the answer.
-                            s.counters.lock().unwrap().cuts += 1;
+                            locked(&s.counters).cuts += 1;
                             let _ = to.shutdown(Shutdown::Both);
                             let _ = from.shutdown(Shutdown::Both);
                             return;
@@ -217,7 +226,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                     }
                     Cut::FatalForAnswer if of_commit => {
                         if last {
-                            s.counters.lock().unwrap().cuts += 1;
+                            locked(&s.counters).cuts += 1;
                             let _ = to.write_all(&fatal_08p01());
                             let _ = to.shutdown(Shutdown::Both);
                             let _ = from.shutdown(Shutdown::Both);
@@ -245,7 +254,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
         let committed = commit_at.load(Ordering::SeqCst) != 0;
         if cut == Cut::AfterCommit && answered.load(Ordering::SeqCst) {
             // The module has its answer and says more (its goodbye): cut.
-            s.counters.lock().unwrap().cuts += 1;
+            locked(&s.counters).cuts += 1;
             let _ = client.shutdown(Shutdown::Both);
             break;
         }
@@ -256,20 +265,20 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
             syncs += 1;
         }
         if is_commit(&msg) && !committed {
-            s.counters.lock().unwrap().commits += 1;
+            locked(&s.counters).commits += 1;
             match cut {
                 Cut::BeforeCommit => {
-                    s.counters.lock().unwrap().cuts += 1;
+                    locked(&s.counters).cuts += 1;
                     let _ = client.shutdown(Shutdown::Both);
                     let _ = server.shutdown(Shutdown::Both);
                     break;
                 }
                 Cut::HoldCommit => {
-                    let mut c = s.counters.lock().unwrap();
+                    let mut c = locked(&s.counters);
                     c.held += 1;
                     s.changed.notify_all();
                     while !c.released {
-                        c = s.changed.wait(c).unwrap();
+                        c = s.changed.wait(c).unwrap_or_else(PoisonError::into_inner);
                     }
                 }
                 _ => {}
