@@ -402,7 +402,13 @@ impl Store {
         {
             state_file::write(&lock, &lock_path, &next_state)?;
         } else {
-            self.apply(user, change, &lock)?;
+            if stored.is_none() && matches!(change, Change::Put(_)) {
+                // A state with no record (left by a removal, perhaps broken)
+                // belongs to nothing: emptied before the new record exists,
+                // so it can never refuse that record's logins.
+                state_file::clear(&lock).map_err(io_err(&lock_path, "empty the login state"))?;
+            }
+            self.apply(user, change)?;
         }
         drop(lock);
         Ok(Ok(result))
@@ -421,7 +427,22 @@ impl Store {
         validate_user(user)?;
         let lock = self.lock(user)?;
         let existed = self.replaceable(user)?;
-        self.apply(user, change, &lock)?;
+        let replaced = !matches!(change, Change::Keep);
+        self.apply(user, change)?;
+        if replaced {
+            // Its login state goes with it (it may be what was broken), but
+            // only once the change is durable: emptied before, a crash could
+            // pair the old record with no state (used recovery codes back,
+            // the replay guard's step lost). Left by a crash in between, a
+            // state no longer applies to the new record (a new state id),
+            // and a broken one still refuses until the admin runs this again.
+            let path = self.dir.path_of(&lock_name(user));
+            state_file::clear(&lock).map_err(|err| StoreError::NotDurable {
+                path,
+                op: "empty the old login state",
+                err,
+            })?;
+        }
         drop(lock);
         Ok(existed)
     }
@@ -473,32 +494,16 @@ impl Store {
     }
 
     /// Makes an administrative `change` durable (the caller holds the
-    /// user's lock, `lock`): a replaced record gets a new state id, so the
-    /// login state of the one before no longer applies (the record carries
-    /// it).
-    fn apply(&self, user: &str, change: Change, lock: &File) -> Result<(), StoreError> {
+    /// user's lock): a replaced record gets a new state id, so the login
+    /// state of the one before no longer applies (the record carries it).
+    fn apply(&self, user: &str, change: Change) -> Result<(), StoreError> {
         match change {
-            Change::Keep => return Ok(()),
+            Change::Keep => Ok(()),
             Change::Put(mut record) => {
                 record.state_id = new_state_id(record.state_id);
-                self.write(user, &record)?;
+                self.write(user, &record)
             }
-            Change::Remove => self.remove(user)?,
-        }
-        self.clear_unreadable_state(user, lock)
-    }
-
-    /// After a durable replacement or removal: a login state that does not
-    /// read would refuse every login of the next record as well, so it is
-    /// emptied (nothing in it applies any more). Never before the change is
-    /// durable (a crash in between would pair the old record with no state:
-    /// used recovery codes back, the replay guard's step lost), and never
-    /// for any other change (an unlock or a login leaves it refused).
-    fn clear_unreadable_state(&self, user: &str, lock: &File) -> Result<(), StoreError> {
-        let path = self.dir.path_of(&lock_name(user));
-        match state_file::read(lock, &path, &self.states) {
-            Err(StoreError::State { .. }) => state_file::clear(lock, &path),
-            _ => Ok(()),
+            Change::Remove => self.remove(user),
         }
     }
 

@@ -46,18 +46,13 @@ pub(super) fn write(file: &File, path: &Path, next: &LoginState) -> Result<(), S
     })
 }
 
-/// Empties a state that does not read, once the record it belonged to was
-/// replaced or removed (the change is already in force, hence `NotDurable`
-/// when this fails: logins of the user are refused until it is done).
-pub(super) fn clear(file: &File, path: &Path) -> Result<(), StoreError> {
-    let not_durable = |op| {
-        move |err| StoreError::NotDurable {
-            path: path.to_path_buf(),
-            op,
-            err,
-        }
-    };
-    file.set_len(0)
-        .map_err(not_durable("empty the broken login state"))?;
-    file.sync_data().map_err(not_durable("fdatasync"))
+/// Empties the state file (when it holds anything) and makes that durable:
+/// for a record replaced or removed by an admin, whose state no longer
+/// applies, and for a state that belongs to no record.
+pub(super) fn clear(file: &File) -> std::io::Result<()> {
+    if file.metadata()?.len() == 0 {
+        return Ok(());
+    }
+    file.set_len(0)?;
+    file.sync_data()
 }
