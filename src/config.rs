@@ -246,6 +246,8 @@ pub struct SiteConfig {
     /// A directory, or a `postgresql://` URL for the fleet store.
     pub store: Option<String>,
     pub issuer: Option<String>,
+    /// The CLI's spellings, in any case.
+    #[serde(default, deserialize_with = "algorithm_any_case")]
     pub algorithm: Option<Algorithm>,
     pub digits: Option<u8>,
     pub period: Option<u32>,
@@ -310,6 +312,30 @@ impl PostgresConfig {
     }
 }
 
+/// `algorithm` as `otpgate enroll --algorithm` takes it: sha1, sha256 or
+/// sha512 in any case.
+fn algorithm_any_case<'de, D>(d: D) -> Result<Option<Algorithm>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let word = String::deserialize(d)?;
+    match word.to_ascii_lowercase().as_str() {
+        "sha1" => Ok(Some(Algorithm::Sha1)),
+        "sha256" => Ok(Some(Algorithm::Sha256)),
+        "sha512" => Ok(Some(Algorithm::Sha512)),
+        _ => Err(serde::de::Error::custom(
+            "algorithm must be sha1, sha256 or sha512 (any case)",
+        )),
+    }
+}
+
+/// Why `issuer` cannot name an account in an app: the otpauth URI's label
+/// is `issuer:user`, so no colon, and no control characters.
+pub fn issuer_problem(issuer: &str) -> Option<&'static str> {
+    (issuer.contains(':') || issuer.chars().any(char::is_control))
+        .then_some("it must not contain colons or control characters")
+}
+
 /// Whether `s` names the PostgreSQL store.
 pub fn is_postgres_url(s: &str) -> bool {
     s.starts_with("postgresql://") || s.starts_with("postgres://")
@@ -328,6 +354,9 @@ impl SiteConfig {
         c.policy
             .validate()
             .map_err(|ConfigError(e)| ConfigError(format!("{SITE_CONFIG}: [policy] {e}")))?;
+        if let Some(why) = c.issuer.as_deref().and_then(issuer_problem) {
+            return Err(ConfigError(format!("{SITE_CONFIG}: issuer: {why}")));
+        }
         if let Some(s) = &c.store
             && !s.starts_with('/')
             && !is_postgres_url(s)
@@ -559,6 +588,27 @@ mod tests {
             let e = SiteConfig::parse(bad).unwrap_err();
             assert!(e.0.starts_with("/etc/otpgate.toml: "), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_site_file_takes_the_clis_spellings_and_bounds_the_issuer() {
+        for (word, algorithm) in [
+            ("Sha256", Algorithm::Sha256),
+            ("sHa1", Algorithm::Sha1),
+            ("SHA512", Algorithm::Sha512),
+        ] {
+            let c = SiteConfig::parse(&format!("algorithm = \"{word}\"")).unwrap();
+            assert_eq!(c.otp_params().algorithm, algorithm, "{word}");
+        }
+        let e = SiteConfig::parse("algorithm = \"md5\"").unwrap_err();
+        assert!(e.0.contains("sha1, sha256 or sha512"), "{e}");
+        // What the CLI refuses as --issuer is refused in the file when it
+        // is read, not at the first enrollment under a flag never given.
+        for bad in ["Acme:VPN", "Acme\\u0007", "Acme\\nVPN"] {
+            let e = SiteConfig::parse(&format!("issuer = \"{bad}\"")).unwrap_err();
+            assert!(e.0.contains("issuer"), "{bad}: {e}");
+        }
+        assert!(SiteConfig::parse("issuer = \"Acme VPN (prod)\"").is_ok());
     }
 
     #[test]

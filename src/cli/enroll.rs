@@ -17,6 +17,7 @@ use super::{
     CliError, CliResult, Context, EXIT_OK, ask, audit, broken_part, emit, emit_before, note,
     resolve_user, same_enrollment, store_words, unix_now,
 };
+use crate::config::issuer_problem;
 use crate::core::otp::{self, Algorithm, Generator, Kind, OtpParams};
 use crate::core::record::MAX_TIME;
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
@@ -217,7 +218,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         .clone()
         .or_else(|| ctx.site.issuer.clone())
         .unwrap_or_else(host_name);
-    if issuer.contains(':') || issuer.chars().any(char::is_control) {
+    if issuer_problem(&issuer).is_some() {
         return Err(CliError::usage(
             "bad --issuer",
             "use a name without colons or control characters",
