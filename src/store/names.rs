@@ -11,7 +11,9 @@ const NAME_MAX: usize = 255;
 pub(super) const RECORD_SUFFIX: &str = ".toml";
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".toml.tmp";
-/// Reserved for a per-user state file (`.NAME.state`).
+/// Kept free for a later per-user file (`.NAME.state`); the login state
+/// itself lives in the lock file. Shorter than the temp suffix, so the
+/// longest user name does not depend on it.
 const STATE_SUFFIX: &str = ".state";
 
 const fn max(a: usize, b: usize) -> usize {
