@@ -1316,6 +1316,56 @@ fn a_broken_login_state_can_be_replaced_or_removed_but_never_reset() {
 }
 
 #[test]
+fn an_enrollment_whose_account_was_deleted_can_be_seen_unlocked_and_removed() {
+    if !runs_as_root("an_enrollment_whose_account_was_deleted_can_be_seen_unlocked_and_removed") {
+        return;
+    }
+    let f = Fixture::new("cli-deleted", "");
+    let name = "otpgate-t-gone";
+    let account = TestUser::create(name, "Gone-pass-31");
+    let enroll = ["enroll", name, "--no-verify", "--json", "--secret", SECRET];
+    let o = otpgate(&f, &enroll, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    drop(account);
+    assert_eq!(otpgate::account::canonical_name(name).unwrap(), None);
+    // Its exact name still reaches the enrollment to look at and clean up.
+    let o = otpgate(&f, &["status", name, "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(name), "{}", stdout(&o));
+    let o = otpgate(&f, &["unlock", name], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Nothing new is made for a name NSS does not know.
+    for args in [
+        &enroll[..],
+        &["enroll", name, "--force", "--no-verify"],
+        &["recovery", name],
+    ] {
+        let o = otpgate(&f, args, "");
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("no account named"), "{}", stderr(&o));
+    }
+    // A name that was never enrolled is still refused by all three.
+    for cmd in ["status", "unlock", "disable"] {
+        let o = otpgate(
+            &f,
+            &[cmd, "otpgate-t-never", "--yes"][..if cmd == "disable" { 3 } else { 2 }],
+            "",
+        );
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no account named"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let o = otpgate(&f, &["disable", name, "--yes"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!f.record_path(name).exists());
+    let o = otpgate(&f, &["status", name], "");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
 fn new_recovery_codes_keep_the_replay_guard_and_clear_the_used_codes() {
     let f = Fixture::new("cli-state", "");
     let o = otpgate(
