@@ -324,3 +324,68 @@ fn every_failing_call_of_an_admin_write_exits_non_zero_and_loses_nothing() {
     }
     eprintln!("admin faults injected: {}", fired.len());
 }
+
+/// `enroll --force` over a login state that does not read, with a fault
+/// after the new record is renamed in: the state is emptied only where a
+/// crash could not bring back an old record without its state, and what
+/// the command says about the codes it showed is what a login then finds.
+#[test]
+fn replacing_a_broken_login_state_under_faults_says_truly_whether_the_codes_work() {
+    const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let f = Fixture::new("faults-broken-state", "");
+    // (user, fault, the old record broken too, the shown codes work)
+    let cases = [
+        // Not durable, the old record still reads: its state stays broken.
+        ("daemon", "dirsync:1:EIO", false, false),
+        // Not durable, the old record is broken too: nothing to come back.
+        ("bin", "dirsync:1:EIO", true, true),
+        // Durable; the emptied state's own sync fails: emptied all the same.
+        ("sys", "fdatasync:1:EIO", false, true),
+    ];
+    for (n, (user, spec, record_broken, works)) in cases.into_iter().enumerate() {
+        f.enroll(user, OtpParams::default(), 1);
+        let lock = f.store.join(format!(".{user}.lock"));
+        fs::write(&lock, [0xffu8; 1024]).unwrap();
+        if record_broken {
+            fs::write(f.record_path(user), "version = 1\nsecret = ").unwrap();
+        }
+        let force = [
+            "enroll",
+            user,
+            "--force",
+            "--no-verify",
+            "--json",
+            "--secret",
+            SECRET,
+        ];
+        let fault = Fault::new(&f, spec);
+        let o = otpgate(&f, &force, Some(&fault));
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        let what = format!("{user} with {spec}");
+        assert!(fault.fired(), "{what}");
+        assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
+        if works {
+            assert!(stderr.contains("shown work"), "{what}: {stderr}");
+        } else {
+            assert!(
+                stderr.contains("do not work") && stderr.contains("every login is refused"),
+                "{what}: {stderr}"
+            );
+            assert_eq!(fs::read(&lock).unwrap(), [0xffu8; 1024], "{what}");
+        }
+        let at = T0 + 300 * n as u64;
+        let code = oathtool(SECRET, OtpParams::default(), at);
+        assert_eq!(login(&f, user, at, &code, None).0, works, "{what}");
+        if !works {
+            // Run again once the disk is fixed: done.
+            let o = otpgate(&f, &force, None);
+            assert_eq!(o.status.code(), Some(0), "{what}");
+            let at = at + 60;
+            let code = oathtool(SECRET, OtpParams::default(), at);
+            assert!(
+                login(&f, user, at, &code, None).0,
+                "{what}: after a clean run"
+            );
+        }
+    }
+}

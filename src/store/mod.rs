@@ -72,6 +72,11 @@ pub enum StoreError {
     Corrupt { path: PathBuf, err: RecordError },
     /// The login state is corrupt (refused, never reset).
     State { path: PathBuf, err: StateError },
+    /// An admin replaced or removed an enrollment whose login state is
+    /// corrupt, but that state could not be emptied (`err`), or was left
+    /// as it was because the change is not yet durable: every login of the
+    /// user is still refused, so the codes just shown do not work.
+    StateLeft { path: PathBuf, err: io::Error },
     /// The database cannot be reached or refused a statement.
     Unavailable(String),
     /// The answer to the COMMIT never came (the connection closed or the
@@ -118,6 +123,11 @@ impl fmt::Display for StoreError {
             StoreError::Unsafe { path, why } => write!(f, "{}: {why}", path.display()),
             StoreError::Corrupt { path, err } => write!(f, "{}: {err}", path.display()),
             StoreError::State { path, err } => write!(f, "{}: {err}", path.display()),
+            StoreError::StateLeft { path, err } => write!(
+                f,
+                "{}: the broken login state is still there ({err}), so every login is refused; run the command again once the disk is fixed",
+                path.display()
+            ),
             StoreError::Unavailable(why) => write!(f, "database unavailable: {why}"),
             StoreError::CommitUnknown(why) => write!(
                 f,
@@ -414,10 +424,10 @@ impl Store {
         Ok(Ok(result))
     }
 
-    /// Replaces (`Put`) or removes (`Remove`) `user`'s record without
-    /// reading it, nor its login state: how an admin repairs a record that
-    /// does not parse or has a bad mode, or a login state that does not
-    /// read (`enroll --force`, `disable --yes`). Under the user's lock
+    /// Replaces (`Put`) or removes (`Remove`) `user`'s record whether or not
+    /// it or its login state reads: how an admin repairs a record that does
+    /// not parse or has a bad mode, or a login state that does not read
+    /// (`enroll --force`, `disable --yes`). Under the user's lock
     /// like [`Store::update`]; the old record is never edited in place (a new
     /// one is renamed over it, or it is unlinked). Still refused, with the
     /// reason and "not replaced": a record path that is a symbolic link, a
@@ -427,22 +437,44 @@ impl Store {
         validate_user(user)?;
         let lock = self.lock(user)?;
         let existed = self.replaceable(user)?;
-        let replaced = !matches!(change, Change::Keep);
-        self.apply(user, change)?;
-        if replaced {
-            // Its login state goes with it (it may be what was broken), but
-            // only once the change is durable: emptied before, a crash could
-            // pair the old record with no state (used recovery codes back,
-            // the replay guard's step lost). Left by a crash in between, a
-            // state no longer applies to the new record (a new state id),
-            // and a broken one still refuses until the admin runs this again.
-            let path = self.dir.path_of(&lock_name(user));
-            state_file::clear(&lock).map_err(|err| StoreError::NotDurable {
-                path,
-                op: "empty the old login state",
-                err,
-            })?;
+        if matches!(change, Change::Keep) {
+            return Ok(existed);
         }
+        // A login state that does not read refuses every login of any
+        // record, so it goes with the one it belonged to; one that reads no
+        // longer applies to the next (a new state id) and is left alone.
+        let path = self.dir.path_of(&lock_name(user));
+        let broken_state = matches!(
+            state_file::read(&lock, &path, &self.states),
+            Err(StoreError::State { .. })
+        );
+        // Whether the old record would serve logins again if a crash undid
+        // a change that is not yet durable: then its state stays as it is
+        // until the change is, since a record back with no state would have
+        // its used recovery codes back and its replay guard's step lost.
+        let old_usable = broken_state && matches!(self.load_record(user), Ok(Some(_)));
+        let result = self.apply(user, change);
+        if broken_state {
+            let clear_now = match &result {
+                Ok(()) => true,
+                Err(e) => e.change_in_force() && !old_usable,
+            };
+            if clear_now {
+                // Emptied, the state is in force even if its sync fails.
+                lock.set_len(0).map_err(|err| StoreError::StateLeft {
+                    path: path.clone(),
+                    err,
+                })?;
+                lock.sync_data().map_err(|err| StoreError::NotDurable {
+                    path,
+                    op: "fdatasync",
+                    err,
+                })?;
+            } else if let Err(StoreError::NotDurable { err, .. }) = result {
+                return Err(StoreError::StateLeft { path, err });
+            }
+        }
+        result?;
         drop(lock);
         Ok(existed)
     }

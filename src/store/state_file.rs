@@ -47,8 +47,7 @@ pub(super) fn write(file: &File, path: &Path, next: &LoginState) -> Result<(), S
 }
 
 /// Empties the state file (when it holds anything) and makes that durable:
-/// for a record replaced or removed by an admin, whose state no longer
-/// applies, and for a state that belongs to no record.
+/// for a state that belongs to no record, before a new record is written.
 pub(super) fn clear(file: &File) -> std::io::Result<()> {
     if file.metadata()?.len() == 0 {
         return Ok(());
