@@ -1304,6 +1304,22 @@ fn a_broken_login_state_can_be_replaced_or_removed_but_never_reset() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(f.login("bin", &code()).code, PAM_SUCCESS);
+    // A lock file others could read is not a broken record: nothing is
+    // removed or replaced through it, and no codes are shown.
+    f.enroll("lp", OtpParams::default(), 1);
+    let lock = f.store.join(".lp.lock");
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    for args in [
+        &["disable", "lp", "--yes"][..],
+        &["enroll", "lp", "--force", "--no-verify", "--json"],
+    ] {
+        let o = otpgate(&f, args, "");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(".lp.lock"), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+        assert!(!stderr(&o).contains("removed"), "{}", stderr(&o));
+        assert!(f.record_path("lp").exists());
+    }
     // A broken state left behind by no enrollment is no bar to a new one.
     break_state("sys");
     let o = otpgate(
@@ -1363,6 +1379,55 @@ fn an_enrollment_whose_account_was_deleted_can_be_seen_unlocked_and_removed() {
     assert!(!f.record_path(name).exists());
     let o = otpgate(&f, &["status", name], "");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn a_site_issuer_no_app_can_show_stops_enrollment_but_never_a_login() {
+    let f = Fixture::new("cli-issuer", "");
+    // The path every command of the fixture reads as its site file.
+    let site = f.tmp.path().join("no-site-config.toml");
+    fs::write(&site, "issuer = \"Acme:VPN\"\n").unwrap();
+    f.set_stack(&format!(
+        "auth required {} store={} config={} {}",
+        module_path().display(),
+        f.store.display(),
+        site.display(),
+        owner_ok()
+    ));
+    let e = f.enroll("daemon", OtpParams::default(), 1);
+    // Logins never use the issuer: an old site file does not stop them.
+    let code = oathtool(&e.secret, e.params, unix_now());
+    assert_eq!(f.login("daemon", &code).code, PAM_SUCCESS);
+    let o = otpgate(&f, &["status", "daemon"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Enrolling names where the bad issuer comes from.
+    let o = otpgate(&f, &["enroll", "bin", "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("bad issuer in {}", site.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty());
+    let o = otpgate(
+        &f,
+        &["enroll", "bin", "--no-verify", "--json", "--issuer", "A:B"],
+        "",
+    );
+    assert!(stderr(&o).contains("bad --issuer"), "{}", stderr(&o));
+    let o = otpgate(
+        &f,
+        &[
+            "enroll",
+            "bin",
+            "--no-verify",
+            "--json",
+            "--issuer",
+            "Acme VPN",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use super::{
     CliError, CliResult, Context, EXIT_OK, ask, audit, broken_part, emit, emit_before, note,
     resolve_user, same_enrollment, store_words, unix_now,
 };
-use crate::config::issuer_problem;
+use crate::config::bad_issuer;
 use crate::core::otp::{self, Algorithm, Generator, Kind, OtpParams};
 use crate::core::record::MAX_TIME;
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
@@ -213,14 +213,14 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
             format!("use at most {}", recovery::MAX_COUNT),
         ));
     }
-    let issuer = args
-        .issuer
-        .clone()
-        .or_else(|| ctx.site.issuer.clone())
-        .unwrap_or_else(host_name);
-    if issuer_problem(&issuer).is_some() {
+    let (issuer, from) = match (&args.issuer, &ctx.site.issuer) {
+        (Some(i), _) => (i.clone(), "--issuer".to_string()),
+        (None, Some(i)) => (i.clone(), format!("issuer in {}", ctx.config.display())),
+        (None, None) => (host_name(), "issuer (this host's name)".to_string()),
+    };
+    if bad_issuer(&issuer) {
         return Err(CliError::usage(
-            "bad --issuer",
+            format!("bad {from}"),
             "use a name without colons or control characters",
         ));
     }
@@ -331,6 +331,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
             params.digits,
             params.period,
             counter.map_or_else(String::new, |c| format!(" kind=hotp counter={c}"))
+                + if broken.is_some() { " broken=true" } else { "" }
         ),
     );
     if !args.json
@@ -398,6 +399,15 @@ fn not_saved(what: &str, user: &str, e: &StoreError) -> CliError {
             "the enrollment is in force but not safely on disk",
             format!(
                 "{}; the secret and recovery codes shown work; fix the disk, then check with: otpgate status {user}",
+                store_words(e)
+            ),
+        );
+    }
+    if matches!(e, StoreError::StateLeft { .. }) {
+        return CliError::usage(
+            "the new enrollment does not work yet",
+            format!(
+                "{}; the secret and recovery codes shown do not work",
                 store_words(e)
             ),
         );

@@ -155,9 +155,14 @@ impl From<StoreError> for CliError {
 /// What of an enrollment a store error says is broken, so that an admin
 /// may replace (`enroll --force`) or remove (`disable --yes`) it: the
 /// record (does not parse, bad mode) or the login state (does not read).
+/// Anything else unsafe (the lock file, a key file) is for the admin to
+/// look at: replacing the record would not get past it.
 pub fn broken_part(e: &StoreError) -> Option<&'static str> {
     match e {
-        StoreError::Corrupt { .. } | StoreError::Unsafe { .. } => Some("record"),
+        StoreError::Corrupt { .. } => Some("record"),
+        StoreError::Unsafe { path, .. } if path.extension().is_some_and(|x| x == "toml") => {
+            Some("record")
+        }
         StoreError::State { .. } => Some("login state"),
         _ => None,
     }
@@ -175,6 +180,11 @@ pub fn store_words(e: &StoreError) -> String {
         StoreError::Io { path, op, err } => {
             format!("{}: {op}: {}", path.display(), console::words(err))
         }
+        StoreError::StateLeft { path, err } => format!(
+            "{}: the broken login state is still there ({}), so every login is refused; run the command again once the disk is fixed",
+            path.display(),
+            console::words(err)
+        ),
         StoreError::NotDurable { path, op, err } => format!(
             "{}: {op}: {}; the change is in force, but a crash before the disk recovers may undo it",
             path.display(),
@@ -190,6 +200,8 @@ pub type CliResult = Result<i32, CliError>;
 pub struct Context {
     pub store_dir: PathBuf,
     pub site: SiteConfig,
+    /// Where `site` was read from (`--config`).
+    pub config: PathBuf,
     /// `--store` was given on the command line.
     pub store_given: bool,
     /// Who may own the store (see [`cli_trust`]).
@@ -277,6 +289,7 @@ fn run(cli: Cli) -> CliResult {
     let ctx = Context {
         store_dir,
         site,
+        config: cli.config.clone(),
         store_given: cli.store.is_some(),
         trust: cli_trust(),
     };
