@@ -1409,6 +1409,12 @@ fn a_site_issuer_no_app_can_show_stops_enrollment_but_never_a_login() {
         stderr(&o)
     );
     assert!(stdout(&o).is_empty());
+    let o = otpgate(&f, &["doctor", "--check", "store", "--json"], "");
+    assert!(
+        stdout(&o).contains("\"store.bad_issuer\""),
+        "{}",
+        stdout(&o)
+    );
     let o = otpgate(
         &f,
         &["enroll", "bin", "--no-verify", "--json", "--issuer", "A:B"],

@@ -19,6 +19,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 use super::{CliResult, Context, EXIT_OK, EXIT_REFUSED};
+use crate::config::bad_issuer;
 use crate::pam::sys::clock_state;
 
 pub use module::MODULE_FILE;
@@ -132,6 +133,7 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CliResult {
         findings.extend(module::check_module(args.module_dir.as_deref()));
     }
     if wants("store") {
+        findings.extend(site_issuer(ctx));
         findings.extend(store::check_store(ctx));
     }
     let stacks = pam_stack::read_stacks(&args.pam_dir);
@@ -168,6 +170,22 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CliResult {
     }
     let failed = errors > 0 || (args.strict && warnings > 0);
     Ok(if failed { EXIT_REFUSED } else { EXIT_OK })
+}
+
+/// An issuer in the site file that no app can show (`enroll` refuses it;
+/// logins never use it).
+fn site_issuer(ctx: &Context) -> Option<Finding> {
+    let issuer = ctx.site.issuer.as_deref().filter(|i| bad_issuer(i))?;
+    Some(
+        warn(
+            "store.bad_issuer",
+            format!(
+                "issuer {issuer:?} has a colon or a control character, which no authenticator app shows: enroll refuses it (logins are not affected)"
+            ),
+            "set issuer to a name without colons or control characters",
+        )
+        .at(ctx.config.display().to_string()),
+    )
 }
 
 fn print_text(findings: &[Finding], errors: usize, warnings: usize, strict: bool) {
