@@ -213,10 +213,8 @@ impl Record {
         // is one of ours (one pass, and for a record in our format no
         // second copy of the secret in a table). Anything else takes the
         // path below, for its error.
-        if one_pass
-            && let Ok(record) = toml::from_str::<Record>(text)
-            && record.version == FORMAT_VERSION
-        {
+        if one_pass && let Ok(record) = toml::from_str::<Record>(text) {
+            // validate() refuses another version first, as below.
             record.validate()?;
             return Ok(record);
         }
@@ -585,6 +583,54 @@ pub(crate) mod tests {
         }
         // Anything after it: edited, refused.
         assert!(Record::parse(format!("{}last_step = 9\n", *text).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_record_written_at_exactly_the_size_limit_reads_back_and_a_byte_more_is_refused() {
+        let (mut r, _) = sample();
+        let room = MAX_RECORD_BYTES - r.to_toml().unwrap().len();
+        // The salt grows by pairs of hex digits; an odd byte goes elsewhere.
+        r.recovery.salt.push_str(&"00".repeat(room / 2));
+        r.last_login_from.push_str(&"h".repeat(room % 2));
+        let text = r.to_toml().unwrap();
+        assert_eq!(text.len(), MAX_RECORD_BYTES);
+        assert_eq!(Record::parse(text.as_bytes()), Ok(r.clone()));
+        // The end line follows the last value, with no blank line between.
+        assert!(
+            !text.ends_with(&format!("\n\n{END}")),
+            "{:?}",
+            &text[text.len() - 40..]
+        );
+        r.last_login_from.push('h');
+        assert_eq!(r.to_toml().map(|_| ()), Err(RecordError::TooLarge));
+    }
+
+    #[test]
+    fn grace_entries_are_bounded_in_number_and_form() {
+        use crate::core::grace::{GraceEntry, MAX_ENTRIES};
+        let entry = |key: &str, at| GraceEntry {
+            key: key.to_string(),
+            at,
+        };
+        let good = "0123456789abcdef0123456789ABCDEF";
+        let (mut r, _) = sample();
+        r.grace = vec![entry(good, MAX_TIME); MAX_ENTRIES];
+        assert_eq!(r.validate(), Ok(()));
+        for (what, bad) in [
+            ("too many", vec![entry(good, 1); MAX_ENTRIES + 1]),
+            ("31 digits", vec![entry(&good[1..], 1)]),
+            ("33 digits", vec![entry(&format!("{good}0"), 1)]),
+            ("not hex", vec![entry(&good.replace('f', "g"), 1)]),
+            ("beyond i64", vec![entry(good, MAX_TIME + 1)]),
+            ("one of two", vec![entry(good, 1), entry(&good[1..], 1)]),
+        ] {
+            r.grace = bad;
+            assert_eq!(
+                r.validate(),
+                Err(RecordError::Invalid("grace entries are malformed".into())),
+                "{what}"
+            );
+        }
     }
 
     #[test]
