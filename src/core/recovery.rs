@@ -432,6 +432,11 @@ pub(crate) mod tests {
         );
         assert!(RecoveryHashes::create_numeric(&scratch(&["1234567a"]), TEST_KDF).is_err());
         assert!(RecoveryHashes::create_numeric(&scratch(&["12345"]), TEST_KDF).is_err());
+        let many: Vec<String> = (0..=MAX_COUNT).map(|i| format!("{i:08}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let most = RecoveryHashes::create_numeric(&scratch(&many[..MAX_COUNT]), TEST_KDF);
+        assert_eq!(most.unwrap().hashes.len(), MAX_COUNT);
+        assert!(RecoveryHashes::create_numeric(&scratch(&many), TEST_KDF).is_err());
         // Generated codes are not numeric.
         let generated =
             RecoveryHashes::create(&RecoveryCodes::generate(1).unwrap(), TEST_KDF).unwrap();
