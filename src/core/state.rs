@@ -395,6 +395,34 @@ mod tests {
         none.last_login_from = String::new();
         let f = file(&none, &state(0, 0));
         assert_eq!(current(&f).unwrap(), Some(none));
+        // Every grace entry in its own place, in order.
+        let mut full = state(7, 2);
+        full.grace = (1..=MAX_ENTRIES as u64)
+            .map(|i| GraceEntry {
+                key: format!("{i:032x}"),
+                at: 1_700_000_000 + i,
+            })
+            .collect();
+        let f = file(&state(6, 1), &full);
+        assert_eq!(current(&f).unwrap(), Some(full));
+    }
+
+    #[test]
+    fn refusals_say_what_is_wrong_with_the_state_and_nothing_in_it() {
+        for (e, words) in [
+            (
+                StateError::TooLarge(1025),
+                "login state is 1025 bytes, more than 1024",
+            ),
+            (StateError::SlotInvalid, "its slot fails its checksum"),
+            (
+                StateError::BothSlotsInvalid,
+                "both slots fail their checksum",
+            ),
+            (StateError::Misplaced, "does not match its place"),
+        ] {
+            assert!(e.to_string().contains(words), "{e:?}: {e}");
+        }
     }
 
     #[test]
