@@ -286,7 +286,7 @@ pub fn next_state(stored: &Record, prev: Option<&LoginState>, next: &Record) -> 
 /// The current state in a state file's bytes: `Ok(None)` when no login has
 /// written one yet (empty, or only a torn first write).
 pub fn current(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
-    slots(bytes, true)
+    slots(bytes)
 }
 
 /// The state in the fleet store's one slot per row (a row is replaced
@@ -302,7 +302,7 @@ pub fn one_slot(bytes: &[u8]) -> Result<LoginState, StateError> {
     }
 }
 
-fn slots(bytes: &[u8], placed: bool) -> Result<Option<LoginState>, StateError> {
+fn slots(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
     if bytes.len() > STATE_BYTES {
         return Err(StateError::TooLarge(bytes.len()));
     }
@@ -322,7 +322,6 @@ fn slots(bytes: &[u8], placed: bool) -> Result<Option<LoginState>, StateError> {
         // The next write goes to slot_offset(seq + 1): a state elsewhere
         // would be overwritten by it, and a torn write would then lose it.
         if let Slot::Valid(s) = &slot
-            && placed
             && slot_offset(s.seq) != (i * SLOT_BYTES) as u64
         {
             return Err(StateError::Misplaced);
@@ -529,6 +528,35 @@ mod tests {
         let mut admin = stored.clone();
         admin.recovery.hashes.swap(0, 1);
         assert!(LoginState::between(&stored, &admin).is_none());
+    }
+
+    #[test]
+    fn a_login_state_is_numbered_after_the_one_in_force() {
+        let (stored, _) = sample();
+        let mut next = stored.clone();
+        next.failures = 1;
+        assert_eq!(next_state(&stored, None, &next).unwrap().seq, 1);
+        let prev = state(5, 1);
+        assert_eq!(next_state(&stored, Some(&prev), &next).unwrap().seq, 6);
+        next.secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into();
+        assert_eq!(next_state(&stored, Some(&prev), &next), None);
+    }
+
+    #[test]
+    fn used_codes_fit_the_state_up_to_its_bitmap() {
+        let (mut stored, _) = sample();
+        for n in [MAX_CODES, MAX_CODES + 1] {
+            stored.recovery.hashes = (0..n).map(|i| format!("{i:064x}")).collect();
+            let mut next = stored.clone();
+            next.recovery.hashes.remove(MAX_CODES - 1);
+            let s = LoginState::between(&stored, &next);
+            if n == MAX_CODES {
+                assert_eq!(s.unwrap().used, 1u128 << (MAX_CODES - 1));
+            } else {
+                // Beyond what the bitmap holds: the record is rewritten.
+                assert_eq!(s, None);
+            }
+        }
     }
 
     #[test]
