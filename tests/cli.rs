@@ -1197,19 +1197,7 @@ fn a_broken_record_can_be_replaced_or_removed_but_never_edited() {
     let o = otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // With --force: a new record replaces it, and logins work again.
-    let o = otpgate(
-        &f,
-        &[
-            "enroll",
-            "daemon",
-            "--force",
-            "--no-verify",
-            "--json",
-            "--secret",
-            SECRET,
-        ],
-        "",
-    );
+    let o = otpgate(&f, &force_enroll_args("daemon", SECRET), "");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("replacing daemon's broken record"),
@@ -1248,21 +1236,7 @@ fn a_broken_login_state_can_be_replaced_or_removed_but_never_reset() {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
-    let force = |user: &str| {
-        otpgate(
-            &f,
-            &[
-                "enroll",
-                user,
-                "--force",
-                "--no-verify",
-                "--json",
-                "--secret",
-                SECRET,
-            ],
-            "",
-        )
-    };
+    let force = |user: &str| otpgate(&f, &force_enroll_args(user, SECRET), "");
     let code = || oathtool(SECRET, OtpParams::default(), unix_now());
     let first = f.enroll("daemon", OtpParams::default(), 1);
     let state = break_state("daemon");

@@ -349,15 +349,7 @@ fn replacing_a_broken_login_state_under_faults_says_truly_whether_the_codes_work
         if record_broken {
             fs::write(f.record_path(user), "version = 1\nsecret = ").unwrap();
         }
-        let force = [
-            "enroll",
-            user,
-            "--force",
-            "--no-verify",
-            "--json",
-            "--secret",
-            SECRET,
-        ];
+        let force = force_enroll_args(user, SECRET);
         let fault = Fault::new(&f, spec);
         let o = otpgate(&f, &force, Some(&fault));
         let stderr = String::from_utf8_lossy(&o.stderr).into_owned();

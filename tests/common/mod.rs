@@ -311,6 +311,20 @@ pub fn read_bytes(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap()
 }
 
+/// `otpgate` arguments that replace `user`'s enrollment (broken or not)
+/// with `secret`, unchecked, printing JSON.
+pub fn force_enroll_args<'a>(user: &'a str, secret: &'a str) -> [&'a str; 7] {
+    [
+        "enroll",
+        user,
+        "--force",
+        "--no-verify",
+        "--json",
+        "--secret",
+        secret,
+    ]
+}
+
 /// A real system user `otpgate-t*` with a password, removed on drop.
 pub struct TestUser {
     pub name: String,
