@@ -187,9 +187,9 @@ pub fn store_words(e: &StoreError) -> String {
             format!("{}: {op}: {}", path.display(), console::words(err))
         }
         StoreError::StateLeft { path, err } => format!(
-            "{}: the broken login state is still there ({}), so every login is refused; run the command again once the disk is fixed",
+            "{}: {}",
             path.display(),
-            console::words(err)
+            crate::store::state_left_words(console::words(err))
         ),
         StoreError::NotDurable { path, op, err } => format!(
             "{}: {op}: {}; the change is in force, but a crash before the disk recovers may undo it",

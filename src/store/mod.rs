@@ -123,11 +123,9 @@ impl fmt::Display for StoreError {
             StoreError::Unsafe { path, why } => write!(f, "{}: {why}", path.display()),
             StoreError::Corrupt { path, err } => write!(f, "{}: {err}", path.display()),
             StoreError::State { path, err } => write!(f, "{}: {err}", path.display()),
-            StoreError::StateLeft { path, err } => write!(
-                f,
-                "{}: the broken login state is still there ({err}), so every login is refused; run the command again once the disk is fixed",
-                path.display()
-            ),
+            StoreError::StateLeft { path, err } => {
+                write!(f, "{}: {}", path.display(), state_left_words(err))
+            }
             StoreError::Unavailable(why) => write!(f, "database unavailable: {why}"),
             StoreError::CommitUnknown(why) => write!(
                 f,
@@ -145,6 +143,13 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// What [`StoreError::StateLeft`] means, with its cause in `why`'s words.
+pub fn state_left_words(why: impl fmt::Display) -> String {
+    format!(
+        "the broken login state is still there ({why}), so every login is refused; run the command again once the disk is fixed"
+    )
+}
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |err| StoreError::Io {
