@@ -42,9 +42,31 @@ fn panicking_module() -> PathBuf {
     so
 }
 
+/// The shared libraries `so` asks the dynamic loader for (readelf -d).
+fn needed(so: &std::path::Path) -> Vec<String> {
+    let out = Command::new("readelf").arg("-d").arg(so).output().unwrap();
+    assert!(out.status.success(), "readelf -d {}", so.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| Some(l.split_once('[')?.1.trim_end_matches(']').to_string()))
+        .collect()
+}
+
 #[test]
 fn a_panic_in_the_module_is_pam_abort_and_the_host_survives() {
     let so = panicking_module();
+    // The unwinder that stops the panic is the module's own (build.rs links
+    // libgcc_eh.a), so sshd and sudo need not load libgcc_s for each login.
+    for module in [&so, &module_path()] {
+        let libs = needed(module);
+        assert!(libs.iter().any(|l| l == "libc.so.6"), "{libs:?}");
+        assert!(
+            !libs.iter().any(|l| l.starts_with("libgcc_s")),
+            "{}: {libs:?}",
+            module.display()
+        );
+    }
     let f = Fixture::new("panic", "");
     let user = "mail";
     let e = f.enroll(user, OtpParams::default(), 1);
