@@ -246,13 +246,16 @@ pub fn redact(url: &str) -> String {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &base[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &base[..scheme + 3], &base[at + 1..])
-        }
-        _ => base.to_string(),
+    // The user part is between the scheme and the last '@' after it.
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, hosts)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}@{hosts}")
+            }
+            None => base.to_string(),
+        },
+        None => base.to_string(),
     };
     if let Some(q) = query {
         let kept: Vec<&str> = q
@@ -1086,6 +1089,17 @@ mod tests {
         assert_eq!(
             redact("postgresql://db1/otpgate?PASSWORD=hunter2"),
             "postgresql://db1/otpgate"
+        );
+        // An '@' before the scheme is no user part (and no slice to panic on).
+        assert_eq!(redact("me@postgresql://db1/x"), "me@postgresql://db1/x");
+        assert_eq!(
+            redact("me@postgresql://u:hunter2@db1/x"),
+            "me@postgresql://u@db1/x"
+        );
+        // The password may hold '@' and ':'.
+        assert_eq!(
+            redact("postgresql://u:hun@t:er2@db1/x"),
+            "postgresql://u@db1/x"
         );
     }
 
