@@ -547,6 +547,59 @@ fn a_corrupt_login_state_in_the_database_is_refused_never_read_as_none() {
 }
 
 #[test]
+fn a_grace_entry_written_into_the_database_without_the_secret_grants_nothing() {
+    if !runs_as_root("a_grace_entry_written_into_the_database_without_the_secret_grants_nothing") {
+        return;
+    }
+    use otpgate::core::grace::{GraceEntry, key};
+    use otpgate::core::state;
+    let fleet = Fleet::new("pg-grace");
+    fleet.enroll();
+    let a = fleet.host("a", "grace_period=600");
+    assert_eq!(fleet.login(&a, &code(0)).code, PAM_SUCCESS);
+    // The real entry: the next login from this host is not asked.
+    let t = fleet.login(&a, "");
+    assert_eq!(t.code, PAM_SUCCESS, "{t:?}");
+    assert!(prompts(&t).is_empty(), "{t:?}");
+
+    // Someone who can write the table but has no fleet key (so not the
+    // secret): the state has a checksum anyone can compute, and an entry
+    // for this host and service made without the secret.
+    let hex_of = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let read = fleet
+        .pg
+        .psql_as(
+            "postgres",
+            "otpgate",
+            &format!("SELECT encode(state, 'hex') FROM otpgate_users WHERE name = '{USER}'"),
+        )
+        .unwrap();
+    let bytes: Vec<u8> = (0..read.trim().len() / 2)
+        .map(|i| u8::from_str_radix(&read.trim()[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut st = state::one_slot(&bytes).unwrap();
+    assert_eq!(st.grace.len(), 1);
+    st.grace = vec![GraceEntry {
+        key: hex_of(&key(&a, "192.0.2.20").unwrap()),
+        at: unix_now(),
+    }];
+    fleet
+        .pg
+        .psql_as(
+            "postgres",
+            "otpgate",
+            &format!(
+                "UPDATE otpgate_users SET state = decode('{}', 'hex') WHERE name = '{USER}'",
+                hex_of(&st.encode())
+            ),
+        )
+        .unwrap();
+    let t = fleet.login(&a, "");
+    assert_eq!(t.code, PAM_AUTH_ERR, "{t:?}");
+    assert_eq!(prompts(&t).len(), 1, "asked for a code: {t:?}");
+}
+
+#[test]
 fn a_row_held_by_a_stuck_session_refuses_within_the_timeout_and_blocks_no_one_else() {
     if !runs_as_root(
         "a_row_held_by_a_stuck_session_refuses_within_the_timeout_and_blocks_no_one_else",

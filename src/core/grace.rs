@@ -2,13 +2,20 @@
 //! logins of that user from the same host and service skip the code for a
 //! while. The entries are login state (written with the success, cleared by
 //! any failure, by `otpgate unlock` and by a new enrollment); a host is
-//! named only by a digest of service and host, never in clear. The digest
-//! has no key: whoever can write the login state (root on a host, or the
-//! fleet store's login role) can also write an entry for a host of their
-//! choosing, so the entries are no stronger than the state's protection.
+//! never named in clear.
+//!
+//! Each entry is a tag: HMAC-SHA256 keyed with the user's secret over a
+//! digest of (service, host) and the entry's time. Whoever can write the
+//! login state but does not hold the secret cannot make an entry that
+//! grants anything, or move an entry's time forward: that is the fleet
+//! store's database seen by someone without a host's fleet key (a DBA, a
+//! leaked role password, a restored backup), for whom the state's own
+//! checksum is no protection. Root on a host holds both and is not stopped.
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::record::Record;
 
@@ -21,14 +28,15 @@ pub const MAX_GRACE_SECONDS: u64 = 86_400;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraceEntry {
-    /// Hex of the first 16 bytes of SHA-256 over service and host.
+    /// Hex of the first 16 bytes of the entry's tag ([`tag`]).
     pub key: String,
     /// Unix time of the code login that opened the period.
     pub at: u64,
 }
 
 /// The digest naming a (service, host) pair; `None` for a login that never
-/// gets a grace period: no host, or this machine.
+/// gets a grace period: no host, or this machine. Never stored: entries
+/// hold [`tag`]s made from it.
 pub fn key(service: &str, rhost: &str) -> Option<[u8; 16]> {
     if is_local(rhost) {
         return None;
@@ -52,28 +60,45 @@ fn is_local(rhost: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-pub fn hex_key(k: &[u8; 16]) -> String {
-    super::recovery::hex(k)
+/// An entry's tag in hex: HMAC-SHA256 keyed with the secret (as stored,
+/// base32) over the pair's digest and the time, cut to 16 bytes.
+fn tag(secret: &str, pair: &[u8; 16], at: u64) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        unreachable!("HMAC takes a key of any length")
+    };
+    mac.update(b"otpgate-grace-entry\0");
+    mac.update(pair);
+    mac.update(&at.to_be_bytes());
+    let out = mac.finalize().into_bytes();
+    super::recovery::hex(&out[..16])
 }
 
-/// Whether `record` grants `key` a login at `now` without a code.
-pub fn granted(record: &Record, key: &[u8; 16], now: u64, period: u64) -> bool {
+/// Whether `e` was made for `pair` with this record's secret.
+fn is_for(record_secret: &str, e: &GraceEntry, pair: &[u8; 16]) -> bool {
+    let want = tag(record_secret, pair, e.at);
+    bool::from(want.as_bytes().ct_eq(e.key.as_bytes()))
+}
+
+/// Whether `record` has an open grace period for `pair` at `now`.
+pub fn granted(record: &Record, pair: &[u8; 16], now: u64, period: u64) -> bool {
     if period == 0 || record.hard_locked {
         return false;
     }
-    let k = hex_key(key);
     record
         .grace
         .iter()
-        .any(|e| e.key == k && now >= e.at && now - e.at <= period)
+        .any(|e| now >= e.at && now - e.at <= period && is_for(&record.secret, e, pair))
 }
 
-/// `next` after a code login from `key` at `now`: that pair's entry renewed,
-/// the oldest dropped beyond [`MAX_ENTRIES`].
-pub fn remember(next: &mut Record, key: &[u8; 16], now: u64) {
-    let k = hex_key(key);
-    next.grace.retain(|e| e.key != k);
-    next.grace.push(GraceEntry { key: k, at: now });
+/// `next` after a code login from `pair` at `now`: that pair's entry
+/// renewed, the oldest dropped beyond [`MAX_ENTRIES`].
+pub fn remember(next: &mut Record, pair: &[u8; 16], now: u64) {
+    let secret = &next.secret;
+    next.grace.retain(|e| !is_for(secret, e, pair));
+    next.grace.push(GraceEntry {
+        key: tag(&next.secret, pair, now),
+        at: now,
+    });
     next.grace.sort_by_key(|e| std::cmp::Reverse(e.at));
     next.grace.truncate(MAX_ENTRIES);
 }
@@ -111,6 +136,46 @@ mod tests {
         assert!(!granted(&r, &other, 1000, 300));
         r.hard_locked = true;
         assert!(!granted(&r, &k, 1000, 300));
+    }
+
+    #[test]
+    fn an_entry_not_made_with_the_users_secret_grants_nothing() {
+        let (mut r, _) = sample();
+        let k = key("sshd", "192.0.2.1").unwrap();
+        // The pair's digest itself, as entries were before they had a key:
+        // anyone can compute it.
+        r.grace = vec![GraceEntry {
+            key: crate::core::recovery::hex(&k),
+            at: 1000,
+        }];
+        assert!(!granted(&r, &k, 1000, 300));
+        // A real entry with its time moved forward (to stretch the period).
+        remember(&mut r, &k, 1000);
+        assert!(granted(&r, &k, 1000, 300));
+        let mut moved = r.clone();
+        moved.grace[0].at = 1200;
+        assert!(!granted(&moved, &k, 1400, 300));
+        assert!(granted(&r, &k, 1300, 300), "the real one, in time");
+        // The same entry under another user's secret.
+        let (mut other, _) = sample();
+        other.secret = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U".into();
+        other.grace = r.grace.clone();
+        assert!(!granted(&other, &k, 1000, 300));
+    }
+
+    #[test]
+    fn a_pair_has_one_entry_renewed_by_each_code_login() {
+        let (mut r, _) = sample();
+        let k = key("sshd", "192.0.2.1").unwrap();
+        let other = key("sshd", "192.0.2.2").unwrap();
+        remember(&mut r, &k, 1000);
+        remember(&mut r, &other, 1001);
+        remember(&mut r, &k, 1002);
+        assert_eq!(r.grace.len(), 2, "{:?}", r.grace);
+        assert_eq!(r.grace[0].at, 1002);
+        assert!(granted(&r, &k, 1302, 300));
+        assert!(granted(&r, &other, 1301, 300));
+        assert!(!granted(&r, &other, 1302, 300));
     }
 
     #[test]
