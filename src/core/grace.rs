@@ -16,6 +16,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use super::record::Record;
 
@@ -60,12 +61,14 @@ fn is_local(rhost: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// An entry's tag in hex: HMAC-SHA256 keyed with the secret (as stored,
-/// base32) over the pair's digest and the time, cut to 16 bytes.
+/// An entry's tag in hex: HMAC-SHA256 keyed with SHA-256 of the secret (as
+/// stored, base32) over the pair's digest and the time, cut to 16 bytes.
 fn tag(secret: &str, pair: &[u8; 16], at: u64) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        unreachable!("HMAC takes a key of any length")
-    };
+    // A key of one block, the digest zero-padded (as HMAC pads any short
+    // key), so the constructor cannot fail.
+    let mut key = Zeroizing::new([0u8; 64]);
+    key[..32].copy_from_slice(&Sha256::digest(secret.as_bytes()));
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&(*key).into());
     mac.update(b"otpgate-grace-entry\0");
     mac.update(pair);
     mac.update(&at.to_be_bytes());
