@@ -754,6 +754,73 @@ fn a_connection_cut_before_the_commit_rolls_back_and_the_login_is_refused() {
     assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
 }
 
+/// Where a change certainly did not happen, the store says so: only a
+/// COMMIT whose answer went missing has an unknown outcome.
+#[test]
+fn a_connection_cut_before_the_transaction_began_is_not_called_unknown() {
+    if !runs_as_root("a_connection_cut_before_the_transaction_began_is_not_called_unknown") {
+        return;
+    }
+    let (fleet, proxy, cut, a, _) = behind_a_proxy("pg-cut-begin", 3, Cut::BeforeBegin);
+    let now = code(0);
+    let (ok, logs) = fleet.bounded_login(&cut, &now);
+    assert!(!ok, "{logs:?}");
+    assert_eq!(proxy.cuts(), 1, "the cut never happened");
+    assert!(
+        logs[0].contains("reason=store_unavailable") && !logs[0].contains("unknown"),
+        "{logs:?}"
+    );
+    let (ok, logs) = fleet.logged_login(&a, &now);
+    assert!(ok, "{logs:?}");
+}
+
+/// A COMMIT the server itself refuses (here a deferred trigger) was rolled
+/// back, and the connection is still in step: the admin is told nothing
+/// was saved, not "unknown", and the old codes still work.
+#[test]
+fn a_commit_the_server_refuses_says_nothing_was_saved() {
+    if !runs_as_root("a_commit_the_server_refuses_says_nothing_was_saved") {
+        return;
+    }
+    let fleet = Fleet::new("pg-commit-refused");
+    let old = fleet.enroll_with_codes(3);
+    let a = fleet.host("a", "");
+    fleet
+        .pg
+        .psql_as(
+            "postgres",
+            "otpgate",
+            "CREATE FUNCTION otpgate_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$; \
+             CREATE CONSTRAINT TRIGGER otpgate_test_refuse AFTER UPDATE ON otpgate_users \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION otpgate_test_refuse();",
+        )
+        .unwrap();
+    let o = fleet.cli(&["recovery", USER, "--count", "2", "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(err.contains("refused at commit"), "{err}");
+    assert!(!err.contains("unknown"), "{err}");
+    // A login's COMMIT is refused the same way: not let in, not "unknown".
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(!ok, "{logs:?}");
+    assert!(
+        logs[0].contains("reason=store_unavailable") && !logs[0].contains("unknown"),
+        "{logs:?}"
+    );
+    fleet
+        .pg
+        .psql_as(
+            "postgres",
+            "otpgate",
+            "DROP TRIGGER otpgate_test_refuse ON otpgate_users",
+        )
+        .unwrap();
+    // Nothing was saved: the old recovery codes and the code still work.
+    assert_eq!(fleet.login(&a, &old[0]).code, PAM_SUCCESS);
+    assert_eq!(fleet.login(&a, &code(0)).code, PAM_SUCCESS);
+}
+
 #[test]
 fn a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code() {
     if !runs_as_root("a_commit_whose_answer_is_lost_refuses_the_login_and_spends_the_code") {

@@ -20,6 +20,10 @@ use std::thread;
 pub enum Cut {
     /// Forward everything.
     Pass,
+    /// Close both sides instead of forwarding the first BEGIN (`START
+    /// TRANSACTION`): no
+    /// transaction ever started, so nothing can have been saved.
+    BeforeBegin,
     /// Close both sides instead of forwarding the COMMIT: the server rolls back.
     BeforeCommit,
     /// Forward the COMMIT, let the server answer, then close the module's
@@ -174,6 +178,14 @@ fn is_commit(msg: &[u8]) -> bool {
     msg[0] == b'Q' && msg[5..].eq_ignore_ascii_case(b"COMMIT\0")
 }
 
+/// tokio-postgres begins a transaction with `START TRANSACTION`.
+fn is_begin(msg: &[u8]) -> bool {
+    msg[0] == b'Q'
+        && [&b"BEGIN\0"[..], b"START TRANSACTION\0"]
+            .iter()
+            .any(|b| msg[5..].eq_ignore_ascii_case(b))
+}
+
 fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
     {
         let mut streams = locked(&s.streams);
@@ -260,6 +272,12 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
         }
         if cut == Cut::StallAtCommit && committed {
             continue;
+        }
+        if cut == Cut::BeforeBegin && is_begin(&msg) {
+            locked(&s.counters).cuts += 1;
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+            break;
         }
         if matches!(msg[0], b'S' | b'Q') {
             syncs += 1;
