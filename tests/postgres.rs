@@ -754,6 +754,43 @@ fn a_connection_cut_before_the_commit_rolls_back_and_the_login_is_refused() {
     assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
 }
 
+/// TCP without TLS, even to the loopback, only when the site file says
+/// `tls = "off"`: without a `ca_file` the module refuses before it connects.
+#[test]
+fn tcp_without_a_ca_file_is_refused_unless_tls_off_is_written_out() {
+    if !runs_as_root("tcp_without_a_ca_file_is_refused_unless_tls_off_is_written_out") {
+        return;
+    }
+    let fleet = Fleet::new("pg-no-tls");
+    fleet.enroll();
+    let plain = fleet.host_with("plain", |t| {
+        let t: String = t
+            .lines()
+            .filter(|l| !l.starts_with("ca_file"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(!t.contains("ca_file") && !t.contains("tls"), "{t}");
+        t
+    });
+    let (ok, logs) = fleet.logged_login(&plain, &code(0));
+    assert!(!ok, "{logs:?}");
+    assert!(logs[0].contains("reason=config_error"), "{logs:?}");
+    assert!(
+        logs[0].contains("needs [postgres] ca_file (TLS), or tls = \\x22off\\x22 written out"),
+        "{logs:?}"
+    );
+    // The same site file with tls = "off" written out connects in clear.
+    let off = fleet.host_with("off", |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("ca_file"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n")
+    });
+    let (ok, logs) = fleet.logged_login(&off, &code(0));
+    assert!(ok, "{logs:?}");
+}
+
 /// Where a change certainly did not happen, the store says so: only a
 /// COMMIT whose answer went missing has an unknown outcome.
 #[test]
