@@ -35,6 +35,12 @@ impl Fleet {
         let fleet = Fleet { pg, f, admin };
         let o = fleet.cli(&["db", "init", "--new-key"]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        // It says where (the URL as given: it has no password to hide).
+        let at = format!(
+            "ready at postgresql://otpgate_admin@localhost:{}/otpgate.",
+            fleet.pg.port
+        );
+        assert!(text(&o).contains(&at), "{}", text(&o));
         fleet.pg.grant_login_role();
         fleet
     }
