@@ -34,6 +34,8 @@ fn main() {
         println!("cargo:warning=libgcc_eh.a not found: the module will need libgcc_s.so.1");
         return;
     };
+    // A compiler upgrade moves or replaces it: link again.
+    println!("cargo:rerun-if-changed={}", eh.display());
     let dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("static-unwind");
     std::fs::create_dir_all(&dir).expect("create OUT_DIR/static-unwind");
     let link = dir.join("libgcc_s.a");

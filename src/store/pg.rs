@@ -239,35 +239,56 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// The URL without a password (in the user part or a `password=`
-/// parameter), for messages.
+/// The URL for messages, never with a password. A URL that carries none
+/// (as tokio-postgres reads it) is shown as written; one that does is
+/// rebuilt from what was read, without the password and the parameters;
+/// one that does not parse is not shown at all (its text may hold a
+/// password written in a way the parser did not take apart).
 pub fn redact(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "(a URL that does not parse, not shown)".to_string();
     };
-    // The user part is between the scheme and the last '@' after it.
-    let mut out = match base.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((userinfo, hosts)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}@{hosts}")
-            }
-            None => base.to_string(),
-        },
-        None => base.to_string(),
-    };
-    if let Some(q) = query {
-        let kept: Vec<&str> = q
-            .split('&')
-            .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
-            .collect();
-        if !kept.is_empty() {
-            out.push('?');
-            out.push_str(&kept.join("&"));
-        }
+    use tokio_postgres::config::Host;
+    // A raw '@' in a password leaves its tail in the host name.
+    if config
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, Host::Tcp(name) if name.contains('@')))
+    {
+        return "(a URL with '@' in a host name, not shown)".to_string();
     }
-    out
+    if config.get_password().is_none() {
+        return url.to_string();
+    }
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let name = match h {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(dir) => dir.display().to_string().replace('/', "%2F"),
+            };
+            // One port for all hosts, or one each.
+            match ports.get(i).or(if ports.len() == 1 {
+                ports.first()
+            } else {
+                None
+            }) {
+                Some(port) => format!("{name}:{port}"),
+                None => name,
+            }
+        })
+        .collect();
+    format!(
+        "{}://{}@{}/{}",
+        url.split_once("://")
+            .map_or("postgresql", |(scheme, _)| scheme),
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
 }
 
 /// `config` narrowed to its host number `i` (with that host's port, or the
@@ -1078,28 +1099,39 @@ mod tests {
             redact("postgresql://otpgate:hunter2@db1.example:5432/otpgate"),
             "postgresql://otpgate@db1.example:5432/otpgate"
         );
+        // Nothing secret: as written.
+        for plain in [
+            "postgres:///otpgate?host=/run/postgresql",
+            "postgresql://otpgate@db1/otpgate?sslmode=require&application_name=a@b",
+        ] {
+            assert_eq!(redact(plain), plain);
+        }
         assert_eq!(
-            redact("postgres:///otpgate?host=/run/postgresql"),
-            "postgres:///otpgate?host=/run/postgresql"
+            redact("postgresql://otpgate@db1,db2:5433/otpgate?password=hunter2&sslmode=require"),
+            "postgresql://otpgate@db1:5432,db2:5433/otpgate"
         );
+        // However the password is written: before the first '@' (which may
+        // follow a '?'), as an encoded parameter name, or in a URL that
+        // does not parse (a raw '@' in the password).
+        for url in [
+            "postgresql://u:hunt?er2@db1/otpgate",
+            "postgresql://db1/otpgate?pass%77ord=hunter2",
+            "postgresql://db1/otpgate?PASSWORD=hunter2",
+            "postgresql://u:hunter2@db1/otpgate?password=hunter2",
+            "postgresql://u:hun@ter2@db1/otpgate",
+            "postgresql://u:hunter2@db1/otpgate?nonsense=1",
+            "postgresql://u:hunter2@[::1/otpgate",
+            "me@postgresql://u:hunter2@db1/x",
+        ] {
+            let shown = redact(url);
+            assert!(
+                !shown.contains("hunt") && !shown.contains("er2"),
+                "{url} -> {shown}"
+            );
+        }
         assert_eq!(
-            redact("postgresql://otpgate@db1/otpgate?password=hunter2&sslmode=require"),
-            "postgresql://otpgate@db1/otpgate?sslmode=require"
-        );
-        assert_eq!(
-            redact("postgresql://db1/otpgate?PASSWORD=hunter2"),
-            "postgresql://db1/otpgate"
-        );
-        // An '@' before the scheme is no user part (and no slice to panic on).
-        assert_eq!(redact("me@postgresql://db1/x"), "me@postgresql://db1/x");
-        assert_eq!(
-            redact("me@postgresql://u:hunter2@db1/x"),
-            "me@postgresql://u@db1/x"
-        );
-        // The password may hold '@' and ':'.
-        assert_eq!(
-            redact("postgresql://u:hun@t:er2@db1/x"),
-            "postgresql://u@db1/x"
+            redact("postgresql://u:p@%2Frun%2Fpostgresql/otpgate"),
+            "postgresql://u@%2Frun%2Fpostgresql:5432/otpgate"
         );
     }
 
