@@ -84,20 +84,29 @@ fn a_panic_in_the_module_is_pam_abort_and_the_host_survives() {
     assert!(ok, "{text}");
 
     stack("panic_for_test");
-    let mut p = AtPrompt::spawn(f.pamtester(user));
-    p.answer(&e.code(1));
-    let done = p.finish();
-    let text = format!("{}{}", done.stdout, done.stderr);
-    assert_eq!(
-        done.status.signal(),
-        None,
-        "pamtester was killed by a signal: {text}"
-    );
-    assert_eq!(done.status.code(), Some(1), "{text}");
-    // pam_strerror(PAM_ABORT), as pamtester prints the result.
-    assert!(text.contains("Critical error"), "{text}");
-    assert!(text.contains("otpgate: panic_for_test"), "{text}");
-    assert!(!text.contains("successfully authenticated"), "{text}");
+    // Also in a host that has the system's unwinder (and a C++ runtime)
+    // loaded already: the module's own unwinder is the one that runs.
+    for preload in [
+        "libpam_wrapper.so",
+        "libpam_wrapper.so libgcc_s.so.1 libstdc++.so.6",
+    ] {
+        let mut cmd = f.pamtester(user);
+        cmd.env("LD_PRELOAD", preload);
+        let mut p = AtPrompt::spawn(cmd);
+        p.answer(&e.code(1));
+        let done = p.finish();
+        let text = format!("{preload}: {}{}", done.stdout, done.stderr);
+        assert_eq!(
+            done.status.signal(),
+            None,
+            "pamtester was killed by a signal: {text}"
+        );
+        assert_eq!(done.status.code(), Some(1), "{text}");
+        // pam_strerror(PAM_ABORT), as pamtester prints the result.
+        assert!(text.contains("Critical error"), "{text}");
+        assert!(text.contains("otpgate: panic_for_test"), "{text}");
+        assert!(!text.contains("successfully authenticated"), "{text}");
+    }
 }
 
 #[test]
