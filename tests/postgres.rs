@@ -549,6 +549,9 @@ fn a_corrupt_login_state_in_the_database_is_refused_never_read_as_none() {
             logs[0].contains("reason=store_error") && logs[0].contains("login state is corrupt"),
             "{logs:?}"
         );
+        // Which row: the database and the user.
+        let row = format!("@localhost:{}/otpgate#{USER}", fleet.pg.port);
+        assert!(logs[0].contains(&row), "{logs:?}");
     }
 }
 
