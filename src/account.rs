@@ -20,6 +20,14 @@ fn by_uid(uid: Uid) -> Result<Option<String>, String> {
         .map_err(|e| format!("account look-up: {e}"))
 }
 
+/// This machine's host name (the kernel's), if it has one.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,8 @@ pub struct LoginEnv<'a> {
     /// PAM_SILENT: no informational messages.
     pub silent: bool,
     pub accounts: AccountLookup,
+    /// This machine's name, read only when a grace period is on.
+    pub host_name: fn() -> Option<String>,
 }
 
 impl Default for LoginEnv<'_> {
@@ -75,6 +77,7 @@ impl Default for LoginEnv<'_> {
             site_config: Path::new(SITE_CONFIG),
             silent: false,
             accounts: crate::account::canonical_name,
+            host_name: crate::account::host_name,
         }
     }
 }
@@ -198,8 +201,9 @@ pub fn authenticate(
     let lock_told = tell_lock_before_prompt(h, &record, &setup.policy, &mut clock);
     // grace_period: a recent code login from this host and service lets
     // the user in without asking (read-only: nothing is written).
+    // A server whose name cannot be read gets none.
     let grace_key = if setup.policy.grace_period > 0 {
-        grace::key(&who.service, &who.rhost)
+        (env.host_name)().and_then(|server| grace::key(&server, &who.service, &who.rhost))
     } else {
         None
     };
@@ -780,6 +784,7 @@ mod tests {
             site_config: Path::new("/nonexistent-otpgate-test-dir/otpgate.toml"),
             silent: false,
             accounts,
+            host_name: || Some("server-a".into()),
         }
     }
 
@@ -1084,6 +1089,33 @@ mod tests {
             login(&mut h, options(dir.path(), &[]), NOW + 342),
             Verdict::Failure
         );
+    }
+
+    #[test]
+    fn a_grace_period_is_for_the_server_that_opened_it() {
+        let (dir, _) = store_with_alice(1);
+        let opts = || options(dir.path(), &["grace_period=300"]);
+        let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(0))]);
+        assert_eq!(login(&mut h, opts(), NOW), Verdict::Success);
+        // Another server on the same store (a fleet), or one whose name
+        // cannot be read: asked, from the same host and service.
+        let others: [fn() -> Option<String>; 2] = [|| Some("server-b".into()), || None];
+        for (i, host_name) in others.into_iter().enumerate() {
+            let env = LoginEnv { host_name, ..env() };
+            let offset = 10 * (i as i64 + 1);
+            let mut h = Scripted::new(vec![Step::Prompt("Verification code: ", code(offset))]);
+            let now = NOW + 30 * offset as u64;
+            assert_eq!(
+                authenticate(&mut h, opts(), &env, || Some(now)),
+                Verdict::Success
+            );
+            assert!(h.logs[0].contains("method=totp"), "{:?}", h.logs);
+        }
+        // The server that opened it still lets the host in (the period was
+        // renewed by none of the others' logins, and ended by no failure).
+        let mut h = Scripted::new(vec![]);
+        assert_eq!(login(&mut h, opts(), NOW + 300), Verdict::Success);
+        assert!(h.logs[0].ends_with("method=grace"), "{:?}", h.logs);
     }
 
     #[test]

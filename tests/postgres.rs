@@ -589,7 +589,7 @@ fn a_grace_entry_written_into_the_database_without_the_secret_grants_nothing() {
     let mut st = state::one_slot(&bytes).unwrap();
     assert_eq!(st.grace.len(), 1);
     st.grace = vec![GraceEntry {
-        key: hex_of(&key(&a, "192.0.2.20").unwrap()),
+        key: hex_of(&key(&otpgate::account::host_name().unwrap(), &a, "192.0.2.20").unwrap()),
         at: unix_now(),
     }];
     fleet

@@ -118,11 +118,7 @@ pub struct EnrollArgs {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "otpgate".to_string())
+    crate::account::host_name().unwrap_or_else(|| "otpgate".to_string())
 }
 
 /// `--counter`: a counter whose successor a record can still hold.

@@ -35,15 +35,18 @@ pub struct GraceEntry {
     pub at: u64,
 }
 
-/// The digest naming a (service, host) pair; `None` for a login that never
-/// gets a grace period: no host, or this machine. Never stored: entries
-/// hold [`tag`]s made from it.
-pub fn key(service: &str, rhost: &str) -> Option<[u8; 16]> {
+/// The digest naming a (service, host) pair on `server` (this machine's
+/// name: in a fleet, a period opened on one server is not one on
+/// another); `None` for a login that never gets a grace period: no host,
+/// or this machine. Never stored: entries hold [`tag`]s made from it.
+pub fn key(server: &str, service: &str, rhost: &str) -> Option<[u8; 16]> {
     if is_local(rhost) {
         return None;
     }
     let digest = Sha256::new()
         .chain_update(b"otpgate-grace\0")
+        .chain_update(server.as_bytes())
+        .chain_update(b"\0")
         .chain_update(service.as_bytes())
         .chain_update(b"\0")
         .chain_update(rhost.as_bytes())
@@ -114,18 +117,21 @@ mod tests {
     #[test]
     fn only_remote_hosts_get_a_key_and_keys_differ_by_service_and_host() {
         for local in ["", " ", "localhost", "127.0.0.1", "::1", "127.1.2.3"] {
-            assert!(key("sshd", local).is_none(), "{local:?}");
+            assert!(key("srv", "sshd", local).is_none(), "{local:?}");
         }
-        let a = key("sshd", "192.0.2.1").unwrap();
-        assert_ne!(Some(a), key("sudo", "192.0.2.1"));
-        assert_ne!(Some(a), key("sshd", "192.0.2.2"));
-        assert_eq!(Some(a), key("sshd", "192.0.2.1"));
+        let a = key("srv", "sshd", "192.0.2.1").unwrap();
+        assert_ne!(Some(a), key("srv", "sudo", "192.0.2.1"));
+        assert_ne!(Some(a), key("srv", "sshd", "192.0.2.2"));
+        assert_ne!(Some(a), key("srv2", "sshd", "192.0.2.1"));
+        // The separators keep the parts apart.
+        assert_ne!(key("a", "bc", "192.0.2.1"), key("ab", "c", "192.0.2.1"));
+        assert_eq!(Some(a), key("srv", "sshd", "192.0.2.1"));
     }
 
     #[test]
     fn a_grace_period_ends_on_time_and_only_for_its_pair() {
         let (mut r, _) = sample();
-        let k = key("sshd", "192.0.2.1").unwrap();
+        let k = key("srv", "sshd", "192.0.2.1").unwrap();
         remember(&mut r, &k, 1000);
         assert!(granted(&r, &k, 1000, 300));
         assert!(granted(&r, &k, 1300, 300));
@@ -135,7 +141,7 @@ mod tests {
             "an entry from the future grants nothing"
         );
         assert!(!granted(&r, &k, 1000, 0), "off");
-        let other = key("sshd", "192.0.2.2").unwrap();
+        let other = key("srv", "sshd", "192.0.2.2").unwrap();
         assert!(!granted(&r, &other, 1000, 300));
         r.hard_locked = true;
         assert!(!granted(&r, &k, 1000, 300));
@@ -144,7 +150,7 @@ mod tests {
     #[test]
     fn an_entry_not_made_with_the_users_secret_grants_nothing() {
         let (mut r, _) = sample();
-        let k = key("sshd", "192.0.2.1").unwrap();
+        let k = key("srv", "sshd", "192.0.2.1").unwrap();
         // The pair's digest itself, as entries were before they had a key:
         // anyone can compute it.
         r.grace = vec![GraceEntry {
@@ -169,8 +175,8 @@ mod tests {
     #[test]
     fn a_pair_has_one_entry_renewed_by_each_code_login() {
         let (mut r, _) = sample();
-        let k = key("sshd", "192.0.2.1").unwrap();
-        let other = key("sshd", "192.0.2.2").unwrap();
+        let k = key("srv", "sshd", "192.0.2.1").unwrap();
+        let other = key("srv", "sshd", "192.0.2.2").unwrap();
         remember(&mut r, &k, 1000);
         remember(&mut r, &other, 1001);
         remember(&mut r, &k, 1002);
@@ -185,12 +191,12 @@ mod tests {
     fn at_most_four_pairs_are_remembered_newest_first() {
         let (mut r, _) = sample();
         for i in 0..6u64 {
-            let k = key("sshd", &format!("192.0.2.{i}")).unwrap();
+            let k = key("srv", "sshd", &format!("192.0.2.{i}")).unwrap();
             remember(&mut r, &k, 1000 + i);
         }
         assert_eq!(r.grace.len(), MAX_ENTRIES);
         assert_eq!(r.grace[0].at, 1005);
-        let oldest = key("sshd", "192.0.2.0").unwrap();
+        let oldest = key("srv", "sshd", "192.0.2.0").unwrap();
         assert!(!granted(&r, &oldest, 1006, 300));
     }
 }
