@@ -453,14 +453,61 @@ fn an_unknown_schema_version_is_refused_and_never_changed() {
     );
     let o = fleet.cli(&["db", "init"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert_eq!(
+    assert!(text(&o).contains("schema version 2"), "{}", text(&o));
+    let version = || {
         fleet
             .pg
             .psql_as("postgres", "otpgate", "SELECT version FROM otpgate_schema")
             .unwrap()
-            .trim(),
-        "2"
-    );
+            .trim()
+            .to_string()
+    };
+    assert_eq!(version(), "2");
+    // A schema table without its version row: logins refused until
+    // `db init` writes it (and keeps the enrollments).
+    fleet
+        .pg
+        .psql_as("postgres", "otpgate", "DELETE FROM otpgate_schema")
+        .unwrap();
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(!ok);
+    assert!(logs[0].contains("not initialised"), "{logs:?}");
+    let o = fleet.cli(&["db", "init"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(version(), otpgate::store::pg::SCHEMA_VERSION.to_string());
+    let (ok, logs) = fleet.logged_login(&a, &code(0));
+    assert!(ok, "{logs:?}");
+}
+
+#[test]
+fn refusing_someone_not_enrolled_writes_the_decoy_row_as_an_attempt_would() {
+    if !runs_as_root("refusing_someone_not_enrolled_writes_the_decoy_row_as_an_attempt_would") {
+        return;
+    }
+    let fleet = Fleet::new("pg-decoy");
+    fleet.enroll();
+    let a = fleet.host("a", "");
+    let decoy = || {
+        fleet
+            .pg
+            .psql_as(
+                "postgres",
+                "otpgate",
+                "SELECT coalesce(encode(state, 'hex'), '-') || ' ' || updated FROM otpgate_users WHERE name = '.decoy'",
+            )
+            .unwrap()
+    };
+    let before = decoy();
+    assert!(before.starts_with("- "), "{before}");
+    // `bin` has an account and no enrollment: asked, refused, and the
+    // decoy row takes the write a wrong code of an enrolled user makes.
+    let (ok, logs, _) = fleet
+        .f
+        .pamtester_run(fleet.pamtester_for(&a, "bin"), b"123456\n");
+    assert!(!ok, "{logs:?}");
+    assert!(logs[0].contains("reason=not_enrolled"), "{logs:?}");
+    let after = decoy();
+    assert!(!after.starts_with("- ") && after != before, "{after}");
 }
 
 #[test]

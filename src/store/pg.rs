@@ -841,22 +841,14 @@ impl PgStore {
 }
 
 /// Connects for `otpgate db init`, before any schema exists.
+/// `init_schema` then looks at the schema itself (none, no version row, the
+/// version it knows, another one: refused, never changed).
 pub fn connect_for_init(
     url: &str,
     site: &PostgresConfig,
     trust: super::Trust,
 ) -> Result<PgStore, StoreError> {
-    match PgStore::connect(url, site, trust) {
-        Ok(s) => Ok(s),
-        Err(StoreError::Unavailable(why)) if why.starts_with("schema:") => {
-            // Connected, but no schema yet: connect again without the check.
-            PgStore::connect_unchecked(url, site, trust)
-        }
-        Err(StoreError::Config(why)) if why.contains("not initialised") => {
-            PgStore::connect_unchecked(url, site, trust)
-        }
-        Err(e) => Err(e),
-    }
+    PgStore::connect_unchecked(url, site, trust)
 }
 
 /// A connection error in words (the cause chain, without the query).
