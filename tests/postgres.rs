@@ -1184,6 +1184,46 @@ fn logins_through_pgbouncer_keep_the_fleet_wide_replay_guard_in_either_pool_mode
     assert_eq!(pooled_backends.trim(), "2");
 }
 
+/// Real files are longer than the test's: a CA bundle, a certificate with
+/// its chain, an RSA key. Each file here carries 5 KB of explanatory text
+/// before its PEM section (which readers skip, RFC 7468), and is read whole.
+#[test]
+fn long_ca_certificate_and_key_files_are_read_whole() {
+    if !runs_as_root("long_ca_certificate_and_key_files_are_read_whole") {
+        return;
+    }
+    let fleet = Fleet::new("pg-cert-long");
+    fleet.enroll();
+    let dir = fleet.f.tmp.path();
+    let conf = fleet.pg.cert_site_config(dir, "long", fleet.pg.port, false);
+    let pad: String = (0..100)
+        .map(|i| format!("explanatory text, line {i:03}, before the PEM section\n"))
+        .collect();
+    assert!(pad.len() > 5000);
+    let mut text = fs::read_to_string(&conf).unwrap();
+    for (setting, mode) in [
+        ("ca_file", 0o644),
+        ("client_cert", 0o644),
+        ("client_key", 0o600),
+    ] {
+        let prefix = format!("{setting} = \"");
+        let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap();
+        let path = line[prefix.len()..line.len() - 1].to_string();
+        let long = dir.join(format!("long-{setting}.pem"));
+        fs::write(
+            &long,
+            format!("{pad}{}", fs::read_to_string(&path).unwrap()),
+        )
+        .unwrap();
+        fs::set_permissions(&long, fs::Permissions::from_mode(mode)).unwrap();
+        text = text.replace(&path, long.to_str().unwrap());
+    }
+    fs::write(&conf, &text).unwrap();
+    let service = fleet.service("long", &conf, "");
+    let (ok, logs) = fleet.logged_login(&service, &code(0));
+    assert!(ok, "{logs:?}");
+}
+
 #[test]
 fn a_host_with_a_client_certificate_needs_no_password_and_a_foreign_one_is_refused() {
     if !runs_as_root(
