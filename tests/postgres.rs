@@ -1009,12 +1009,21 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
     let before = v["recovery_codes"][1].as_str().unwrap();
     assert_eq!(fleet.login(&direct, before).code, PAM_AUTH_ERR);
     // A pooler that lost its server connection answers the COMMIT with a
-    // FATAL error: just as unknown.
-    let (o, err) = cut_run(Cut::FatalForAnswer, &recovery);
-    assert!(err.contains("unknown"), "{err}");
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let new = v["recovery_codes"][0].as_str().unwrap().to_string();
-    assert_eq!(fleet.login(&direct, &new).code, PAM_SUCCESS);
+    // FATAL error: just as unknown. So is any FATAL error, and any error
+    // of the classes "connection exception" (08) and "operator
+    // intervention" (57), whatever its severity.
+    for (severity, sqlstate) in [
+        ("FATAL", "08P01"),
+        ("FATAL", "25P03"),
+        ("ERROR", "08006"),
+        ("ERROR", "57P01"),
+    ] {
+        let (o, err) = cut_run(Cut::ErrorForAnswer(severity, sqlstate), &recovery);
+        assert!(err.contains("unknown"), "{severity} {sqlstate}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let new = v["recovery_codes"][0].as_str().unwrap().to_string();
+        assert_eq!(fleet.login(&direct, &new).code, PAM_SUCCESS);
+    }
     // And for a record that no longer opens, replaced without being read.
     fleet
         .pg

@@ -29,11 +29,11 @@ pub enum Cut {
     /// Forward the COMMIT, let the server answer, then close the module's
     /// side without its answer: committed, but the module cannot know.
     AnswerLost,
-    /// Forward the COMMIT, let the server answer, and send the module a
-    /// FATAL error (08P01, as PgBouncer does when its server connection
-    /// dies) instead of the answer, then close: committed, but the module
-    /// is told it failed.
-    FatalForAnswer,
+    /// Forward the COMMIT, let the server answer, and send the module an
+    /// error of this severity and SQLSTATE instead of the answer (FATAL
+    /// 08P01 is what PgBouncer says when its server connection dies), then
+    /// close: committed, but the module is told it failed.
+    ErrorForAnswer(&'static str, &'static str),
     /// Forward the COMMIT and its answer; close both sides as soon as the
     /// module sends anything more (its goodbye), without forwarding it.
     AfterCommit,
@@ -236,10 +236,10 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                         }
                         continue;
                     }
-                    Cut::FatalForAnswer if of_commit => {
+                    Cut::ErrorForAnswer(severity, code) if of_commit => {
                         if last {
                             locked(&s.counters).cuts += 1;
-                            let _ = to.write_all(&fatal_08p01());
+                            let _ = to.write_all(&error_response(severity, code));
                             let _ = to.shutdown(Shutdown::Both);
                             let _ = from.shutdown(Shutdown::Both);
                             return;
@@ -312,13 +312,13 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
     let _ = back.join();
 }
 
-/// An ErrorResponse: FATAL, SQLSTATE 08P01, "server conn crashed?".
-fn fatal_08p01() -> Vec<u8> {
+/// An ErrorResponse: `severity`, SQLSTATE `code`, "server conn crashed?".
+fn error_response(severity: &str, code: &str) -> Vec<u8> {
     let mut body = Vec::new();
     for (tag, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "08P01"),
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', code),
         (b'M', "server conn crashed?"),
     ] {
         body.push(tag);
