@@ -33,6 +33,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_host_name_is_the_one_uname_gives() {
+        let out = std::process::Command::new("uname")
+            .arg("-n")
+            .output()
+            .unwrap();
+        let uname = String::from_utf8(out.stdout).unwrap();
+        assert!(!uname.trim().is_empty());
+        assert_eq!(host_name().as_deref(), Some(uname.trim()));
+    }
+
+    #[test]
     fn root_is_root_and_unknown_names_are_none() {
         assert_eq!(canonical_name("root").unwrap().as_deref(), Some("root"));
         assert_eq!(canonical_name("ROOT").unwrap(), None);

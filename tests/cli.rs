@@ -86,6 +86,22 @@ fn enroll_json_prints_one_object_and_saves_a_private_record() {
 }
 
 #[test]
+fn without_an_issuer_the_app_shows_the_host_name() {
+    let f = Fixture::new("cli-issuer", "");
+    let o = otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = Command::new("uname").arg("-n").output().unwrap();
+    let host = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!host.is_empty());
+    let v = json(&o);
+    let secret = v["secret"].as_str().unwrap();
+    assert_eq!(
+        v["uri"],
+        format!("otpauth://totp/{host}:daemon?secret={secret}&issuer={host}")
+    );
+}
+
+#[test]
 fn enroll_verifies_a_code_and_uses_it_up() {
     let f = Fixture::new("cli-code", "");
     let wrong = otpgate(

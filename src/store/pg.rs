@@ -1121,6 +1121,11 @@ mod tests {
                 "{url} -> {shown}"
             );
         }
+        // One port given for several hosts is each host's.
+        assert_eq!(
+            redact("postgresql://u:p@/otpgate?host=db1&host=db2&port=5433"),
+            "postgresql://u@db1:5433,db2:5433/otpgate"
+        );
         assert_eq!(
             redact("postgresql://u:p@%2Frun%2Fpostgresql/otpgate"),
             "postgresql://u@%2Frun%2Fpostgresql:5432/otpgate"
