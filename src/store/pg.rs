@@ -239,26 +239,34 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// The URL for messages, never with a password. A URL that carries none
-/// (as tokio-postgres reads it) is shown as written; one that does is
-/// rebuilt from what was read, without the password and the parameters;
-/// one that does not parse is not shown at all (its text may hold a
-/// password written in a way the parser did not take apart).
+/// The URL for messages, never with a password: rebuilt from what
+/// tokio-postgres read (scheme, user, hosts and ports, database; the
+/// password and every parameter left out), and only when each part is
+/// plainly a name. A URL that does not parse, has more than one '@', or a
+/// part that is not a plain name is not shown at all: the parser takes
+/// everything before the first '@' as the user, so a password holding an
+/// '@' (in the user part or in `?password=`) ends up in the user, a host
+/// or the database name.
 pub fn redact(url: &str) -> String {
+    const HIDDEN: &str =
+        "(a database URL, not shown: it does not parse, or a part of it may hold a password)";
     let Ok(config) = url.parse::<tokio_postgres::Config>() else {
-        return "(a URL that does not parse, not shown)".to_string();
+        return HIDDEN.to_string();
     };
     use tokio_postgres::config::Host;
-    // A raw '@' in a password leaves its tail in the host name.
-    if config
-        .get_hosts()
-        .iter()
-        .any(|h| matches!(h, Host::Tcp(name) if name.contains('@')))
-    {
-        return "(a URL with '@' in a host name, not shown)".to_string();
-    }
-    if config.get_password().is_none() {
-        return url.to_string();
+    let name = |s: &str, more: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c) || more.contains(c))
+    };
+    let user = config.get_user().unwrap_or("");
+    let dbname = config.get_dbname().unwrap_or("");
+    let hosts_plain = config.get_hosts().iter().all(|h| match h {
+        // IPv6 addresses have colons.
+        Host::Tcp(host) => name(host, ":"),
+        Host::Unix(dir) => dir.to_str().is_some_and(|d| name(d, "/")),
+    });
+    if url.matches('@').count() > 1 || !name(user, "") || !name(dbname, "") || !hosts_plain {
+        return HIDDEN.to_string();
     }
     let ports = config.get_ports();
     let hosts: Vec<String> = config
@@ -266,8 +274,9 @@ pub fn redact(url: &str) -> String {
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let name = match h {
-                Host::Tcp(name) => name.clone(),
+            let host = match h {
+                Host::Tcp(host) if host.contains(':') => format!("[{host}]"),
+                Host::Tcp(host) => host.clone(),
                 Host::Unix(dir) => dir.display().to_string().replace('/', "%2F"),
             };
             // One port for all hosts, or one each.
@@ -276,18 +285,16 @@ pub fn redact(url: &str) -> String {
             } else {
                 None
             }) {
-                Some(port) => format!("{name}:{port}"),
-                None => name,
+                Some(port) => format!("{host}:{port}"),
+                None => host,
             }
         })
         .collect();
     format!(
-        "{}://{}@{}/{}",
+        "{}://{user}@{}/{dbname}",
         url.split_once("://")
             .map_or("postgresql", |(scheme, _)| scheme),
-        config.get_user().unwrap_or(""),
-        hosts.join(","),
-        config.get_dbname().unwrap_or("")
+        hosts.join(",")
     )
 }
 
@@ -1091,26 +1098,37 @@ mod tests {
             redact("postgresql://otpgate:hunter2@db1.example:5432/otpgate"),
             "postgresql://otpgate@db1.example:5432/otpgate"
         );
-        // Nothing secret: as written.
-        for plain in [
-            "postgres:///otpgate?host=/run/postgresql",
-            "postgresql://otpgate@db1/otpgate?sslmode=require&application_name=a@b",
-        ] {
-            assert_eq!(redact(plain), plain);
-        }
+        // Rebuilt, without parameters, even with nothing secret in them.
+        assert_eq!(
+            redact("postgres:///otpgate?host=/run/postgresql"),
+            "postgres://@%2Frun%2Fpostgresql/otpgate"
+        );
+        assert_eq!(
+            redact("postgresql://otpgate@db1/otpgate?sslmode=require&options=-c%20x%3Dy"),
+            "postgresql://otpgate@db1:5432/otpgate"
+        );
         assert_eq!(
             redact("postgresql://otpgate@db1,db2:5433/otpgate?password=hunter2&sslmode=require"),
             "postgresql://otpgate@db1:5432,db2:5433/otpgate"
         );
+        assert_eq!(
+            redact("postgresql://u@[::1]:5433/otpgate"),
+            "postgresql://u@[::1]:5433/otpgate"
+        );
         // However the password is written: before the first '@' (which may
-        // follow a '?'), as an encoded parameter name, or in a URL that
-        // does not parse (a raw '@' in the password).
+        // follow a '?'), as an encoded parameter name, with an '@' of its
+        // own (in the user part or in `?password=`, where the parser takes
+        // it for the user), or in a URL that does not parse.
         for url in [
             "postgresql://u:hunt?er2@db1/otpgate",
             "postgresql://db1/otpgate?pass%77ord=hunter2",
             "postgresql://db1/otpgate?PASSWORD=hunter2",
             "postgresql://u:hunter2@db1/otpgate?password=hunter2",
             "postgresql://u:hun@ter2@db1/otpgate",
+            "postgresql://u:hunt@er2/x@db1/otpgate",
+            "postgresql://u:hunt@/er2@db1/otpgate",
+            "postgresql://db1/otpgate?password=hunt@er2",
+            "postgresql:///otpgate?user=u&password=hunt@er2",
             "postgresql://u:hunter2@db1/otpgate?nonsense=1",
             "postgresql://u:hunter2@[::1/otpgate",
             "me@postgresql://u:hunter2@db1/x",
