@@ -201,9 +201,16 @@ pub fn authenticate(
     let lock_told = tell_lock_before_prompt(h, &record, &setup.policy, &mut clock);
     // grace_period: a recent code login from this host and service lets
     // the user in without asking (read-only: nothing is written).
-    // A server whose name cannot be read gets none.
+    // A server whose name cannot be read gets none, and says why.
     let grace_key = if setup.policy.grace_period > 0 {
-        (env.host_name)().and_then(|server| grace::key(&server, &who.service, &who.rhost))
+        let server = (env.host_name)();
+        if server.is_none() {
+            h.log(
+                LogLevel::Err,
+                "otpgate: grace_period is off: this server's host name cannot be read (/proc/sys/kernel/hostname)",
+            );
+        }
+        server.and_then(|server| grace::key(&server, &who.service, &who.rhost))
     } else {
         None
     };
@@ -1109,7 +1116,17 @@ mod tests {
                 authenticate(&mut h, opts(), &env, || Some(now)),
                 Verdict::Success
             );
-            assert!(h.logs[0].contains("method=totp"), "{:?}", h.logs);
+            assert!(
+                h.logs.last().unwrap().contains("method=totp"),
+                "{:?}",
+                h.logs
+            );
+            // No name: the admin is told why grace_period does nothing.
+            let told = h
+                .logs
+                .iter()
+                .any(|l| l.contains("host name cannot be read"));
+            assert_eq!(told, i == 1, "{:?}", h.logs);
         }
         // The server that opened it still lets the host in (the period was
         // renewed by none of the others' logins, and ended by no failure).
