@@ -152,6 +152,20 @@ impl Fleet {
     }
 }
 
+/// A site config's text without its `ca_file` line (no TLS).
+fn without_ca(conf: &str) -> String {
+    conf.lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A site config's text without `ca_file`, with `tls = "off"` written out:
+/// plain TCP, which the proxy needs to read the protocol.
+fn tls_off(conf: &str) -> String {
+    without_ca(conf).replace("[postgres]\n", "[postgres]\ntls = \"off\"\n")
+}
+
 /// `otpgate --config CONF ARGS`, no terminal.
 fn cli_with(conf: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -740,14 +754,7 @@ impl Fleet {
                 &format!("@localhost:{port}/"),
                 &format!("@127.0.0.1:{}/", proxy.port),
             );
-            // Plain on the loopback (the proxy reads the protocol), which
-            // takes tls = "off" written out.
-            let t: String = t
-                .lines()
-                .filter(|l| !l.starts_with("ca_file"))
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
-                .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n");
+            let t = tls_off(&t);
             assert!(t.contains(&format!("127.0.0.1:{}", proxy.port)), "{t}");
             t
         })
@@ -820,11 +827,7 @@ fn tcp_without_a_ca_file_is_refused_unless_tls_off_is_written_out() {
     let fleet = Fleet::new("pg-no-tls");
     fleet.enroll();
     let plain = fleet.host_with("plain", |t| {
-        let t: String = t
-            .lines()
-            .filter(|l| !l.starts_with("ca_file"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let t = without_ca(&t);
         assert!(!t.contains("ca_file") && !t.contains("tls"), "{t}");
         t
     });
@@ -836,13 +839,7 @@ fn tcp_without_a_ca_file_is_refused_unless_tls_off_is_written_out() {
         "{logs:?}"
     );
     // The same site file with tls = "off" written out connects in clear.
-    let off = fleet.host_with("off", |t| {
-        t.lines()
-            .filter(|l| !l.starts_with("ca_file"))
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-            .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n")
-    });
+    let off = fleet.host_with("off", |t| tls_off(&t));
     let (ok, logs) = fleet.logged_login(&off, &code(0));
     assert!(ok, "{logs:?}");
 }
@@ -957,18 +954,11 @@ fn an_admin_change_whose_commit_answer_is_lost_says_unknown_never_not_saved() {
     let proxy = Proxy::start(fleet.pg.port);
     // The admin's own config, through the proxy (plain: it reads COMMIT).
     let admin_via = fleet.f.tmp.path().join("admin-via.toml");
-    let conf: String = fs::read_to_string(&fleet.admin)
-        .unwrap()
-        .replace(
-            &format!("@localhost:{}/", fleet.pg.port),
-            &format!("@127.0.0.1:{}/", proxy.port),
-        )
-        .lines()
-        .filter(|l| !l.starts_with("ca_file"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace("[postgres]\n", "[postgres]\ntls = \"off\"\n");
-    fs::write(&admin_via, conf).unwrap();
+    let conf = fs::read_to_string(&fleet.admin).unwrap().replace(
+        &format!("@localhost:{}/", fleet.pg.port),
+        &format!("@127.0.0.1:{}/", proxy.port),
+    );
+    fs::write(&admin_via, tls_off(&conf)).unwrap();
     // Each run: the cut happens, the command fails, and never says that
     // nothing was saved.
     let mut cuts = 0;
