@@ -1139,6 +1139,13 @@ mod tests {
                 "{url} -> {shown}"
             );
         }
+        // A host that is not a plain name (here "db!1", which the parser
+        // takes) is not shown either.
+        assert!(redact("postgresql://u@db!1/otpgate").starts_with("(a database URL, not shown"));
+        assert_eq!(
+            redact("postgresql://u@db-1/otpgate"),
+            "postgresql://u@db-1:5432/otpgate"
+        );
         // One port given for several hosts is each host's.
         assert_eq!(
             redact("postgresql://u:p@/otpgate?host=db1&host=db2&port=5433"),
