@@ -254,14 +254,15 @@ fn prepare(
     // forward_pass checks the code before the next module checks the
     // password: its failures must never bring anyone to the hard lock.
     policy.confirmed = opts.token != TokenSource::ForwardPass;
-    let where_ = match &opts.store {
-        Some(d) => d.display().to_string(),
-        None => match site.store_location() {
-            crate::config::StoreLocation::Dir(d) => d.display().to_string(),
-            crate::config::StoreLocation::Postgres(url) => crate::store::pg::redact(&url),
-        },
-    };
     if opts.debug {
+        // Only for this line: redact parses the URL.
+        let where_ = match &opts.store {
+            Some(d) => d.display().to_string(),
+            None => match site.store_location() {
+                crate::config::StoreLocation::Dir(d) => d.display().to_string(),
+                crate::config::StoreLocation::Postgres(url) => crate::store::pg::redact(&url),
+            },
+        };
         h.log(
             LogLevel::Debug,
             &format!(
