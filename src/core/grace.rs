@@ -64,24 +64,31 @@ fn is_local(rhost: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// An entry's tag in hex: HMAC-SHA256 keyed with SHA-256 of the secret (as
-/// stored, base32) over the pair's digest and the time, cut to 16 bytes.
-fn tag(secret: &str, pair: &[u8; 16], at: u64) -> String {
+/// The HMAC that tags a user's entries: HMAC-SHA256 keyed with SHA-256 of
+/// the secret (as stored, base32). Made once per call, cloned per entry.
+fn tagger(secret: &str) -> Hmac<Sha256> {
     // A key of one block, the digest zero-padded (as HMAC pads any short
     // key), so the constructor cannot fail.
     let mut key = Zeroizing::new([0u8; 64]);
     key[..32].copy_from_slice(&Sha256::digest(secret.as_bytes()));
     let mut mac = <Hmac<Sha256> as KeyInit>::new(&(*key).into());
     mac.update(b"otpgate-grace-entry\0");
+    mac
+}
+
+/// An entry's tag in hex: the user's HMAC over the pair's digest and the
+/// time, cut to 16 bytes.
+fn tag(tagger: &Hmac<Sha256>, pair: &[u8; 16], at: u64) -> String {
+    let mut mac = tagger.clone();
     mac.update(pair);
     mac.update(&at.to_be_bytes());
     let out = mac.finalize().into_bytes();
     super::recovery::hex(&out[..16])
 }
 
-/// Whether `e` was made for `pair` with this record's secret.
-fn is_for(record_secret: &str, e: &GraceEntry, pair: &[u8; 16]) -> bool {
-    let want = tag(record_secret, pair, e.at);
+/// Whether `e` was made for `pair` by this user's `tagger`.
+fn is_for(tagger: &Hmac<Sha256>, e: &GraceEntry, pair: &[u8; 16]) -> bool {
+    let want = tag(tagger, pair, e.at);
     bool::from(want.as_bytes().ct_eq(e.key.as_bytes()))
 }
 
@@ -90,19 +97,20 @@ pub fn granted(record: &Record, pair: &[u8; 16], now: u64, period: u64) -> bool 
     if period == 0 || record.hard_locked {
         return false;
     }
+    let tagger = tagger(&record.secret);
     record
         .grace
         .iter()
-        .any(|e| now >= e.at && now - e.at <= period && is_for(&record.secret, e, pair))
+        .any(|e| now >= e.at && now - e.at <= period && is_for(&tagger, e, pair))
 }
 
 /// `next` after a code login from `pair` at `now`: that pair's entry
 /// renewed, the oldest dropped beyond [`MAX_ENTRIES`].
 pub fn remember(next: &mut Record, pair: &[u8; 16], now: u64) {
-    let secret = &next.secret;
-    next.grace.retain(|e| !is_for(secret, e, pair));
+    let tagger = tagger(&next.secret);
+    next.grace.retain(|e| !is_for(&tagger, e, pair));
     next.grace.push(GraceEntry {
-        key: tag(&next.secret, pair, now),
+        key: tag(&tagger, pair, now),
         at: now,
     });
     next.grace.sort_by_key(|e| std::cmp::Reverse(e.at));
