@@ -260,36 +260,37 @@ pub fn redact(url: &str) -> String {
     };
     let user = config.get_user().unwrap_or("");
     let dbname = config.get_dbname().unwrap_or("");
-    let hosts_plain = config.get_hosts().iter().all(|h| match h {
-        // IPv6 addresses have colons.
-        Host::Tcp(host) => name(host, ":"),
-        Host::Unix(dir) => dir.to_str().is_some_and(|d| name(d, "/")),
-    });
-    if url.matches('@').count() > 1 || !name(user, "") || !name(dbname, "") || !hosts_plain {
+    if url.matches('@').count() > 1 || !name(user, "") || !name(dbname, "") {
         return HIDDEN.to_string();
     }
     let ports = config.get_ports();
-    let hosts: Vec<String> = config
+    // Each host as shown, or None when one is not a plain name.
+    let hosts: Option<Vec<String>> = config
         .get_hosts()
         .iter()
         .enumerate()
         .map(|(i, h)| {
             let host = match h {
+                // IPv6 addresses have colons.
+                Host::Tcp(host) if !name(host, ":") => return None,
                 Host::Tcp(host) if host.contains(':') => format!("[{host}]"),
                 Host::Tcp(host) => host.clone(),
-                Host::Unix(dir) => dir.display().to_string().replace('/', "%2F"),
+                Host::Unix(dir) => {
+                    let dir = dir.to_str().filter(|d| name(d, "/"))?;
+                    dir.replace('/', "%2F")
+                }
             };
             // One port for all hosts, or one each.
-            match ports.get(i).or(if ports.len() == 1 {
-                ports.first()
-            } else {
-                None
-            }) {
+            let port = ports.get(i).or(ports.first().filter(|_| ports.len() == 1));
+            Some(match port {
                 Some(port) => format!("{host}:{port}"),
                 None => host,
-            }
+            })
         })
         .collect();
+    let Some(hosts) = hosts else {
+        return HIDDEN.to_string();
+    };
     format!(
         "{}://{user}@{}/{dbname}",
         url.split_once("://")
