@@ -13,7 +13,8 @@
 //! proves it on a module built this way, and checks that neither it nor the
 //! suite's module needs libgcc_s.
 //!
-//! Only the cdylib (the module) and the benches (their host process plays
+//! Only the cdylibs (the module, and the fleet object: `fleet/build.rs`
+//! includes this file) and the benches (their host process plays
 //! sshd's part: no libgcc_s of its own) are linked this way; the CLI and the
 //! tests keep the default. Where libgcc_eh.a cannot be found the build goes
 //! on with the default and says so.
@@ -41,7 +42,13 @@ fn main() {
     let link = dir.join("libgcc_s.a");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&eh, &link).expect("link libgcc_s.a to libgcc_eh.a");
-    for kind in ["cdylib", "benches"] {
+    // fleet/build.rs is this file too: that package has no benches.
+    let kinds: &[&str] = if env::var("CARGO_PKG_NAME").as_deref() == Ok("otpgate") {
+        &["cdylib", "benches"]
+    } else {
+        &["cdylib"]
+    };
+    for kind in kinds {
         println!("cargo:rustc-link-arg-{kind}=-L{}", dir.display());
     }
 }

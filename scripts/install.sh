@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds otpgate in release mode and installs it (Debian/Ubuntu, as root):
-#   module  -> <the directory holding pam_unix.so>/pam_otpgate.so
+#   module  -> <the directory holding pam_unix.so>/pam_otpgate.so, and beside
+#              it pam_otpgate_fleet.so (the PostgreSQL store's logins only)
 #   command -> /usr/local/sbin/otpgate
 #   store   -> /var/lib/otpgate (root:root 0700), kept on --uninstall
 #   stacks  -> /usr/local/share/otpgate/pam.d (examples; /etc/pam.d is never edited)
@@ -31,7 +32,7 @@ if [ "$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null)" = installed
 fi
 
 if [ "${1:-}" = "--uninstall" ]; then
-    rm -f "$MODDIR/pam_otpgate.so" "$SBIN/otpgate"
+    rm -f "$MODDIR/pam_otpgate.so" "$MODDIR/pam_otpgate_fleet.so" "$SBIN/otpgate"
     rm -rf "$SHARE"
     echo "Removed pam_otpgate.so and otpgate. Kept $STORE (enrollments); remove it by hand if wanted."
     if grep -lr "pam_otpgate" /etc/pam.d 2>/dev/null; then
@@ -48,7 +49,11 @@ if command -v apt-get >/dev/null && ! dpkg-query -W -f='${Status}' libpam0g-dev 
 fi
 command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
 
-cargo build --release --locked
+cargo build --release --locked --workspace
+# The fleet object first: a module that finds its fleet object missing or
+# of another release refuses database logins (file-store logins never
+# load it).
+install -D -o root -g root -m 0644 target/release/libotpgate_fleet.so "$MODDIR/pam_otpgate_fleet.so"
 install -D -o root -g root -m 0644 target/release/libotpgate.so "$MODDIR/pam_otpgate.so"
 install -D -o root -g root -m 0755 target/release/otpgate "$SBIN/otpgate"
 install -d -o root -g root -m 0700 "$STORE"

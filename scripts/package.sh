@@ -2,6 +2,8 @@
 # Builds the Debian package target/debian/otpgate_<version>_<arch>.deb with
 # plain dpkg-deb (no extra tool to install from crates.io):
 #   /usr/lib/<multiarch>/security/pam_otpgate.so   the module
+#   /usr/lib/<multiarch>/security/pam_otpgate_fleet.so  its fleet object
+#                                                   (PostgreSQL store logins)
 #   /usr/sbin/otpgate                               the command
 #   /usr/share/man/man8/{otpgate,pam_otpgate}.8.gz, man5/otpgate.toml.5.gz
 #   bash, zsh and fish completions (made by `otpgate completions SHELL`)
@@ -48,7 +50,7 @@ ARCH=$(dpkg --print-architecture)
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 MAINTAINER=${OTPGATE_MAINTAINER:-$(dpkg-parsechangelog -l "$CHANGELOG" -S Maintainer)}
 
-cargo build --release --locked
+cargo build --release --locked --workspace
 TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 RELEASE=$TARGET/release
 OUT=$TARGET/debian
@@ -62,9 +64,11 @@ mkdir -p "$ROOT/DEBIAN"
 
 # Binaries, stripped (the symbols PAM looks up are dynamic and stay).
 MODULE=$ROOT/usr/lib/$MULTIARCH/security/pam_otpgate.so
+FLEET=$ROOT/usr/lib/$MULTIARCH/security/pam_otpgate_fleet.so
 install -D -m 0644 "$RELEASE/libotpgate.so" "$MODULE"
+install -D -m 0644 "$RELEASE/libotpgate_fleet.so" "$FLEET"
 install -D -m 0755 "$RELEASE/otpgate" "$ROOT/usr/sbin/otpgate"
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$MODULE" "$ROOT/usr/sbin/otpgate"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$MODULE" "$FLEET" "$ROOT/usr/sbin/otpgate"
 
 # Man pages: otpgate(8) is completed from the clap definitions; each page
 # must render without a single warning (lintian's own check).
@@ -103,7 +107,7 @@ install -D -m 0644 packaging/deb/lintian-overrides "$ROOT/usr/share/lintian/over
 # Control: dependencies from the libraries the binaries link against.
 mkdir -p "$WORK/shlibs/debian"
 printf 'Source: otpgate\n\nPackage: otpgate\nArchitecture: any\n' > "$WORK/shlibs/debian/control"
-DEPENDS=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O -e"$MODULE" -e"$ROOT/usr/sbin/otpgate" 2>/dev/null |
+DEPENDS=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O -e"$MODULE" -e"$FLEET" -e"$ROOT/usr/sbin/otpgate" 2>/dev/null |
     sed -n 's/^shlibs:Depends=//p')
 [ -n "$DEPENDS" ] || die "dpkg-shlibdeps found no dependencies"
 SIZE=$(du -sk --apparent-size --exclude=DEBIAN "$ROOT" | cut -f1)

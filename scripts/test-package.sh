@@ -31,6 +31,7 @@ esac
 
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 MODULE=/usr/lib/$MULTIARCH/security/pam_otpgate.so
+FLEET=/usr/lib/$MULTIARCH/security/pam_otpgate_fleet.so
 COMMAND=/usr/sbin/otpgate
 STORE=/var/lib/otpgate
 SERVICE=otpgate-test-pkg
@@ -47,7 +48,7 @@ if [ -e "$STORE" ] || [ -L "$STORE" ]; then
     store_before=$(stat -c '%U:%G %a %i' "$STORE")
 fi
 # What was there before the package: restored afterwards.
-for f in "$MODULE" "$COMMAND"; do
+for f in "$MODULE" "$FLEET" "$COMMAND"; do
     if [ -e "$f" ]; then
         mkdir -p "$TMP/saved$(dirname "$f")"
         cp -a "$f" "$TMP/saved$f"
@@ -59,7 +60,7 @@ cleanup() {
     if [ -n "$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null | grep -v not-installed)" ]; then
         dpkg -P otpgate >/dev/null 2>&1 || echo "test-package.sh: could not purge otpgate" >&2
     fi
-    for f in "$MODULE" "$COMMAND"; do
+    for f in "$MODULE" "$FLEET" "$COMMAND"; do
         [ -e "$TMP/saved$f" ] && cp -a "$TMP/saved$f" "$f"
     done
     [ "$store_existed" -eq 1 ] || rm -rf "$STORE"
@@ -97,6 +98,7 @@ fi
 check "dpkg -i installs the package" dpkg -i "$DEB"
 dpkg -L otpgate | sort > "$TMP/files"
 check "module installed in the multiarch PAM directory" test -f "$MODULE"
+check "fleet object installed beside it, root's and 0644" test "$(stat -c '%U:%G %a' "$FLEET")" = "root:root 644"
 check "command installed in /usr/sbin" test -x "$COMMAND"
 check "otpgate --version runs" "$COMMAND" --version
 for f in /usr/share/bash-completion/completions/otpgate /usr/share/zsh/vendor-completions/_otpgate \
@@ -136,9 +138,23 @@ check "otpgate status sees the logins" \
     bash -c "'$COMMAND' --store '$TMP/store' status $ACCOUNT --json | grep -q '\"last_login\":[0-9]'"
 rm -f "$SERVICE_FILE"
 
+# A site whose store is a database: the installed module hands the login to
+# the installed fleet object, which is the one that checks the database's
+# socket directory (libpam-wrapper shows the module's syslog lines).
+mkdir -p "$TMP/pam.d"
+printf 'store = "postgresql://otpgate@%%2Fnonexistent-otpgate-package-test/otpgate"\n' > "$TMP/site.toml"
+printf 'auth required %s config=%s\n' "$MODULE" "$TMP/site.toml" > "$TMP/pam.d/$SERVICE"
+fleet_login() {
+    printf '123456\n' | LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$TMP/pam.d" \
+        PAM_WRAPPER_DEBUGLEVEL=2 pamtester "$SERVICE" "$ACCOUNT" authenticate > "$TMP/fleet.out" 2>&1 || true
+    grep -q 'reason=store_error detail=".*nonexistent-otpgate-package-test: socket directory' "$TMP/fleet.out"
+}
+check "a database login is run by the installed fleet object" fleet_login
+
 # Remove: module and command gone, the store kept.
 check "dpkg -r removes the package" dpkg -r otpgate
 check "module gone after remove" absent "$MODULE"
+check "fleet object gone after remove" absent "$FLEET"
 check "command gone after remove" absent "$COMMAND"
 check "man pages gone after remove" absent /usr/share/man/man8/otpgate.8.gz
 check "$STORE kept after remove" test -d "$STORE"

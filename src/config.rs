@@ -119,9 +119,12 @@ pub struct ModuleOptions {
     pub debug: bool,
     /// `owner_ok`: also trust a store owned by the process's own user.
     pub owner_ok: bool,
-    /// `panic_for_test`: the hook panics (feature `panic-test` only).
+    /// `panic_for_test`: the hook panics (feature `panic-test` only);
+    /// `panic_for_test=fleet`: the fleet object does, for a database login.
     #[cfg(feature = "panic-test")]
     pub panic_for_test: bool,
+    #[cfg(feature = "panic-test")]
+    pub panic_in_fleet: bool,
 }
 
 impl Default for ModuleOptions {
@@ -138,6 +141,8 @@ impl Default for ModuleOptions {
             owner_ok: false,
             #[cfg(feature = "panic-test")]
             panic_for_test: false,
+            #[cfg(feature = "panic-test")]
+            panic_in_fleet: false,
         }
     }
 }
@@ -193,6 +198,8 @@ impl ModuleOptions {
                 ("owner_ok", None) => o.owner_ok = true,
                 #[cfg(feature = "panic-test")]
                 ("panic_for_test", None) => o.panic_for_test = true,
+                #[cfg(feature = "panic-test")]
+                ("panic_for_test", Some("fleet")) => o.panic_in_fleet = true,
                 ("no_recovery", None) => o.policy.no_recovery = Some(true),
                 ("use_first_pass", None) => o.token = TokenSource::UseFirstPass,
                 ("try_first_pass", None) => o.token = TokenSource::TryFirstPass,

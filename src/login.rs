@@ -10,6 +10,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use crate::config::StoreLocation;
 use crate::config::{ConfigError, ModuleOptions, SITE_CONFIG, SiteConfig, TokenSource};
 use crate::core::decide::{Lock, lock_state};
 use crate::core::grace;
@@ -19,7 +20,7 @@ use crate::core::{
     Failure, Method, Policy, Reason, Record, RecoveryHashes, Success, classify, decide_login,
 };
 use crate::logline::{escape, escape_detail};
-use crate::store::{AnyStore, Change, StoreError, validate_user};
+use crate::store::{AnyStore, Change, Store, StoreError, Trust, UserStore, validate_user};
 
 /// Recovery codes left at or below this number turn the notice into a warning.
 pub const LOW_RECOVERY_CODES: usize = 2;
@@ -39,6 +40,11 @@ pub trait PamHandler {
     fn error(&mut self, text: &str);
     /// One syslog line (LOG_AUTHPRIV). `notice` for results, `err` for faults.
     fn log(&mut self, level: LogLevel, line: &str);
+    /// Hands this whole login to the fleet object (see [`Opened::Fleet`])
+    /// and returns its PAM code, or why it could not be run.
+    fn fleet(&mut self) -> Result<i32, String> {
+        Err("the fleet store is not available here".into())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +61,47 @@ pub enum Verdict {
     Failure,
     Ignore,
     ConversationError,
+    /// The fleet object ran this login and answered with this PAM code.
+    Fleet(i32),
+}
+
+/// A store as a login's [`StoreOpener`] found it.
+pub enum Opened<S> {
+    Here(S),
+    /// The site's store is the fleet database, whose client is not part of
+    /// this object: the whole login goes to the fleet object
+    /// ([`PamHandler::fleet`]).
+    Fleet,
+}
+
+/// Opens the store a login uses: the site's `store`, unless the module's
+/// `store=` names a directory.
+pub type StoreOpener<S> = fn(&SiteConfig, Option<&Path>, Trust) -> Result<Opened<S>, StoreError>;
+
+/// Either store, as the fleet object (and the tests) run a login.
+pub fn open_any(
+    site: &SiteConfig,
+    explicit: Option<&Path>,
+    trust: Trust,
+) -> Result<Opened<AnyStore>, StoreError> {
+    AnyStore::open(site, explicit, trust, false).map(Opened::Here)
+}
+
+/// The file store only, as `pam_otpgate.so` runs a login: a site whose
+/// store is a database is the fleet object's. Nothing here reaches the
+/// PostgreSQL client, so the module that every login loads leaves it out.
+pub fn open_files(
+    site: &SiteConfig,
+    explicit: Option<&Path>,
+    trust: Trust,
+) -> Result<Opened<Store>, StoreError> {
+    match explicit {
+        Some(dir) => Store::open(dir, trust).map(Opened::Here),
+        None => match site.store_location() {
+            StoreLocation::Dir(dir) => Store::open(&dir, trust).map(Opened::Here),
+            StoreLocation::Postgres(_) => Ok(Opened::Fleet),
+        },
+    }
 }
 
 /// Resolves a user name to its account's canonical name (see [`crate::account`]).
@@ -154,12 +201,12 @@ impl Stop {
 }
 
 /// What the login found before asking anything.
-struct Setup {
+struct Setup<S> {
     opts: ModuleOptions,
     policy: Policy,
     /// The canonical account name; `None` for a name NSS does not know.
     account: Option<String>,
-    store: AnyStore,
+    store: S,
 }
 
 /// Runs one `pam_sm_authenticate`. The decision uses one clock reading,
@@ -171,7 +218,18 @@ pub fn authenticate(
     h: &mut impl PamHandler,
     args: Result<ModuleOptions, ConfigError>,
     env: &LoginEnv<'_>,
+    clock: impl FnMut() -> Option<u64>,
+) -> Verdict {
+    authenticate_with(h, args, env, clock, open_any)
+}
+
+/// [`authenticate`] on the store `open` gives.
+pub fn authenticate_with<S: UserStore>(
+    h: &mut impl PamHandler,
+    args: Result<ModuleOptions, ConfigError>,
+    env: &LoginEnv<'_>,
     mut clock: impl FnMut() -> Option<u64>,
+    open: StoreOpener<S>,
 ) -> Verdict {
     let user = h.user().unwrap_or_default();
     let mut who = Attempted {
@@ -180,8 +238,14 @@ pub fn authenticate(
         service: h.service(),
         rhost: h.rhost(),
     };
-    let setup = match prepare(h, &user, args, env) {
-        Ok(s) => s,
+    let setup = match prepare(h, &user, args, env, open) {
+        Ok(Opened::Here(s)) => s,
+        Ok(Opened::Fleet) => {
+            return match h.fleet() {
+                Ok(code) => Verdict::Fleet(code),
+                Err(why) => fault(h, &who, Stop::new(Reason::ConfigError, why)),
+            };
+        }
         Err(stop) => return fault(h, &who, stop),
     };
     who.account = setup.account.clone().filter(|a| *a != user);
@@ -241,12 +305,13 @@ pub fn authenticate(
 }
 
 /// Options, site config, policy, account and store, in that order.
-fn prepare(
+fn prepare<S: UserStore>(
     h: &mut impl PamHandler,
     user: &str,
     args: Result<ModuleOptions, ConfigError>,
     env: &LoginEnv<'_>,
-) -> Result<Setup, Stop> {
+    open: StoreOpener<S>,
+) -> Result<Opened<Setup<S>>, Stop> {
     let opts = args.map_err(|e| Stop::new(Reason::ConfigError, e))?;
     let site = SiteConfig::load(opts.site_config(env.site_config))
         .map_err(|e| Stop::new(Reason::ConfigError, e))?;
@@ -254,15 +319,14 @@ fn prepare(
     // forward_pass checks the code before the next module checks the
     // password: its failures must never bring anyone to the hard lock.
     policy.confirmed = opts.token != TokenSource::ForwardPass;
+    let store = match open(&site, opts.store.as_deref(), opts.store_trust()) {
+        Ok(Opened::Here(s)) => s,
+        Ok(Opened::Fleet) => return Ok(Opened::Fleet),
+        Err(e) => return Err(Stop::store(e)),
+    };
     if opts.debug {
-        // Only for this line: redact parses the URL.
-        let where_ = match &opts.store {
-            Some(d) => d.display().to_string(),
-            None => match site.store_location() {
-                crate::config::StoreLocation::Dir(d) => d.display().to_string(),
-                crate::config::StoreLocation::Postgres(url) => crate::store::pg::redact(&url),
-            },
-        };
+        // Only for this line: a database's description parses its URL.
+        let where_ = store.describe();
         h.log(
             LogLevel::Debug,
             &format!(
@@ -284,14 +348,12 @@ fn prepare(
     if let Some(a) = &account {
         validate_user(a).map_err(|e| Stop::new(Reason::StoreError, e))?;
     }
-    let store = AnyStore::open(&site, opts.store.as_deref(), opts.store_trust(), false)
-        .map_err(Stop::store)?;
-    Ok(Setup {
+    Ok(Opened::Here(Setup {
         opts,
         policy,
         account,
         store,
-    })
+    }))
 }
 
 /// Tells the user of a lock with the prompt; true when it did.
@@ -345,7 +407,7 @@ fn ignore_unenrolled(h: &mut impl PamHandler, who: &Attempted, opts: &ModuleOpti
 fn refuse_unenrolled(
     h: &mut impl PamHandler,
     who: &Attempted,
-    setup: &Setup,
+    setup: &Setup<impl UserStore>,
     clock: &mut impl FnMut() -> Option<u64>,
     detail: &str,
 ) -> Verdict {
@@ -365,7 +427,7 @@ fn refuse_unenrolled(
 }
 
 /// The decision and durable write of a refused attempt, on a decoy record.
-fn decoy_attempt(store: &AnyStore, answer: &[u8], policy: &Policy, now: u64) {
+fn decoy_attempt(store: &impl UserStore, answer: &[u8], policy: &Policy, now: u64) {
     const DECOY_SECRET: [u8; 20] = [0x5a; 20];
     let record = Record::new(
         &DECOY_SECRET,
@@ -380,9 +442,9 @@ fn decoy_attempt(store: &AnyStore, answer: &[u8], policy: &Policy, now: u64) {
 }
 
 /// One enrolled user's login: answers, transactions, messages.
-struct Login<'a> {
+struct Login<'a, S> {
     who: &'a Attempted,
-    setup: &'a Setup,
+    setup: &'a Setup<S>,
     account: &'a str,
     digits: u8,
     /// Length of imported numeric recovery codes, if the record has them.
@@ -400,7 +462,7 @@ enum Outcome {
     AskUser,
 }
 
-impl Login<'_> {
+impl<S: UserStore> Login<'_, S> {
     fn run(
         &mut self,
         h: &mut impl PamHandler,

@@ -11,8 +11,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Builds the module with `--features panic-test` into `target/panic-test`
-/// and returns the path of the .so.
+/// Builds the module and its fleet object with `--features panic-test`
+/// into `target/panic-test` and returns the path of the module.
 fn panicking_module() -> PathBuf {
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -25,7 +25,11 @@ fn panicking_module() -> PathBuf {
             "--locked",
             "--offline",
             "--features",
-            "panic-test",
+            "otpgate/panic-test",
+            "-p",
+            "otpgate",
+            "-p",
+            "otpgate-fleet",
             "--lib",
         ])
         .env("CARGO_TARGET_DIR", &target)
@@ -34,11 +38,12 @@ fn panicking_module() -> PathBuf {
         .unwrap();
     assert!(
         out.status.success(),
-        "cargo build --features panic-test: {}",
+        "cargo build --features otpgate/panic-test: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let so = target.join("debug").join("libotpgate.so");
     assert!(so.exists(), "{}", so.display());
+    assert!(so.with_file_name("libotpgate_fleet.so").exists());
     so
 }
 
@@ -58,7 +63,8 @@ fn a_panic_in_the_module_is_pam_abort_and_the_host_survives() {
     let so = panicking_module();
     // The unwinder that stops the panic is the module's own (build.rs links
     // libgcc_eh.a), so sshd and sudo need not load libgcc_s for each login.
-    for module in [&so, &module_path()] {
+    let fleet = so.with_file_name("libotpgate_fleet.so");
+    for module in [&so, &fleet, &module_path(), &fleet_object_path()] {
         let libs = needed(module);
         assert!(libs.iter().any(|l| l == "libc.so.6"), "{libs:?}");
         assert!(
@@ -107,6 +113,27 @@ fn a_panic_in_the_module_is_pam_abort_and_the_host_survives() {
         assert!(text.contains("otpgate: panic_for_test"), "{text}");
         assert!(!text.contains("successfully authenticated"), "{text}");
     }
+
+    // A panic in the fleet object (a database login handed over) stops at
+    // its own boundary, and the module passes PAM_ABORT on.
+    let site = f.tmp.path().join("otpgate.toml");
+    std::fs::write(
+        &site,
+        "store = \"postgresql://otpgate@%2Fnonexistent-otpgate-socket-dir/otpgate\"\n",
+    )
+    .unwrap();
+    f.set_stack(&format!(
+        "auth required {} config={} panic_for_test=fleet",
+        so.display(),
+        site.display()
+    ));
+    let p = AtPrompt::spawn(f.pamtester(user));
+    let done = p.finish();
+    let text = format!("{}{}", done.stdout, done.stderr);
+    assert_eq!(done.status.signal(), None, "killed by a signal: {text}");
+    assert_eq!(done.status.code(), Some(1), "{text}");
+    assert!(text.contains("Critical error"), "{text}");
+    assert!(text.contains("otpgate: panic_for_test"), "{text}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #[cfg(feature = "test-client")]
 pub mod client;
 mod ffi;
+pub mod fleet;
 mod module;
 pub mod sys;
 

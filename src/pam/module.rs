@@ -13,9 +13,10 @@ use pam_bindings::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
 use zeroize::Zeroizing;
 
-use super::ffi;
+use super::{ffi, fleet};
 use crate::config::ModuleOptions;
 use crate::login::{self, LogLevel, LoginEnv, PamHandler, Verdict};
+use crate::store::UserStore;
 
 struct OtpGate;
 pam_bindings::pam_hooks!(OtpGate);
@@ -27,21 +28,24 @@ pub fn verdict_code(v: Verdict) -> PamResultCode {
         Verdict::Failure => PamResultCode::PAM_AUTH_ERR,
         Verdict::Ignore => PamResultCode::PAM_IGNORE,
         Verdict::ConversationError => PamResultCode::PAM_CONV_ERR,
+        // What the fleet object answered, when it is one of the answers
+        // this function gives (or PAM_ABORT, a panic it stopped).
+        Verdict::Fleet(code) => match PamResultCode::try_from(code) {
+            Ok(
+                c @ (PamResultCode::PAM_SUCCESS
+                | PamResultCode::PAM_AUTH_ERR
+                | PamResultCode::PAM_IGNORE
+                | PamResultCode::PAM_CONV_ERR
+                | PamResultCode::PAM_ABORT),
+            ) => c,
+            _ => PamResultCode::PAM_AUTH_ERR,
+        },
     }
 }
 
 impl PamHooks for OtpGate {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let options = ModuleOptions::from_pam_args(&args);
-        #[cfg(feature = "panic-test")]
-        panic_for_test(&options);
-        let debug = options.as_ref().is_ok_and(|o| o.debug);
-        let env = LoginEnv {
-            silent: flags & PAM_SILENT != 0,
-            ..LoginEnv::default()
-        };
-        let mut handler = Handler { pamh, debug };
-        verdict_code(login::authenticate(&mut handler, options, &env, unix_now))
+        run(pamh, &args, flags, login::open_files, true)
     }
 
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
@@ -49,12 +53,57 @@ impl PamHooks for OtpGate {
     }
 }
 
+/// A login handed over to the fleet object, run there with both stores.
+pub fn authenticate_here(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode {
+    run(pamh, args, flags, login::open_any, false)
+}
+
+/// One login: on the file store, handing a database's to the fleet object
+/// (the module), or on either store (the fleet object). Generic, so the
+/// module never links the database client.
+fn run<S: UserStore>(
+    pamh: &mut PamHandle,
+    args: &[&CStr],
+    flags: PamFlag,
+    open: login::StoreOpener<S>,
+    delegate: bool,
+) -> PamResultCode {
+    let options = ModuleOptions::from_pam_args(args);
+    #[cfg(feature = "panic-test")]
+    panic_for_test(&options, delegate);
+    let debug = options.as_ref().is_ok_and(|o| o.debug);
+    let env = LoginEnv {
+        silent: flags & PAM_SILENT != 0,
+        ..LoginEnv::default()
+    };
+    let mut handler = Handler {
+        pamh,
+        debug,
+        flags,
+        args,
+        delegate,
+    };
+    verdict_code(login::authenticate_with(
+        &mut handler,
+        options,
+        &env,
+        unix_now,
+        open,
+    ))
+}
+
 /// A bug on demand (feature `panic-test`, option `panic_for_test`): the
 /// panic must end at pam-bindings' `catch_unwind` as PAM_ABORT.
 #[cfg(feature = "panic-test")]
 #[allow(clippy::panic)]
-fn panic_for_test(options: &Result<ModuleOptions, crate::config::ConfigError>) {
-    if options.as_ref().is_ok_and(|o| o.panic_for_test) {
+fn panic_for_test(options: &Result<ModuleOptions, crate::config::ConfigError>, module: bool) {
+    if options.as_ref().is_ok_and(|o| {
+        if module {
+            o.panic_for_test
+        } else {
+            o.panic_in_fleet
+        }
+    }) {
         panic!("otpgate: panic_for_test");
     }
 }
@@ -71,6 +120,11 @@ fn unix_now() -> Option<u64> {
 struct Handler<'a> {
     pamh: &'a mut PamHandle,
     debug: bool,
+    flags: PamFlag,
+    args: &'a [&'a CStr],
+    /// The module hands database logins to the fleet object; the fleet
+    /// object runs them itself.
+    delegate: bool,
 }
 
 impl Handler<'_> {
@@ -151,5 +205,12 @@ impl PamHandler for Handler<'_> {
             LogLevel::Debug => return,
         };
         ffi::syslog(self.pamh, priority, line);
+    }
+
+    fn fleet(&mut self) -> Result<i32, String> {
+        if !self.delegate {
+            return Err("the fleet object was handed a login it cannot run".into());
+        }
+        fleet::delegate(self.pamh, self.flags, self.args)
     }
 }

@@ -24,6 +24,10 @@ pub trait UserStore {
     fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError>;
     fn users(&self) -> Result<Vec<String>, StoreError>;
     fn decoy_write(&self, record: &Record) -> Result<(), StoreError>;
+    /// Where a user's record is, for messages.
+    fn record_path(&self, user: &str) -> PathBuf;
+    /// Where the store is, for messages and audit lines.
+    fn describe(&self) -> String;
 }
 
 /// Each store keeps the contract with inherent methods of the same names.
@@ -51,6 +55,12 @@ macro_rules! user_store {
             }
             fn decoy_write(&self, record: &Record) -> Result<(), StoreError> {
                 <$ty>::decoy_write(self, record)
+            }
+            fn record_path(&self, user: &str) -> PathBuf {
+                <$ty>::record_path(self, user)
+            }
+            fn describe(&self) -> String {
+                <$ty>::describe(self)
             }
         }
     )*};
@@ -109,18 +119,12 @@ impl AnyStore {
 
     /// Where a user's record is, for messages.
     pub fn record_path(&self, user: &str) -> PathBuf {
-        match self {
-            AnyStore::Files(s) => s.record_path(user),
-            AnyStore::Postgres(p) => PathBuf::from(format!("{}#{user}", p.describe())),
-        }
+        dispatch!(self, s => s.record_path(user))
     }
 
     /// Where the store is, for messages and audit lines.
     pub fn describe(&self) -> String {
-        match self {
-            AnyStore::Files(s) => s.dir().display().to_string(),
-            AnyStore::Postgres(p) => p.describe(),
-        }
+        dispatch!(self, s => s.describe())
     }
 
     pub fn load(&self, user: &str) -> Result<Option<Record>, StoreError> {

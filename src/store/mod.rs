@@ -333,6 +333,11 @@ impl Store {
         self.dir.path()
     }
 
+    /// Where the store is, for messages.
+    pub fn describe(&self) -> String {
+        self.dir().display().to_string()
+    }
+
     /// Where `user`'s record is, for messages (the store never opens it by path).
     pub fn record_path(&self, user: &str) -> PathBuf {
         self.dir.path_of(&record_name(user))

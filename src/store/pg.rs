@@ -547,6 +547,11 @@ impl PgStore {
         redact(&self.url)
     }
 
+    /// Where a user's row is, for messages.
+    pub fn record_path(&self, user: &str) -> PathBuf {
+        self.row_path(user)
+    }
+
     /// Where a row is, for messages.
     fn row_path(&self, user: &str) -> PathBuf {
         PathBuf::from(format!("{}#{user}", self.describe()))

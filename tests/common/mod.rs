@@ -37,6 +37,18 @@ pub fn module_path() -> PathBuf {
     so
 }
 
+/// The fleet object, `cargo build -p otpgate-fleet` (scripts/test.sh),
+/// beside the module as the module looks for it (`_fleet` before `.so`).
+pub fn fleet_object_path() -> PathBuf {
+    let so = module_path().with_file_name("libotpgate_fleet.so");
+    assert!(
+        so.exists(),
+        "the fleet object is not built at {} (cargo build -p otpgate-fleet, as scripts/test.sh does)",
+        so.display()
+    );
+    so
+}
+
 #[allow(clippy::disallowed_methods)] // tests compute codes for the real clock the module reads
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
