@@ -574,3 +574,59 @@ fn doctor_passes_a_good_setup_and_names_each_problem_with_its_fix() {
         "doctor changed /run"
     );
 }
+
+#[test]
+fn doctor_wants_the_fleet_object_beside_the_module_for_a_database_store() {
+    let s = Setup::new("doctor-fleet");
+    let site = s.f.tmp.path().join("otpgate.toml");
+    let module_check = |store: &str| {
+        fs::write(&site, format!("store = \"{store}\"\n")).unwrap();
+        let o = Command::new(BIN)
+            .arg("--config")
+            .arg(&site)
+            .args(["doctor", "--json", "--check", "module", "--module-dir"])
+            .arg(&s.modules)
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_findings_are_well_formed(&v);
+        (o.status.code(), v)
+    };
+    let database = "postgresql://otpgate@%2Frun%2Fpostgresql/otpgate";
+    let fleet = s.modules.join("pam_otpgate_fleet.so");
+    let (code, v) = module_check(database);
+    assert_eq!(code, Some(1), "{v:#}");
+    let missing = &with_id(&v, "module.fleet_missing")[0];
+    assert_eq!(
+        missing["location"].as_str(),
+        Some(fleet.to_str().unwrap()),
+        "{v:#}"
+    );
+    assert!(
+        missing["fix"].as_str().unwrap().contains("install -o root"),
+        "{v:#}"
+    );
+
+    fs::copy(fleet_object_path(), &fleet).unwrap();
+    fs::set_permissions(&fleet, fs::Permissions::from_mode(0o664)).unwrap();
+    let (code, v) = module_check(database);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(with_id(&v, "module.fleet_unsafe").len(), 1, "{v:#}");
+
+    fs::set_permissions(&fleet, fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, v) = module_check(database);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(with_id(&v, "module.fleet_ok").len(), 1, "{v:#}");
+
+    // A file store never loads it: nothing said about it, present or not.
+    fs::remove_file(&fleet).unwrap();
+    let (code, v) = module_check(&s.f.store.display().to_string());
+    assert_eq!(code, Some(0), "{v:#}");
+    assert!(
+        findings(&v)
+            .iter()
+            .all(|f| !f["id"].as_str().unwrap().contains("fleet")),
+        "{v:#}"
+    );
+}

@@ -130,7 +130,14 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CliResult {
     let wants = |c: &str| args.check.is_empty() || args.check.iter().any(|x| x == c);
     let mut findings = Vec::new();
     if wants("module") {
-        findings.extend(module::check_module(args.module_dir.as_deref()));
+        let fleet_needed = matches!(
+            ctx.site.store_location(),
+            crate::config::StoreLocation::Postgres(_)
+        );
+        findings.extend(module::check_module(
+            args.module_dir.as_deref(),
+            fleet_needed,
+        ));
     }
     if wants("store") {
         findings.extend(site_issuer(ctx));

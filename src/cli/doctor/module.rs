@@ -26,7 +26,9 @@ fn pam_module_dir() -> &'static str {
         .unwrap_or(&MODULE_DIRS[0])
 }
 
-pub fn check_module(dir: Option<&Path>) -> Vec<Finding> {
+/// The module, and its fleet object where the site's store is a database
+/// (`fleet_needed`): without it every database login is refused.
+pub fn check_module(dir: Option<&Path>, fleet_needed: bool) -> Vec<Finding> {
     let candidates: Vec<PathBuf> = match dir {
         Some(d) => vec![d.join(MODULE_FILE)],
         None => MODULE_DIRS
@@ -55,11 +57,51 @@ pub fn check_module(dir: Option<&Path>) -> Vec<Finding> {
             .at(at),
         ];
     };
+    let mut findings = root_only(path, MODULE_IDS, install);
+    if fleet_needed && let Some(fleet) = crate::pam::fleet::sibling(path) {
+        findings.extend(check_fleet(&fleet));
+    }
+    findings
+}
+
+/// The fleet object beside the module (src/pam/fleet.rs checks the same
+/// before loading it, and refuses the login otherwise).
+fn check_fleet(path: &Path) -> Vec<Finding> {
     let at = path.display().to_string();
+    let install = || {
+        format!(
+            "install the otpgate package, or copy the fleet object there as root: install -o root -g root -m 0644 pam_otpgate_fleet.so {at}"
+        )
+    };
+    if !path.exists() {
+        return vec![
+            error(
+                "module.fleet_missing",
+                "the site's store is a database and the fleet object is not beside the module: every login is refused",
+                install(),
+            )
+            .at(&at),
+        ];
+    }
+    root_only(path, FLEET_IDS, install)
+}
+
+/// Finding ids: someone other than root can change it, fine, cannot stat.
+const MODULE_IDS: [&str; 3] = ["module.unsafe", "module.ok", "module.unreadable"];
+const FLEET_IDS: [&str; 3] = [
+    "module.fleet_unsafe",
+    "module.fleet_ok",
+    "module.fleet_unreadable",
+];
+
+/// ok, or an error when someone other than root can change the file.
+fn root_only(path: &Path, ids: [&'static str; 3], install: impl Fn() -> String) -> Vec<Finding> {
+    let at = path.display().to_string();
+    let [unsafe_id, ok_id, unreadable_id] = ids;
     match fs::metadata(path) {
         Ok(m) if m.uid() != 0 || m.mode() & 0o022 != 0 => vec![
             error(
-                "module.unsafe",
+                unsafe_id,
                 format!(
                     "writable by someone other than root (owner uid {}, mode {:04o}): they can replace the code check",
                     m.uid(),
@@ -69,7 +111,7 @@ pub fn check_module(dir: Option<&Path>) -> Vec<Finding> {
             )
             .at(&at),
         ],
-        Ok(_) => vec![ok("module.ok", format!("{at} installed")).at(&at)],
-        Err(e) => vec![error("module.unreadable", format!("cannot stat it: {}", io_why(&e)), install()).at(&at)],
+        Ok(_) => vec![ok(ok_id, format!("{at} installed")).at(&at)],
+        Err(e) => vec![error(unreadable_id, format!("cannot stat it: {}", io_why(&e)), install()).at(&at)],
     }
 }
