@@ -2,6 +2,7 @@
 //! current time as an argument so each policy rule has a plain unit test.
 #![forbid(unsafe_code)]
 
+pub mod checksum;
 pub mod decide;
 pub mod grace;
 pub mod input;

@@ -17,9 +17,9 @@
 //! every administrative write): new secrets or new recovery codes start
 //! from the state written into the record itself.
 
-use sha2::{Digest, Sha256};
 use std::fmt;
 
+use super::checksum::sha256;
 use super::grace::{GraceEntry, MAX_ENTRIES};
 use super::record::Record;
 use super::recovery::{hex, unhex};
@@ -126,7 +126,7 @@ impl LoginState {
                 b[at + 16..at + 24].copy_from_slice(&e.at.to_le_bytes());
             }
         }
-        let sum = Sha256::digest(&b[..SUM_AT]);
+        let sum = sha256(&b[..SUM_AT]);
         b[SUM_AT..].copy_from_slice(&sum);
         b
     }
@@ -138,7 +138,7 @@ impl LoginState {
         if b.iter().all(|&x| x == 0) {
             return Slot::Empty;
         }
-        let sum = Sha256::digest(&b[..SUM_AT]);
+        let sum = sha256(&b[..SUM_AT]);
         if b[..8] != MAGIC[..] || sum[..] != b[SUM_AT..] {
             return Slot::Invalid;
         }
@@ -490,7 +490,7 @@ mod tests {
         // A wrong magic is invalid even with a matching checksum.
         let mut b = state(3, 3).encode();
         b[0] = b'X';
-        let sum = Sha256::digest(&b[..SUM_AT]);
+        let sum = sha256(&b[..SUM_AT]);
         b[SUM_AT..].copy_from_slice(&sum);
         assert_eq!(LoginState::decode(&b), Slot::Invalid);
     }
