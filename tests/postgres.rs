@@ -1037,7 +1037,7 @@ fn a_connection_cut_after_the_commit_keeps_the_login_and_the_code_spent() {
     let now = code(0);
     let (ok, logs) = fleet.bounded_login(&cut, &now);
     assert!(ok, "{logs:?}");
-    assert_eq!(proxy.cuts(), 1, "the cut never happened");
+    assert_eq!(proxy.cuts_after_the_login(), 1, "the cut never happened");
     let (ok, logs) = fleet.logged_login(&a, &now);
     assert!(!ok && logs[0].contains("reason=replay"), "{logs:?}");
 }

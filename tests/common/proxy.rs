@@ -131,11 +131,29 @@ impl Proxy {
         assert!(held > 0, "no login reached its COMMIT");
     }
 
+    /// Connections cut so far, once there is at least one or a minute
+    /// passed: a cut after the COMMIT (`Cut::AfterCommit`) happens when the
+    /// module's goodbye arrives, which may be after the login returned.
+    pub fn cuts_after_the_login(&self) -> usize {
+        let c = locked(&self.shared.counters);
+        let (c, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(c, std::time::Duration::from_secs(60), |c| c.cuts == 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        c.cuts
+    }
+
     /// Lets held COMMITs go on to the server.
     pub fn release(&self) {
         locked(&self.shared.counters).released = true;
         self.shared.changed.notify_all();
     }
+}
+
+fn count_cut(s: &Shared) {
+    locked(&s.counters).cuts += 1;
+    s.changed.notify_all();
 }
 
 /// A lock that a failed test's panic may have poisoned: the proxy goes on
@@ -229,7 +247,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                         if last {
                             // The server is done with it: now the module's
                             // side goes, without the answer.
-                            locked(&s.counters).cuts += 1;
+                            count_cut(&s);
                             let _ = to.shutdown(Shutdown::Both);
                             let _ = from.shutdown(Shutdown::Both);
                             return;
@@ -238,7 +256,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
                     }
                     Cut::ErrorForAnswer(severity, code) if of_commit => {
                         if last {
-                            locked(&s.counters).cuts += 1;
+                            count_cut(&s);
                             let _ = to.write_all(&error_response(severity, code));
                             let _ = to.shutdown(Shutdown::Both);
                             let _ = from.shutdown(Shutdown::Both);
@@ -266,7 +284,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
         let committed = commit_at.load(Ordering::SeqCst) != 0;
         if cut == Cut::AfterCommit && answered.load(Ordering::SeqCst) {
             // The module has its answer and says more (its goodbye): cut.
-            locked(&s.counters).cuts += 1;
+            count_cut(&s);
             let _ = client.shutdown(Shutdown::Both);
             break;
         }
@@ -274,7 +292,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
             continue;
         }
         if cut == Cut::BeforeBegin && is_begin(&msg) {
-            locked(&s.counters).cuts += 1;
+            count_cut(&s);
             let _ = client.shutdown(Shutdown::Both);
             let _ = server.shutdown(Shutdown::Both);
             break;
@@ -286,7 +304,7 @@ fn serve(mut client: TcpStream, upstream: u16, cut: Cut, s: Arc<Shared>) {
             locked(&s.counters).commits += 1;
             match cut {
                 Cut::BeforeCommit => {
-                    locked(&s.counters).cuts += 1;
+                    count_cut(&s);
                     let _ = client.shutdown(Shutdown::Both);
                     let _ = server.shutdown(Shutdown::Both);
                     break;
