@@ -61,10 +61,6 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 skipped="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/tmp/otpgate-skipped-tests.txt"
 rm -f "$skipped"
 status=0
-# The fleet object (fleet/, pam_otpgate_fleet.so) is a package of its own
-# that no test target depends on: built here, beside the module the tests
-# load (target/debug/deps), for the database logins to be handed to.
-cargo build --locked -p otpgate-fleet
 cargo test --locked --no-fail-fast --lib --bins --tests || status=$?
 # The Debian package: one release build, lintian, dpkg -i, logins through
 # the installed module, dpkg -r and -P (scripts/test-package.sh). A step

@@ -37,15 +37,11 @@ pub fn module_path() -> PathBuf {
     so
 }
 
-/// The fleet object, `cargo build -p otpgate-fleet` (scripts/test.sh),
+/// The fleet object (a dev-dependency, so cargo builds it for the tests),
 /// beside the module as the module looks for it (`_fleet` before `.so`).
 pub fn fleet_object_path() -> PathBuf {
     let so = module_path().with_file_name("libotpgate_fleet.so");
-    assert!(
-        so.exists(),
-        "the fleet object is not built at {} (cargo build -p otpgate-fleet, as scripts/test.sh does)",
-        so.display()
-    );
+    assert!(so.exists(), "fleet object not built at {}", so.display());
     so
 }
 
