@@ -732,6 +732,10 @@ mod tests {
         user: &'static str,
         authtok: Option<&'static str>,
         rhost: &'static str,
+        /// What a fleet object would answer; `None`: the trait's default
+        /// (no fleet object here).
+        fleet: Option<i32>,
+        fleet_calls: usize,
     }
 
     impl Scripted {
@@ -742,6 +746,8 @@ mod tests {
                 user: "alice",
                 authtok: None,
                 rhost: "192.0.2.4",
+                fleet: None,
+                fleet_calls: 0,
             }
         }
     }
@@ -792,6 +798,44 @@ mod tests {
         }
         fn log(&mut self, _: LogLevel, line: &str) {
             self.logs.push(line.to_string());
+        }
+        fn fleet(&mut self) -> Result<i32, String> {
+            self.fleet_calls += 1;
+            self.fleet.ok_or_else(|| "scripted: no fleet answer".into())
+        }
+    }
+
+    /// A host that knows nothing of a fleet object (the trait's default),
+    /// and must never get as far as asking.
+    struct NoFleet(Vec<String>);
+
+    impl PamHandler for NoFleet {
+        fn user(&mut self) -> Option<String> {
+            Some("alice".into())
+        }
+        fn service(&self) -> String {
+            "sudo".into()
+        }
+        fn rhost(&self) -> String {
+            String::new()
+        }
+        fn authtok(&self) -> Option<Zeroizing<Vec<u8>>> {
+            None
+        }
+        fn set_authtok(&mut self, _: &[u8]) -> bool {
+            panic!("set_authtok")
+        }
+        fn prompt(&mut self, text: &str, _: bool) -> Option<Zeroizing<Vec<u8>>> {
+            panic!("asked {text:?}")
+        }
+        fn info(&mut self, text: &str) {
+            panic!("told {text:?}")
+        }
+        fn error(&mut self, text: &str) {
+            panic!("told {text:?}")
+        }
+        fn log(&mut self, _: LogLevel, line: &str) {
+            self.0.push(line.to_string());
         }
     }
 
@@ -884,6 +928,70 @@ mod tests {
             lock_notice(90),
         ]);
         assert_eq!(login(&mut h, opts, NOW), Verdict::Failure);
+    }
+
+    /// An opener that finds the site's store to be the fleet database.
+    fn fleet_site(_: &SiteConfig, _: Option<&Path>, _: Trust) -> Result<Opened<Store>, StoreError> {
+        Ok(Opened::Fleet)
+    }
+
+    #[test]
+    fn a_database_login_goes_whole_to_the_fleet_object_before_anything_is_asked() {
+        let (dir, _) = store_with_alice(1);
+        // The fleet object's answer is the login's, and nothing else is done.
+        let mut h = Scripted::new(vec![]);
+        h.fleet = Some(7);
+        let v = authenticate_with(
+            &mut h,
+            options(dir.path(), &[]),
+            &env(),
+            || None,
+            fleet_site,
+        );
+        assert_eq!(v, Verdict::Fleet(7));
+        assert_eq!(h.fleet_calls, 1);
+        assert!(h.logs.is_empty(), "{:?}", h.logs);
+        // A host without one (the trait's default) refuses, and says why.
+        let mut h = NoFleet(Vec::new());
+        let v = authenticate_with(
+            &mut h,
+            options(dir.path(), &[]),
+            &env(),
+            || None,
+            fleet_site,
+        );
+        assert_eq!(v, Verdict::Failure);
+        assert_eq!(
+            h.0,
+            [
+                "otpgate: user=alice service=sudo rhost=- result=fail reason=config_error detail=\"the fleet store is not available here\""
+            ]
+        );
+    }
+
+    #[test]
+    fn the_module_opens_the_file_store_and_leaves_a_database_to_the_fleet_object() {
+        let (dir, _) = store_with_alice(1);
+        let database = SiteConfig::parse("store = \"postgresql://u@db1/otpgate\"\n").unwrap();
+        let files = SiteConfig::parse(&format!("store = \"{}\"\n", dir.path().display())).unwrap();
+        let here = |r: Result<Opened<Store>, StoreError>| match r {
+            Ok(Opened::Here(s)) => Some(s.describe()),
+            Ok(Opened::Fleet) => None,
+            Err(e) => panic!("{e}"),
+        };
+        let want = Some(dir.path().display().to_string());
+        assert_eq!(here(open_files(&database, None, test_trust())), None);
+        assert_eq!(here(open_files(&files, None, test_trust())), want);
+        // The module's store= wins over the site's database.
+        assert_eq!(
+            here(open_files(&database, Some(dir.path()), test_trust())),
+            want
+        );
+        // open_any opens the directory the same way.
+        assert!(matches!(
+            open_any(&files, None, test_trust()),
+            Ok(Opened::Here(AnyStore::Files(_)))
+        ));
     }
 
     #[test]

@@ -126,8 +126,38 @@ fn an_object_that_is_not_the_fleet_object_is_not_run() {
     .expect("pam_permit.so");
     m.put_fleet(&permit);
     m.refused_before_asking("is not otpgate's fleet object");
+    // dlopen's own reason is in the line.
     fs::write(m.fleet(), "not an ELF file\n").unwrap();
     m.refused_before_asking("cannot load");
+    m.refused_before_asking("file too short");
+    // An object with only one of the two symbols: nothing of it is run.
+    for (name, source) in [
+        (
+            "release only",
+            "const char *otpgate_fleet_release(void) { return \"otpgate RELEASE\"; }\n",
+        ),
+        (
+            "entry only",
+            "int otpgate_fleet_authenticate(void *h, int f, int c, const char **v) { return 0; }\n",
+        ),
+    ] {
+        let source = source.replace("RELEASE", env!("CARGO_PKG_VERSION"));
+        let c = m.f.tmp.path().join("half.c");
+        fs::write(&c, source).unwrap();
+        let o = Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(m.fleet())
+            .arg(&c)
+            .output()
+            .expect("a C compiler (cc)");
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        fs::set_permissions(m.fleet(), fs::Permissions::from_mode(0o644)).unwrap();
+        m.refused_before_asking("is not otpgate's fleet object");
+    }
 }
 
 #[test]
