@@ -26,6 +26,52 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CC");
+    if env::var("CARGO_PKG_NAME").as_deref() == Ok("otpgate") {
+        source_id();
+    }
+    static_unwinder();
+}
+
+/// OTPGATE_SOURCE_ID: a hash of the package's sources, manifest, lock file
+/// and enabled features, for the build string that the module and its
+/// fleet object compare before a login is handed over (src/pam/fleet.rs):
+/// two builds of one version from different trees do not pair up. Made of
+/// relative paths and contents only, so a rebuild of the same tree gives
+/// the same id (the package stays reproducible).
+fn source_id() {
+    use std::hash::{Hash, Hasher};
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src/").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut h = std::hash::DefaultHasher::new();
+    for f in &files {
+        f.strip_prefix(&root).unwrap_or(f).hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
+    let mut features: Vec<String> = env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("CARGO_FEATURE_"))
+        .collect();
+    features.sort();
+    features.hash(&mut h);
+    println!("cargo:rustc-env=OTPGATE_SOURCE_ID={:016x}", h.finish());
+    for p in ["src", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={p}");
+    }
+}
+
+fn static_unwinder() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let abi = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os != "linux" || abi != "gnu" {

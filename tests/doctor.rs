@@ -608,13 +608,26 @@ fn doctor_wants_the_fleet_object_beside_the_module_for_a_database_store() {
         "{v:#}"
     );
 
+    // Each thing a login checks before handing over, doctor checks too.
+    let refused = |why: &str| {
+        let (code, v) = module_check(database);
+        assert_eq!(code, Some(1), "{why}: {v:#}");
+        let f = &with_id(&v, "module.fleet_refused")[0];
+        assert!(f["message"].as_str().unwrap().contains(why), "{v:#}");
+    };
     fs::copy(fleet_object_path(), &fleet).unwrap();
     fs::set_permissions(&fleet, fs::Permissions::from_mode(0o664)).unwrap();
-    let (code, v) = module_check(database);
-    assert_eq!(code, Some(1), "{v:#}");
-    assert_eq!(with_id(&v, "module.fleet_unsafe").len(), 1, "{v:#}");
-
+    refused("pam_otpgate_fleet.so: writable by group or others");
     fs::set_permissions(&fleet, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(&s.modules, fs::Permissions::from_mode(0o775)).unwrap();
+    refused("security: writable by group or others");
+    fs::set_permissions(&s.modules, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(&fleet, "not an ELF file\n").unwrap();
+    refused("cannot load");
+    fs::copy(module_path(), &fleet).unwrap();
+    refused("is not otpgate's fleet object");
+
+    fs::copy(fleet_object_path(), &fleet).unwrap();
     let (code, v) = module_check(database);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(with_id(&v, "module.fleet_ok").len(), 1, "{v:#}");

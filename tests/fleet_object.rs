@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use otpgate::core::otp::OtpParams;
+use otpgate::pam::fleet::RELEASE;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -160,21 +161,187 @@ fn an_object_that_is_not_the_fleet_object_is_not_run() {
     }
 }
 
-#[test]
-fn a_fleet_object_of_another_release_is_not_run() {
-    let m = Modules::new("fleet-release", Some(NO_DATABASE));
+/// The fleet object with its build string changed by `change`.
+fn patched_fleet(to: &Path, change: impl Fn(&mut [u8])) -> String {
     let mut bytes = fs::read(fleet_object_path()).unwrap();
-    let ours = format!("otpgate {}\0", env!("CARGO_PKG_VERSION"));
-    let other = format!("otpgate {}\0", "9".repeat(ours.len() - "otpgate \0".len()));
+    let ours = RELEASE.to_bytes_with_nul();
     let at = bytes
         .windows(ours.len())
-        .position(|w| w == ours.as_bytes())
-        .expect("the release string in the fleet object");
-    bytes[at..at + ours.len()].copy_from_slice(other.as_bytes());
-    fs::write(m.fleet(), bytes).unwrap();
-    fs::set_permissions(m.fleet(), fs::Permissions::from_mode(0o644)).unwrap();
-    let line = m.refused_before_asking("install both from one release");
-    assert!(line.contains(other.trim_end_matches('\0')), "{line}");
+        .position(|w| w == ours)
+        .expect("the build string in the fleet object");
+    let field = &mut bytes[at..at + ours.len() - 1];
+    change(field);
+    let other = String::from_utf8(field.to_vec()).unwrap();
+    fs::write(to, bytes).unwrap();
+    fs::set_permissions(to, fs::Permissions::from_mode(0o644)).unwrap();
+    other
+}
+
+#[test]
+fn a_fleet_object_of_another_release_or_build_is_not_run() {
+    let m = Modules::new("fleet-release", Some(NO_DATABASE));
+    // Another version: "otpgate 0.1.0 (...)" -> "otpgate 9.9.9 (...)".
+    let other = patched_fleet(&m.fleet(), |f| {
+        let end = f.iter().position(|&b| b == b' ').unwrap() + 1;
+        for b in f[end..].iter_mut().take_while(|b| **b != b' ') {
+            if b.is_ascii_digit() {
+                *b = b'9';
+            }
+        }
+    });
+    let line = m.refused_before_asking("install both from one build");
+    assert!(line.contains(&other), "{line}");
+    // The same version built from another tree: only the id differs.
+    let other = patched_fleet(&m.fleet(), |f| {
+        let n = f.len();
+        for b in &mut f[n - 17..n - 1] {
+            *b = if *b == b'0' { b'1' } else { b'0' };
+        }
+    });
+    let line = m.refused_before_asking("install both from one build");
+    assert!(line.contains(&other), "{line}");
+}
+
+#[test]
+fn a_fleet_object_reached_through_a_directory_someone_else_owns_is_not_loaded() {
+    let m = Modules::new("fleet-symlink", Some(NO_DATABASE));
+    // A root-owned link to a root-owned file, in a directory another user
+    // owns: that user could swap the file between the check and the load.
+    let theirs = m.f.tmp.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    fs::copy(fleet_object_path(), theirs.join("fleet.so")).unwrap();
+    fs::set_permissions(theirs.join("fleet.so"), fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(1), None).unwrap();
+    std::os::unix::fs::symlink(theirs.join("fleet.so"), m.fleet()).unwrap();
+    m.refused_before_asking("theirs: not owned by root");
+    // The same link into root's own directory is followed and run.
+    std::os::unix::fs::chown(&theirs, Some(0), None).unwrap();
+    let (ok, logs, text) = m.login("daemon", "123456");
+    assert!(!ok, "{text}");
+    assert!(logs[0].contains("socket directory"), "{logs:?}");
+    // So is a directory above it that others may write to.
+    fs::set_permissions(m.f.tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    m.refused_before_asking("writable by group or others");
+    fs::set_permissions(m.f.tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn the_fleet_object_named_in_a_stack_says_it_is_not_the_module() {
+    let m = Modules::new("fleet-as-module", Some(NO_DATABASE));
+    m.put_fleet(&fleet_object_path());
+    let site = m.f.tmp.path().join("otpgate.toml");
+    m.f.set_stack(&format!(
+        "auth required {} config={}",
+        m.fleet().display(),
+        site.display()
+    ));
+    m.refused_before_asking("is the fleet object, not the module");
+}
+
+/// A host that lives on (a VPN or mail server's PAM client): two logins in
+/// one process, with a line on stdin awaited in between.
+const LONG_LIVED_HOST: &str = r#"
+#include <security/pam_appl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static int conv(int n, const struct pam_message **m, struct pam_response **r, void *d) {
+    *r = calloc(n, sizeof **r);
+    for (int i = 0; i < n; i++)
+        if (m[i]->msg_style == PAM_PROMPT_ECHO_OFF || m[i]->msg_style == PAM_PROMPT_ECHO_ON)
+            (*r)[i].resp = strdup("123456");
+    return PAM_SUCCESS;
+}
+int main(int argc, char **argv) {
+    struct pam_conv c = {conv, 0};
+    char line[16];
+    for (int i = 0; i < 2; i++) {
+        pam_handle_t *h;
+        if (pam_start(argv[1], argv[2], &c, &h) != PAM_SUCCESS) return 2;
+        int rc = pam_authenticate(h, 0);
+        pam_end(h, rc);
+        printf("login %d: %d\n", i, rc);
+        fflush(stdout);
+        if (i == 0 && !fgets(line, sizeof line, stdin)) return 3;
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_host_that_still_has_the_old_fleet_object_loaded_refuses_and_says_restart() {
+    use std::io::{BufRead, BufReader, Write};
+    // A database the fleet object starts its runtime for (TCP, refused at
+    // once): its thread-local destructors keep it loaded in this process.
+    let m = Modules::new(
+        "fleet-stale",
+        Some("postgresql://otpgate@127.0.0.1:9/otpgate"),
+    );
+    let site = m.f.tmp.path().join("otpgate.toml");
+    let key = m.f.tmp.path().join("db.key");
+    fs::write(&key, [7u8; 32]).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(
+        &site,
+        format!(
+            "store = \"postgresql://otpgate@127.0.0.1:9/otpgate\"\n[postgres]\ntls = \"off\"\nconnect_timeout = 2\nkey_file = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    m.put_fleet(&fleet_object_path());
+    let src = m.f.tmp.path().join("host.c");
+    let host = m.f.tmp.path().join("host");
+    fs::write(&src, LONG_LIVED_HOST).unwrap();
+    let o = Command::new("cc")
+        .arg("-o")
+        .arg(&host)
+        .arg(&src)
+        .arg("-lpam")
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // libpam-wrapper's environment, as the fixture gives it to pamtester.
+    let p = m.f.pamtester("daemon");
+    let mut cmd = Command::new(&host);
+    for (k, v) in p.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
+        .arg(&m.f.service)
+        .arg("daemon")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "login 0: 7", "PAM_AUTH_ERR");
+    // An upgrade, as dpkg makes it: the new file renamed over the old.
+    let next = m.dir.join(".pam_otpgate_fleet.so.new");
+    fs::copy(fleet_object_path(), &next).unwrap();
+    fs::set_permissions(&next, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::rename(&next, m.fleet()).unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut second = String::new();
+    out.read_line(&mut second).unwrap();
+    let done = child.wait_with_output().unwrap();
+    let logs = log_lines_of(&String::from_utf8_lossy(&done.stderr));
+    assert_eq!(second.trim(), "login 1: 7", "{logs:?}");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    // The first login was the fleet object's (it tried the database).
+    assert!(logs[0].contains("reason=store_unavailable"), "{logs:?}");
+    // The second is refused: the old code is what this process would run.
+    assert!(
+        logs[1].contains("reason=config_error")
+            && logs[1].contains("still has an older")
+            && logs[1].contains("restart it"),
+        "{logs:?}"
+    );
 }
 
 #[test]

@@ -17,10 +17,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The release both objects must be: a module and a fleet object of
-/// different releases may disagree on the store's formats.
+/// The build both objects must be: a module and a fleet object of
+/// different releases, or of one version built from different trees, may
+/// disagree on the store's formats. The version and a hash of the sources
+/// and features (build.rs).
 pub const RELEASE: &CStr = match CStr::from_bytes_with_nul(
-    concat!("otpgate ", env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    concat!(
+        "otpgate ",
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("OTPGATE_SOURCE_ID"),
+        ")\0"
+    )
+    .as_bytes(),
 ) {
     Ok(s) => s,
     Err(_) => c"otpgate",
@@ -88,59 +97,130 @@ pub unsafe fn entry(
 /// it could not (no such file, not root's, another release ...): the
 /// caller refuses and logs that.
 pub fn delegate(pamh: &mut PamHandle, flags: PamFlag, args: &[&CStr]) -> Result<c_int, String> {
-    let path = fleet_path()?;
-    trusted(&path)?;
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| format!("{}: a NUL in the path", path.display()))?;
-    // SAFETY: `c_path` is a valid NUL-terminated string; RTLD_LOCAL keeps
-    // the object's symbols out of the host's namespace.
-    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    if handle.is_null() {
-        return Err(format!("cannot load {}: {}", path.display(), dl_error()));
-    }
-    let result = call(handle, pamh, flags, args, &path);
-    // SAFETY: `handle` came from dlopen above, and no pointer into the
-    // object (its functions, its release string) is used after this.
-    unsafe { libc::dlclose(handle) };
-    result
-}
-
-fn call(
-    handle: *mut c_void,
-    pamh: &mut PamHandle,
-    flags: PamFlag,
-    args: &[&CStr],
-    path: &Path,
-) -> Result<c_int, String> {
-    // SAFETY: `handle` is a live dlopen handle; the name is NUL-terminated.
-    let release = unsafe { libc::dlsym(handle, VERSION_SYMBOL.as_ptr()) };
-    // SAFETY: likewise.
-    let entry = unsafe { libc::dlsym(handle, ENTRY_SYMBOL.as_ptr()) };
-    if release.is_null() || entry.is_null() {
-        return Err(format!("{} is not otpgate's fleet object", path.display()));
-    }
-    // SAFETY: the symbol is the fleet_object! function of this signature
-    // (checked by name; a look-alike would need root to be put there).
-    let release: ReleaseFn = unsafe { std::mem::transmute::<*mut c_void, ReleaseFn>(release) };
-    // SAFETY: it returns a pointer to a static NUL-terminated string in the
-    // object, read here while the object is loaded.
-    let theirs = unsafe { CStr::from_ptr(release()) };
-    if theirs != RELEASE {
-        return Err(format!(
-            "{} is {}, this module is {}: install both from one release",
-            path.display(),
-            theirs.to_string_lossy(),
-            RELEASE.to_string_lossy()
-        ));
-    }
-    // SAFETY: as above, the fleet_object! entry of this signature.
-    let entry: EntryFn = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
+    let loaded = Loaded::open(&fleet_path()?)?;
     let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
     let argc = c_int::try_from(argv.len()).map_err(|_| "too many module options".to_string())?;
-    // SAFETY: `pamh` is the live handle libpam passed to this hook, and
-    // `argv` holds `argc` pointers to the NUL-terminated options libpam
-    // gave us, all valid for the call: pam_sm_authenticate's contract.
-    Ok(unsafe { entry(pamh, flags, argc, argv.as_ptr()) })
+    // SAFETY: `entry` is the fleet object's otpgate_fleet_authenticate (see
+    // Loaded::open), alive while `loaded` is; `pamh` is the live handle
+    // libpam passed to this hook, and `argv` holds `argc` pointers to the
+    // NUL-terminated options libpam gave us, all valid for the call:
+    // pam_sm_authenticate's contract.
+    Ok(unsafe { (loaded.entry)(pamh, flags, argc, argv.as_ptr()) })
+}
+
+/// What a login would check before handing over, without handing over:
+/// for `otpgate doctor`. `Ok` names the file that would be loaded.
+pub fn probe(module: &Path) -> Result<PathBuf, String> {
+    let fleet = sibling(module)
+        .ok_or_else(|| format!("{}: not an absolute path to a .so", module.display()))?;
+    Loaded::open(&fleet).map(|l| l.path.clone())
+}
+
+/// The fleet object, loaded and checked; closed on drop.
+struct Loaded {
+    handle: *mut c_void,
+    entry: EntryFn,
+    path: PathBuf,
+}
+
+impl Loaded {
+    /// Resolves `path`, checks the file and every directory above it,
+    /// loads it, and checks that it is otpgate's of this release and the
+    /// very file on disk (not an older one this process still has mapped).
+    fn open(path: &Path) -> Result<Loaded, String> {
+        let real = trusted(path)?;
+        let c_path = CString::new(real.as_os_str().as_bytes())
+            .map_err(|_| format!("{}: a NUL in the path", real.display()))?;
+        // SAFETY: `c_path` is a valid NUL-terminated string; RTLD_LOCAL
+        // keeps the object's symbols out of the host's namespace.
+        let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if handle.is_null() {
+            return Err(format!("cannot load {}: {}", real.display(), dl_error()));
+        }
+        // From here on, drop closes it.
+        let mut loaded = Loaded {
+            handle,
+            entry: refuse_before_checked,
+            path: real,
+        };
+        loaded.check()?;
+        Ok(loaded)
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        let show = self.path.display();
+        if let Some(why) = stale(&self.path) {
+            return Err(why);
+        }
+        // SAFETY: `handle` is a live dlopen handle; the name is NUL-terminated.
+        let release = unsafe { libc::dlsym(self.handle, VERSION_SYMBOL.as_ptr()) };
+        // SAFETY: likewise.
+        let entry = unsafe { libc::dlsym(self.handle, ENTRY_SYMBOL.as_ptr()) };
+        if release.is_null() || entry.is_null() {
+            return Err(format!("{show} is not otpgate's fleet object"));
+        }
+        // SAFETY: the symbol is the fleet_object! function of this signature
+        // (checked by name; a look-alike would need root to be put there).
+        let release: ReleaseFn = unsafe { std::mem::transmute::<*mut c_void, ReleaseFn>(release) };
+        // SAFETY: it returns a pointer to a static NUL-terminated string in
+        // the object, read (and compared) here while the object is loaded.
+        let theirs = unsafe { CStr::from_ptr(release()) };
+        if theirs != RELEASE {
+            return Err(format!(
+                "{show} is {}, this module is {}: install both from one build",
+                theirs.to_string_lossy(),
+                RELEASE.to_string_lossy()
+            ));
+        }
+        // SAFETY: as above, the fleet_object! entry of this signature.
+        self.entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
+        Ok(())
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        // SAFETY: `handle` came from dlopen and is closed once, here; no
+        // pointer into the object (its functions, its release string) is
+        // used after this.
+        unsafe { libc::dlclose(self.handle) };
+    }
+}
+
+/// The entry until the checks have passed: never called (delegate only
+/// calls a Loaded that `open` returned), and refuses if it were.
+unsafe extern "C" fn refuse_before_checked(
+    _: *mut PamHandle,
+    _: PamFlag,
+    _: c_int,
+    _: *const *const c_char,
+) -> c_int {
+    pam_bindings::constants::PamResultCode::PAM_AUTH_ERR as c_int
+}
+
+/// Whether this process has an older `path` mapped than the file now on
+/// disk: glibc hands out a loaded object by its name, and one that could
+/// not be unloaded (a thread-local destructor of its runtime keeps it, in
+/// a host that lives on: a VPN or mail server's PAM client) would run the
+/// old code after an upgrade.
+fn stale(path: &Path) -> Option<String> {
+    let on_disk = std::fs::metadata(path).ok()?;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let name = path.as_os_str().to_str()?;
+    let mapped_other = maps.lines().any(|line| {
+        let mut f = line.split_whitespace();
+        let inode = f.nth(4).and_then(|i| i.parse::<u64>().ok());
+        let rest: Vec<&str> = f.collect();
+        let file = rest.join(" ");
+        let file = file.strip_suffix(" (deleted)").unwrap_or(&file);
+        file == name && inode.is_some_and(|i| i != on_disk.ino())
+    });
+    mapped_other.then(|| {
+        format!(
+            "this process (pid {}) still has an older {name} loaded than the file on disk (replaced since): restart it",
+            std::process::id()
+        )
+    })
 }
 
 fn dl_error() -> String {
@@ -172,6 +252,16 @@ fn fleet_path() -> Result<PathBuf, String> {
         unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes(),
     ))
     .to_path_buf();
+    if own
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .is_some_and(|s| s.ends_with("_fleet"))
+    {
+        return Err(format!(
+            "{} is the fleet object, not the module: the PAM stack must name pam_otpgate.so",
+            own.display()
+        ));
+    }
     sibling(&own).ok_or_else(|| {
         format!(
             "the module's own path {} is not an absolute path to a .so",
@@ -190,23 +280,33 @@ pub fn sibling(module: &Path) -> Option<PathBuf> {
     Some(module.with_file_name(format!("{stem}_fleet.so")))
 }
 
-/// Code that runs in sshd and sudo: a regular file owned by root in a
-/// directory owned by root, neither writable by group or others.
-fn trusted(path: &Path) -> Result<(), String> {
-    let show = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("{show}: {e}"))?;
+/// Code that runs in sshd and sudo: the path resolved (symbolic links
+/// followed), then a regular file owned by root, in directories owned by
+/// root all the way up, none of them writable by group or others (a
+/// root-owned sticky directory, such as /tmp, is fine: no one else can
+/// rename what is in it). Returns the resolved path, the one to load.
+fn trusted(path: &Path) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = std::fs::symlink_metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
     if !meta.is_file() {
-        return Err(format!("{show}: not a regular file"));
+        return Err(format!("{}: not a regular file", real.display()));
     }
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let dir_meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for (what, m) in [(path, &meta), (dir, &dir_meta)] {
-        if m.uid() != 0 {
-            return Err(format!("{}: not owned by root", what.display()));
-        }
-        if m.permissions().mode() & 0o022 != 0 {
-            return Err(format!("{}: writable by group or others", what.display()));
-        }
+    root_only(&real, &meta, false)?;
+    for dir in real.ancestors().skip(1) {
+        let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        root_only(dir, &m, true)?;
+    }
+    Ok(real)
+}
+
+fn root_only(path: &Path, m: &std::fs::Metadata, dir: bool) -> Result<(), String> {
+    let show = path.display();
+    if m.uid() != 0 {
+        return Err(format!("{show}: not owned by root"));
+    }
+    let sticky = dir && m.permissions().mode() & 0o1000 != 0;
+    if m.permissions().mode() & 0o022 != 0 && !sticky {
+        return Err(format!("{show}: writable by group or others"));
     }
     Ok(())
 }
@@ -232,10 +332,15 @@ mod tests {
     }
 
     #[test]
-    fn the_release_names_this_version() {
-        assert_eq!(
-            RELEASE.to_str().unwrap(),
-            format!("otpgate {}", env!("CARGO_PKG_VERSION"))
+    fn the_release_names_this_version_and_build() {
+        let release = RELEASE.to_str().unwrap();
+        let id = release
+            .strip_prefix(&format!("otpgate {} (", env!("CARGO_PKG_VERSION")))
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{release}"));
+        assert!(
+            id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{release}"
         );
     }
 }

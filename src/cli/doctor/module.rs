@@ -57,51 +57,51 @@ pub fn check_module(dir: Option<&Path>, fleet_needed: bool) -> Vec<Finding> {
             .at(at),
         ];
     };
-    let mut findings = root_only(path, MODULE_IDS, install);
+    let mut findings = root_only(path, install);
     if fleet_needed && let Some(fleet) = crate::pam::fleet::sibling(path) {
-        findings.extend(check_fleet(&fleet));
+        findings.push(check_fleet(path, &fleet));
     }
     findings
 }
 
-/// The fleet object beside the module (src/pam/fleet.rs checks the same
-/// before loading it, and refuses the login otherwise).
-fn check_fleet(path: &Path) -> Vec<Finding> {
-    let at = path.display().to_string();
-    let install = || {
-        format!(
-            "install the otpgate package, or copy the fleet object there as root: install -o root -g root -m 0644 pam_otpgate_fleet.so {at}"
+/// The fleet object beside the module: what a login does before handing
+/// over (src/pam/fleet.rs), short of handing over: the path resolved, the
+/// file and every directory above it root's only, loaded, otpgate's, of
+/// this build.
+fn check_fleet(module: &Path, fleet: &Path) -> Finding {
+    let at = fleet.display().to_string();
+    if fs::symlink_metadata(fleet).is_err() {
+        return error(
+            "module.fleet_missing",
+            "the site's store is a database and the fleet object is not beside the module: every login is refused",
+            format!(
+                "install the otpgate package, or copy the fleet object there as root: install -o root -g root -m 0644 pam_otpgate_fleet.so {at}"
+            ),
         )
-    };
-    if !path.exists() {
-        return vec![
-            error(
-                "module.fleet_missing",
-                "the site's store is a database and the fleet object is not beside the module: every login is refused",
-                install(),
-            )
-            .at(&at),
-        ];
+        .at(&at);
     }
-    root_only(path, FLEET_IDS, install)
+    match crate::pam::fleet::probe(module) {
+        Ok(real) => ok(
+            "module.fleet_ok",
+            format!("{} loads and is of this build", real.display()),
+        )
+        .at(&at),
+        Err(why) => error(
+            "module.fleet_refused",
+            format!("every database login is refused: {why}"),
+            "install the module and its fleet object from one build (the otpgate package does), as root-owned files (0644) in root-owned directories no one else can write to",
+        )
+        .at(&at),
+    }
 }
 
-/// Finding ids: someone other than root can change it, fine, cannot stat.
-const MODULE_IDS: [&str; 3] = ["module.unsafe", "module.ok", "module.unreadable"];
-const FLEET_IDS: [&str; 3] = [
-    "module.fleet_unsafe",
-    "module.fleet_ok",
-    "module.fleet_unreadable",
-];
-
 /// ok, or an error when someone other than root can change the file.
-fn root_only(path: &Path, ids: [&'static str; 3], install: impl Fn() -> String) -> Vec<Finding> {
+fn root_only(path: &Path, install: impl Fn() -> String) -> Vec<Finding> {
     let at = path.display().to_string();
-    let [unsafe_id, ok_id, unreadable_id] = ids;
     match fs::metadata(path) {
         Ok(m) if m.uid() != 0 || m.mode() & 0o022 != 0 => vec![
             error(
-                unsafe_id,
+                "module.unsafe",
                 format!(
                     "writable by someone other than root (owner uid {}, mode {:04o}): they can replace the code check",
                     m.uid(),
@@ -111,7 +111,7 @@ fn root_only(path: &Path, ids: [&'static str; 3], install: impl Fn() -> String) 
             )
             .at(&at),
         ],
-        Ok(_) => vec![ok(ok_id, format!("{at} installed")).at(&at)],
-        Err(e) => vec![error(unreadable_id, format!("cannot stat it: {}", io_why(&e)), install()).at(&at)],
+        Ok(_) => vec![ok("module.ok", format!("{at} installed")).at(&at)],
+        Err(e) => vec![error("module.unreadable", format!("cannot stat it: {}", io_why(&e)), install()).at(&at)],
     }
 }
