@@ -50,12 +50,22 @@ fi
 command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
 
 cargo build --release --locked --workspace
-# The fleet object first: a module that finds its fleet object missing or
-# of another release refuses database logins (file-store logins never
-# load it).
-install -D -o root -g root -m 0644 target/release/libotpgate_fleet.so "$MODDIR/pam_otpgate_fleet.so"
-install -D -o root -g root -m 0644 target/release/libotpgate.so "$MODDIR/pam_otpgate.so"
-install -D -o root -g root -m 0755 target/release/otpgate "$SBIN/otpgate"
+RELEASE=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release
+# Each file goes in under a temporary name and is renamed over the old one:
+# a login (sshd, sudo) that loads it meanwhile maps either the old file or
+# the new one, never one half written (`install` alone truncates the file
+# in place, and a process that has it mapped dies of SIGBUS). The fleet
+# object first: a module that finds it missing or of another build refuses
+# database logins (file-store logins never load it).
+put() { # put SOURCE TARGET MODE
+    local tmp
+    tmp="$(dirname "$2")/.$(basename "$2").new"
+    install -D -o root -g root -m "$3" "$1" "$tmp"
+    mv -f "$tmp" "$2"
+}
+put "$RELEASE/libotpgate_fleet.so" "$MODDIR/pam_otpgate_fleet.so" 0644
+put "$RELEASE/libotpgate.so" "$MODDIR/pam_otpgate.so" 0644
+put "$RELEASE/otpgate" "$SBIN/otpgate" 0755
 install -d -o root -g root -m 0700 "$STORE"
 chown root:root "$STORE"; chmod 0700 "$STORE"
 install -d -m 0755 "$SHARE/pam.d"
