@@ -34,7 +34,7 @@ fi
 if [ "${1:-}" = "--uninstall" ]; then
     rm -f "$MODDIR/pam_otpgate.so" "$MODDIR/pam_otpgate_fleet.so" "$SBIN/otpgate"
     rm -rf "$SHARE"
-    echo "Removed pam_otpgate.so and otpgate. Kept $STORE (enrollments); remove it by hand if wanted."
+    echo "Removed pam_otpgate.so, pam_otpgate_fleet.so and otpgate. Kept $STORE (enrollments); remove it by hand if wanted."
     if grep -lr "pam_otpgate" /etc/pam.d 2>/dev/null; then
         echo "WARNING: the PAM services listed above still name pam_otpgate.so: edit them now or logins through them fail." >&2
     fi
