@@ -322,27 +322,23 @@ fn prepare<S: UserStore>(
     let store = match open(&site, opts.store.as_deref(), opts.store_trust()) {
         Ok(Opened::Here(s)) => s,
         Ok(Opened::Fleet) => return Ok(Opened::Fleet),
-        Err(e) => return Err(Stop::store(e)),
+        Err(e) => {
+            if opts.debug {
+                // The settings still, before the fault line; the store as
+                // configured (a database's URL is in the fault line).
+                let where_ = match (&opts.store, site.store_location()) {
+                    (Some(d), _) => d.display().to_string(),
+                    (None, StoreLocation::Dir(d)) => d.display().to_string(),
+                    (None, StoreLocation::Postgres(_)) => "(database)".to_string(),
+                };
+                debug_line(h, user, &opts, &policy, &where_);
+            }
+            return Err(Stop::store(e));
+        }
     };
     if opts.debug {
         // Only for this line: a database's description parses its URL.
-        let where_ = store.describe();
-        h.log(
-            LogLevel::Debug,
-            &format!(
-                "otpgate: debug: user={} store={} window={} hotp_window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
-                escape(user),
-                escape(&where_),
-                policy.window,
-                policy.hotp_window,
-                policy.deny,
-                policy.unlock_time,
-                policy.hard_deny,
-                policy.recovery,
-                opts.token,
-                opts.nullok
-            ),
-        );
+        debug_line(h, user, &opts, &policy, &store.describe());
     }
     let account = (env.accounts)(user).map_err(|e| Stop::new(Reason::StoreError, e))?;
     if let Some(a) = &account {
@@ -354,6 +350,32 @@ fn prepare<S: UserStore>(
         account,
         store,
     }))
+}
+
+/// The settings a login runs with (option `debug`): never a code or secret.
+fn debug_line(
+    h: &mut impl PamHandler,
+    user: &str,
+    opts: &ModuleOptions,
+    policy: &Policy,
+    store: &str,
+) {
+    h.log(
+        LogLevel::Debug,
+        &format!(
+            "otpgate: debug: user={} store={} window={} hotp_window={} deny={} unlock_time={} hard_deny={} recovery={} token={:?} nullok={}",
+            escape(user),
+            escape(store),
+            policy.window,
+            policy.hotp_window,
+            policy.deny,
+            policy.unlock_time,
+            policy.hard_deny,
+            policy.recovery,
+            opts.token,
+            opts.nullok
+        ),
+    );
 }
 
 /// Tells the user of a lock with the prompt; true when it did.
@@ -1324,6 +1346,27 @@ mod tests {
         assert_eq!(
             reason(StoreError::BadUser("a/b".into())),
             Reason::StoreError
+        );
+    }
+
+    #[test]
+    fn with_debug_a_store_that_does_not_open_still_gets_the_settings_line() {
+        let (dir, _) = store_with_alice(1);
+        let missing = dir.path().join("no-such-store");
+        let mut h = NoFleet(Vec::new());
+        let v = authenticate(&mut h, options(&missing, &["debug"]), &env(), || None);
+        assert_eq!(v, Verdict::Failure);
+        assert_eq!(h.0.len(), 2, "{:?}", h.0);
+        let path = escape(&missing.display().to_string());
+        assert!(
+            h.0[0].starts_with(&format!("otpgate: debug: user=alice store={path} window=")),
+            "{:?}",
+            h.0
+        );
+        assert!(
+            h.0[1].contains("result=fail reason=store_error"),
+            "{:?}",
+            h.0
         );
     }
 
