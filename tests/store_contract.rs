@@ -62,6 +62,13 @@ fn contract<S: UserStore>(
     let s = open();
     let now = unix_now();
     let p = Policy::default();
+    // Messages name the store, and a user's record within it.
+    let (store, record) = (s.describe(), s.record_path(USER).display().to_string());
+    assert!(!store.is_empty(), "{store:?}");
+    assert!(
+        record.starts_with(&store) && record.len() > store.len() && record.contains(USER),
+        "{store} / {record}"
+    );
     // Not enrolled.
     assert!(s.load(USER).unwrap().is_none());
     assert!(!s.is_enrolled(USER).unwrap());
