@@ -960,28 +960,17 @@ mod tests {
     #[test]
     fn a_database_login_goes_whole_to_the_fleet_object_before_anything_is_asked() {
         let (dir, _) = store_with_alice(1);
+        let opts = || options(dir.path(), &[]);
         // The fleet object's answer is the login's, and nothing else is done.
         let mut h = Scripted::new(vec![]);
         h.fleet = Some(7);
-        let v = authenticate_with(
-            &mut h,
-            options(dir.path(), &[]),
-            &env(),
-            || None,
-            fleet_site,
-        );
+        let v = authenticate_with(&mut h, opts(), &env(), || None, fleet_site);
         assert_eq!(v, Verdict::Fleet(7));
         assert_eq!(h.fleet_calls, 1);
         assert!(h.logs.is_empty(), "{:?}", h.logs);
         // A host without one (the trait's default) refuses, and says why.
         let mut h = NoFleet(Vec::new());
-        let v = authenticate_with(
-            &mut h,
-            options(dir.path(), &[]),
-            &env(),
-            || None,
-            fleet_site,
-        );
+        let v = authenticate_with(&mut h, opts(), &env(), || None, fleet_site);
         assert_eq!(v, Verdict::Failure);
         assert_eq!(
             h.0,
