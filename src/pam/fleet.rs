@@ -5,9 +5,12 @@
 //! whole to a second object beside it, loaded for that login and closed
 //! after it: `pam_otpgate_fleet.so` (the module's own file name with
 //! `_fleet` before `.so`), which runs the same login with both stores.
+//! (Closed, not always unloaded: once its runtime has run on a thread, its
+//! thread-local destructors keep it mapped while that thread lives, which
+//! matters only to a PAM client that lives on; see [`stale`].)
 //!
-//! The contract between the two is this file's: two symbols, checked for
-//! the same release before the login is handed over.
+//! The contract between the two is this file's: two symbols, and the same
+//! build on both sides, checked before the login is handed over.
 
 use libc::{c_char, c_int, c_void};
 use pam_bindings::constants::PamFlag;
