@@ -462,6 +462,15 @@ impl SiteConfig {
         }
     }
 
+    /// Where a login's or command's store is: a directory named by the
+    /// module's `store=` or the CLI's `--store` wins over the site's.
+    pub fn store_location_for(&self, explicit: Option<&Path>) -> StoreLocation {
+        match explicit {
+            Some(dir) => StoreLocation::Dir(dir.to_path_buf()),
+            None => self.store_location(),
+        }
+    }
+
     /// The store directory (the default one when the store is a database).
     pub fn store_dir(&self) -> PathBuf {
         match self.store_location() {

@@ -95,12 +95,9 @@ pub fn open_files(
     explicit: Option<&Path>,
     trust: Trust,
 ) -> Result<Opened<Store>, StoreError> {
-    match explicit {
-        Some(dir) => Store::open(dir, trust).map(Opened::Here),
-        None => match site.store_location() {
-            StoreLocation::Dir(dir) => Store::open(&dir, trust).map(Opened::Here),
-            StoreLocation::Postgres(_) => Ok(Opened::Fleet),
-        },
+    match site.store_location_for(explicit) {
+        StoreLocation::Dir(dir) => Store::open(&dir, trust).map(Opened::Here),
+        StoreLocation::Postgres(_) => Ok(Opened::Fleet),
     }
 }
 
@@ -326,10 +323,9 @@ fn prepare<S: UserStore>(
             if opts.debug {
                 // The settings still, before the fault line; the store as
                 // configured (a database's URL is in the fault line).
-                let where_ = match (&opts.store, site.store_location()) {
-                    (Some(d), _) => d.display().to_string(),
-                    (None, StoreLocation::Dir(d)) => d.display().to_string(),
-                    (None, StoreLocation::Postgres(_)) => "(database)".to_string(),
+                let where_ = match site.store_location_for(opts.store.as_deref()) {
+                    StoreLocation::Dir(d) => d.display().to_string(),
+                    StoreLocation::Postgres(_) => "(database)".to_string(),
                 };
                 debug_line(h, user, &opts, &policy, &where_);
             }

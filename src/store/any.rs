@@ -96,11 +96,7 @@ impl AnyStore {
         trust: Trust,
         create: bool,
     ) -> Result<AnyStore, StoreError> {
-        let location = match explicit {
-            Some(dir) => StoreLocation::Dir(dir.to_path_buf()),
-            None => site.store_location(),
-        };
-        match location {
+        match site.store_location_for(explicit) {
             StoreLocation::Dir(dir) if create => Store::create(&dir, trust).map(AnyStore::Files),
             StoreLocation::Dir(dir) => Store::open(&dir, trust).map(AnyStore::Files),
             StoreLocation::Postgres(url) => {
