@@ -113,52 +113,52 @@ pub fn delegate(pamh: &mut PamHandle, flags: PamFlag, args: &[&CStr]) -> Result<
 
 /// What a login would check before handing over, without handing over:
 /// for `otpgate doctor`. `Ok` names the file that would be loaded.
-pub fn probe(module: &Path) -> Result<PathBuf, String> {
-    let fleet = sibling(module)
-        .ok_or_else(|| format!("{}: not an absolute path to a .so", module.display()))?;
-    Loaded::open(&fleet).map(|l| l.path.clone())
+pub fn probe(fleet: &Path) -> Result<PathBuf, String> {
+    Loaded::open(fleet).map(|l| l.path)
+}
+
+/// A dlopen handle, closed on drop.
+struct DlHandle(*mut c_void);
+
+impl Drop for DlHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from dlopen and is closed once, here; no
+        // pointer into the object (its functions, its release string) is
+        // used after this (`Loaded` keeps its entry only beside its handle).
+        unsafe { libc::dlclose(self.0) };
+    }
 }
 
 /// The fleet object, loaded and checked; closed on drop.
 struct Loaded {
-    handle: *mut c_void,
     entry: EntryFn,
     path: PathBuf,
+    _handle: DlHandle,
 }
 
 impl Loaded {
     /// Resolves `path`, checks the file and every directory above it,
-    /// loads it, and checks that it is otpgate's of this release and the
+    /// loads it, and checks that it is otpgate's of this build and the
     /// very file on disk (not an older one this process still has mapped).
     fn open(path: &Path) -> Result<Loaded, String> {
         let real = trusted(path)?;
+        let show = real.display();
         let c_path = CString::new(real.as_os_str().as_bytes())
-            .map_err(|_| format!("{}: a NUL in the path", real.display()))?;
+            .map_err(|_| format!("{show}: a NUL in the path"))?;
         // SAFETY: `c_path` is a valid NUL-terminated string; RTLD_LOCAL
         // keeps the object's symbols out of the host's namespace.
         let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
-            return Err(format!("cannot load {}: {}", real.display(), dl_error()));
+            return Err(format!("cannot load {show}: {}", dl_error()));
         }
-        // From here on, drop closes it.
-        let mut loaded = Loaded {
-            handle,
-            entry: refuse_before_checked,
-            path: real,
-        };
-        loaded.check()?;
-        Ok(loaded)
-    }
-
-    fn check(&mut self) -> Result<(), String> {
-        let show = self.path.display();
-        if let Some(why) = stale(&self.path) {
+        let handle = DlHandle(handle);
+        if let Some(why) = stale(&real) {
             return Err(why);
         }
         // SAFETY: `handle` is a live dlopen handle; the name is NUL-terminated.
-        let release = unsafe { libc::dlsym(self.handle, VERSION_SYMBOL.as_ptr()) };
+        let release = unsafe { libc::dlsym(handle.0, VERSION_SYMBOL.as_ptr()) };
         // SAFETY: likewise.
-        let entry = unsafe { libc::dlsym(self.handle, ENTRY_SYMBOL.as_ptr()) };
+        let entry = unsafe { libc::dlsym(handle.0, ENTRY_SYMBOL.as_ptr()) };
         if release.is_null() || entry.is_null() {
             return Err(format!("{show} is not otpgate's fleet object"));
         }
@@ -176,29 +176,13 @@ impl Loaded {
             ));
         }
         // SAFETY: as above, the fleet_object! entry of this signature.
-        self.entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
-        Ok(())
+        let entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
+        Ok(Loaded {
+            entry,
+            path: real,
+            _handle: handle,
+        })
     }
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        // SAFETY: `handle` came from dlopen and is closed once, here; no
-        // pointer into the object (its functions, its release string) is
-        // used after this.
-        unsafe { libc::dlclose(self.handle) };
-    }
-}
-
-/// The entry until the checks have passed: never called (delegate only
-/// calls a Loaded that `open` returned), and refuses if it were.
-unsafe extern "C" fn refuse_before_checked(
-    _: *mut PamHandle,
-    _: PamFlag,
-    _: c_int,
-    _: *const *const c_char,
-) -> c_int {
-    pam_bindings::constants::PamResultCode::PAM_AUTH_ERR as c_int
 }
 
 /// Whether this process has an older `path` mapped than the file now on

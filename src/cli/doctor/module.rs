@@ -59,7 +59,7 @@ pub fn check_module(dir: Option<&Path>, fleet_needed: bool) -> Vec<Finding> {
     };
     let mut findings = root_only(path, install);
     if fleet_needed && let Some(fleet) = crate::pam::fleet::sibling(path) {
-        findings.push(check_fleet(path, &fleet));
+        findings.push(check_fleet(&fleet));
     }
     findings
 }
@@ -68,7 +68,7 @@ pub fn check_module(dir: Option<&Path>, fleet_needed: bool) -> Vec<Finding> {
 /// over (src/pam/fleet.rs), short of handing over: the path resolved, the
 /// file and every directory above it root's only, loaded, otpgate's, of
 /// this build.
-fn check_fleet(module: &Path, fleet: &Path) -> Finding {
+fn check_fleet(fleet: &Path) -> Finding {
     let at = fleet.display().to_string();
     if fs::symlink_metadata(fleet).is_err() {
         return error(
@@ -80,7 +80,7 @@ fn check_fleet(module: &Path, fleet: &Path) -> Finding {
         )
         .at(&at);
     }
-    match crate::pam::fleet::probe(module) {
+    match crate::pam::fleet::probe(fleet) {
         Ok(real) => ok(
             "module.fleet_ok",
             format!("{} loads and is of this build", real.display()),
