@@ -68,23 +68,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...: runs the command, counts the result
-    local what=$1
-    shift
-    if "$@" >"$TMP/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "ok   $what"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $what" >&2
-        sed 's/^/     | /' "$TMP/out" >&2
-    fi
-}
-refused() { ! "$@"; }
-absent() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
-has_text() { grep -q -- "$2" "$1"; }
+. scripts/lib/checks.sh
 
 # Build (scripts/package.sh prints the .deb's path last).
 scripts/package.sh | tee "$TMP/package.log"
@@ -101,6 +85,15 @@ check "module installed in the multiarch PAM directory" test -f "$MODULE"
 check "fleet object installed beside it, root's and 0644" test "$(stat -c '%U:%G %a' "$FLEET")" = "root:root 644"
 check "command installed in /usr/sbin" test -x "$COMMAND"
 check "otpgate --version runs" "$COMMAND" --version
+# scripts/install.sh puts its files at the package's paths: with the
+# package installed it must refuse, install and uninstall alike, and leave
+# dpkg's files as they are.
+before=$(stat -c '%i %s %Y' "$MODULE" "$FLEET" "$COMMAND")
+bash scripts/install.sh > "$TMP/install.out" 2>&1 && echo "install.sh exited 0" >> "$TMP/install.out"
+bash scripts/install.sh --uninstall >> "$TMP/install.out" 2>&1 && echo "install.sh --uninstall exited 0" >> "$TMP/install.out"
+check "install.sh refuses (install and --uninstall) while the package is installed" \
+    bash -c "[ \"\$(grep -c 'the otpgate package is installed' '$TMP/install.out')\" = 2 ] && ! grep -q 'exited 0' '$TMP/install.out'"
+check "install.sh left the package's files as they were" test "$(stat -c '%i %s %Y' "$MODULE" "$FLEET" "$COMMAND")" = "$before"
 for f in /usr/share/bash-completion/completions/otpgate /usr/share/zsh/vendor-completions/_otpgate \
     /usr/share/fish/vendor_completions.d/otpgate.fish /usr/share/doc/otpgate/copyright \
     /usr/share/doc/otpgate/changelog.Debian.gz /usr/share/doc/otpgate/changelog.gz \

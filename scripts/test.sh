@@ -69,10 +69,15 @@ cargo test --locked --no-fail-fast --lib --bins --tests || status=$?
 # other test binaries run in parallel (cargo runs them concurrently); and
 # the release build it needs would otherwise be a nested cargo run inside
 # the test run, competing with the tests for the two cores.
+# Then the README's first command, scripts/install.sh, the same way
+# (scripts/test-install.sh: install, a login through the installed module,
+# a second run over it, --uninstall); its release build is the package's.
 if [ "$(id -u)" -eq 0 ]; then
     bash scripts/test-package.sh || status=1
+    bash scripts/test-install.sh || status=1
 else
     echo "scripts/test-package.sh (the Debian package installed and removed)" >> "$skipped"
+    echo "scripts/test-install.sh (scripts/install.sh run, used and undone)" >> "$skipped"
 fi
 if cargo +nightly --version >/dev/null 2>&1; then
     FUZZ_SEED=1 bash scripts/fuzz.sh 10 || status=1
