@@ -397,6 +397,74 @@ fn doctor_warns_when_nothing_receives_syslog() {
     assert_eq!(problems(&v), ["syslog.no_listener"], "{v:#}");
 }
 
+/// Doctor and the module apply one rule to a lock file's mode: every bit
+/// beyond 0600 that makes logins fail is reported, and nothing else is.
+/// (Doctor once looked at group/other bits only: a lock file of 0700, as
+/// `chmod -R 700` on the store leaves it, failed every login of its user
+/// while doctor said the store was healthy.)
+#[test]
+fn doctor_and_the_module_agree_on_a_lock_files_mode() {
+    let s = Setup::new("doc-lockmode");
+    let e = s.f.enroll("daemon", Default::default(), 1);
+    let lock = s.f.store.join(".daemon.lock");
+    assert!(lock.is_file(), "enroll makes the lock file");
+    let code = e.code(0);
+    let store_check = |s: &Setup| s.json(&["--check", "store"]);
+    let chmod = |mode: u32| fs::set_permissions(&lock, fs::Permissions::from_mode(mode)).unwrap();
+
+    for bit in [
+        0o1, 0o2, 0o4, 0o10, 0o20, 0o40, 0o100, 0o1000, 0o2000, 0o4000,
+    ] {
+        chmod(0o600 | bit);
+        let t = s.f.login("daemon", &code);
+        assert_ne!(
+            t.code,
+            PAM_SUCCESS,
+            "mode {:04o}: the module refuses",
+            0o600 | bit
+        );
+        let (rc, v) = store_check(&s);
+        assert_eq!(
+            problems(&v),
+            ["store.lock_unusable"],
+            "mode {:04o}: {v:#}",
+            0o600 | bit
+        );
+        assert_eq!(rc, Some(1));
+        let found = &with_id(&v, "store.lock_unusable")[0];
+        assert!(
+            found["fix"].as_str().unwrap().contains("chmod 0600"),
+            "{found}"
+        );
+    }
+
+    // `chmod -R 700` on the store: the record and the lock file are both
+    // reported, and fixing the record alone leaves the lock file reported.
+    fs::set_permissions(s.f.record_path("daemon"), fs::Permissions::from_mode(0o700)).unwrap();
+    chmod(0o700);
+    let (_, v) = store_check(&s);
+    let mut got = problems(&v);
+    got.sort();
+    assert_eq!(
+        got,
+        ["store.lock_unusable", "store.record_unreadable"],
+        "{v:#}"
+    );
+    fs::set_permissions(s.f.record_path("daemon"), fs::Permissions::from_mode(0o600)).unwrap();
+    let (rc, v) = store_check(&s);
+    assert_eq!(problems(&v), ["store.lock_unusable"], "{v:#}");
+    assert_eq!(rc, Some(1));
+    assert_ne!(s.f.login("daemon", &code).code, PAM_SUCCESS);
+
+    // 0600 (and 0400): healthy, and the same code logs in.
+    chmod(0o400);
+    let (rc, v) = store_check(&s);
+    assert_eq!(problems(&v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(rc, Some(0));
+    chmod(0o600);
+    assert_eq!(s.f.login("daemon", &code).code, PAM_SUCCESS);
+}
+
 #[test]
 fn doctor_flags_store_paths_that_break_logins() {
     let s = Setup::new("doc-store");

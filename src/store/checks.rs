@@ -8,8 +8,9 @@ use std::path::Path;
 use super::{StoreError, Trust, unsafe_path};
 
 /// Records and lock files: no bit beyond 0600 (no group/other access, no
-/// execute, setuid, setgid or sticky bit).
-pub(super) const FILE_FORBIDDEN: u32 = 0o7777 & !0o600;
+/// execute, setuid, setgid or sticky bit). `otpgate doctor` holds lock files
+/// to the same rule.
+pub const FILE_FORBIDDEN: u32 = 0o7777 & !0o600;
 /// Directories and settings files: not writable by group/other.
 pub(super) const WRITE_FORBIDDEN: u32 = 0o022;
 const STICKY: u32 = 0o1000;

@@ -36,6 +36,7 @@ mod state_file;
 mod tests;
 
 pub use any::{AnyStore, UserStore};
+pub use checks::FILE_FORBIDDEN;
 use checks::{WRITE_FORBIDDEN, check_mode, check_owner, check_private_file, check_regular};
 use dir::StoreDir;
 pub use names::{MAX_USER_BYTES, is_format_char, validate_user};

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::{Finding, error, io_why, ok, warn};
 use crate::cli::text::utc;
 use crate::cli::{Context, unix_now};
-use crate::store::StoreError;
+use crate::store::{FILE_FORBIDDEN, StoreError};
 
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".toml.tmp";
@@ -273,7 +273,9 @@ fn lock_problem(m: &Metadata) -> Option<String> {
         Some(format!("is {}, not a regular file", kind(t)))
     } else if !trusted(m.uid()) {
         Some(format!("is owned by uid {}, not root", m.uid()))
-    } else if m.mode() & 0o077 != 0 {
+    } else if m.mode() & FILE_FORBIDDEN != 0 {
+        // The store's own rule: any bit beyond 0600, execute, setuid,
+        // setgid and sticky included, and it refuses the file.
         Some(format!("is mode {:04o}, not 0600", m.mode() & 0o7777))
     } else if m.nlink() != 1 {
         Some(format!("has {} hard links", m.nlink()))
