@@ -1200,6 +1200,91 @@ fn a_save_that_fails_after_showing_says_the_shown_codes_do_not_work() {
     );
 }
 
+/// `enroll --force` of a broken record waits for its first code; meanwhile
+/// another admin removes the broken record and enrolls the user afresh.
+/// The first run must not replace that enrollment unseen: it is refused
+/// ("changed while this ran"), prints no recovery codes, and the second
+/// enrollment keeps working. (It used to save over it and exit 0.)
+#[test]
+fn force_replacing_a_broken_record_keeps_an_enrollment_made_meanwhile() {
+    use std::io::Read;
+    let f = Fixture::new("cli-broken-race", "");
+    f.enroll("daemon", OtpParams::default(), 1);
+    fs::write(f.record_path("daemon"), "version = 1\nsecret = ").unwrap();
+
+    let mut first = command(
+        &f,
+        &[
+            "enroll", "daemon", "--force", "--secret", SECRET, "--qr", "none",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut err = first.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match err.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("Enter the code the app shows now") {
+        // A bound, not a timing assertion: a hung command fails the test.
+        let more = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("no prompt ({e}): {}", String::from_utf8_lossy(&seen)));
+        seen.extend(more);
+    }
+
+    // The second admin, while the first waits at its prompt.
+    let o = otpgate(&f, &["disable", "daemon", "--yes"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = otpgate(&f, &["enroll", "daemon", "--no-verify", "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let second = json(&o);
+    let kept = f.record("daemon");
+
+    // The first admin types the code.
+    let code = oathtool(SECRET, OtpParams::default(), unix_now());
+    writeln!(first.stdin.take().unwrap(), "{code}").unwrap();
+    let status = first.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().flatten());
+    let said = String::from_utf8_lossy(&seen).into_owned();
+    let mut out = String::new();
+    first
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("daemon's enrollment changed while this ran")
+            && said.contains("nothing was saved"),
+        "{said}"
+    );
+    assert!(
+        !out.contains("Recovery codes"),
+        "codes shown that were never saved: {out}"
+    );
+    assert_eq!(
+        f.record("daemon").secret,
+        kept.secret,
+        "the second enrollment is kept"
+    );
+    let recovery = second["recovery_codes"][0].as_str().unwrap();
+    assert_eq!(f.login("daemon", recovery).code, PAM_SUCCESS);
+}
+
 #[test]
 fn a_broken_record_can_be_replaced_or_removed_but_never_edited() {
     let f = Fixture::new("cli-broken", "");

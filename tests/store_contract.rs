@@ -175,15 +175,41 @@ fn contract<S: UserStore>(
     let again = enroll_broken(&open(), now);
     assert_eq!(login(&open(), &again.display()[0], &p, now), Ok(()));
     corrupt_state();
-    assert!(open().replace_broken(USER, Change::Remove).unwrap());
+    // The command's output fails: nothing is removed.
+    let unshown = open().replace_broken(USER, Change::Remove, || Err("no output"));
+    assert_eq!(unshown.unwrap(), Err("no output"));
+    assert!(matches!(open().load(USER), Err(StoreError::State { .. })));
+    assert_eq!(
+        open().replace_broken(USER, Change::Remove, shown).unwrap(),
+        Ok(true)
+    );
     assert!(open().load(USER).unwrap().is_none());
     let again = enroll(&open(), now);
     assert_eq!(login(&open(), &again.display()[0], &p, now), Ok(()));
-    // Removed: not enrolled any more.
+    // Only a broken enrollment is replaced or removed: one that reads (made
+    // or repaired by another run since the caller saw it broken) is kept,
+    // and `before` is not called.
+    let kept = open().load(USER).unwrap().unwrap();
+    for change in [Change::Remove, Change::Put(kept.clone())] {
+        let r = open().replace_broken(USER, change, || -> Result<(), ()> {
+            panic!("before() called for an enrollment that reads")
+        });
+        assert_eq!(r.unwrap(), Ok(false));
+        assert_eq!(open().load(USER).unwrap().as_ref(), Some(&kept));
+    }
+    // Removed: not enrolled any more, and nothing to replace.
     s.update(USER, |_| Ok::<_, ()>((Change::Remove, ())))
         .unwrap()
         .unwrap();
     assert!(open().load(USER).unwrap().is_none());
+    let r = open().replace_broken(USER, Change::Put(kept.clone()), shown);
+    assert_eq!(r.unwrap(), Ok(false));
+    assert!(open().load(USER).unwrap().is_none());
+}
+
+/// `before` of a `replace_broken` whose output went out.
+fn shown() -> Result<(), &'static str> {
+    Ok(())
 }
 
 fn enroll_broken(s: &impl UserStore, now: u64) -> RecoveryCodes {
@@ -194,7 +220,10 @@ fn enroll_broken(s: &impl UserStore, now: u64) -> RecoveryCodes {
         RecoveryHashes::create(&codes, TEST_KDF).unwrap(),
         now,
     );
-    assert!(s.replace_broken(USER, Change::Put(record)).unwrap());
+    assert_eq!(
+        s.replace_broken(USER, Change::Put(record), shown).unwrap(),
+        Ok(true)
+    );
     codes
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
 
-use super::enroll::recovery_codes_text;
+use super::enroll::{changed_meanwhile, recovery_codes_text};
 use super::self_service::Proof;
 use super::text::utc;
 use super::{
@@ -371,13 +371,22 @@ pub fn disable(ctx: &Context, user: &str, yes: bool) -> CliResult {
     if let Err(e) = store.load(user)
         && let Some(part) = broken_part(&e)
     {
-        emit_before(
-            &format!("{user}: broken {part} removed ({e}).\n"),
-            "nothing was changed",
-        )?;
-        store.replace_broken(user, Change::Remove)?;
-        audit(ctx, "disable", user, "broken=true");
-        return Ok(EXIT_OK);
+        // Removed under the user's lock only if it is still broken there: an
+        // enrollment repaired or made meanwhile is not removed unseen.
+        let removed = store.replace_broken(user, Change::Remove, || {
+            emit_before(
+                &format!("{user}: broken {part} removed ({e}).\n"),
+                "nothing was changed",
+            )
+        })?;
+        return match removed {
+            Ok(true) => {
+                audit(ctx, "disable", user, "broken=true");
+                Ok(EXIT_OK)
+            }
+            Ok(false) => Err(changed_meanwhile(user, "nothing was changed")),
+            Err(e) => Err(e),
+        };
     }
     change_enrolled(
         &store,

@@ -296,10 +296,24 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     };
 
     if broken.is_some() {
-        emit_before(&shown_last, "nothing was saved")?;
-        store
-            .replace_broken(&user, Change::Put(record))
-            .map_err(|e| not_saved("cannot replace the broken record", &user, &e))?;
+        // Shown and saved under the user's lock, and only if what is there
+        // is still broken: a run that repaired or replaced it meanwhile
+        // keeps its enrollment.
+        let mut shown = false;
+        let replaced = store.replace_broken(&user, Change::Put(record), || {
+            emit_before(&shown_last, "nothing was saved")?;
+            shown = true;
+            Ok::<(), CliError>(())
+        });
+        match replaced {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Err(changed_meanwhile(&user, "nothing was saved")),
+            Ok(Err(e)) => return Err(e),
+            Err(e) if shown => {
+                return Err(not_saved("cannot replace the broken record", &user, &e));
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         save(
             &store,
@@ -374,10 +388,7 @@ fn save(
             format!("{user} is already enrolled"),
             "another run enrolled them meanwhile; nothing was saved",
         )),
-        Ok(Err(Refusal::Changed)) => Err(CliError::refused(
-            format!("{user}'s enrollment changed while this ran"),
-            "nothing was saved; run it again",
-        )),
+        Ok(Err(Refusal::Changed)) => Err(changed_meanwhile(user, "nothing was saved")),
         Ok(Err(Refusal::ProofSpent)) => Err(CliError::refused(
             "the code that proved the current factor no longer works",
             "it was used or the factor was locked meanwhile; nothing was saved",
@@ -385,6 +396,15 @@ fn save(
         Err(e) if shown => Err(not_saved("cannot save the enrollment", user, &e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Another run changed the enrollment between this run's first look and its
+/// locked write; `outcome` says what this run did ("nothing was saved").
+pub fn changed_meanwhile(user: &str, outcome: &str) -> CliError {
+    CliError::refused(
+        format!("{user}'s enrollment changed while this ran"),
+        format!("{outcome}; run it again"),
+    )
 }
 
 /// A store error after the secret and codes were shown: saved or not,

@@ -21,7 +21,12 @@ pub trait UserStore {
         user: &str,
         decide: impl FnOnce(Option<&Record>) -> Result<(Change, R), E>,
     ) -> Result<Result<R, E>, StoreError>;
-    fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError>;
+    fn replace_broken<E>(
+        &self,
+        user: &str,
+        change: Change,
+        before: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<bool, E>, StoreError>;
     fn users(&self) -> Result<Vec<String>, StoreError>;
     fn decoy_write(&self, record: &Record) -> Result<(), StoreError>;
     /// Where a user's record is, for messages.
@@ -47,8 +52,13 @@ macro_rules! user_store {
             ) -> Result<Result<R, E>, StoreError> {
                 <$ty>::update(self, user, decide)
             }
-            fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
-                <$ty>::replace_broken(self, user, change)
+            fn replace_broken<E>(
+                &self,
+                user: &str,
+                change: Change,
+                before: impl FnOnce() -> Result<(), E>,
+            ) -> Result<Result<bool, E>, StoreError> {
+                <$ty>::replace_broken(self, user, change, before)
             }
             fn users(&self) -> Result<Vec<String>, StoreError> {
                 <$ty>::users(self)
@@ -139,8 +149,13 @@ impl AnyStore {
         dispatch!(self, s => s.update(user, decide))
     }
 
-    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.replace_broken(user, change))
+    pub fn replace_broken<E>(
+        &self,
+        user: &str,
+        change: Change,
+        before: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<bool, E>, StoreError> {
+        dispatch!(self, s => s.replace_broken(user, change, before))
     }
 
     pub fn users(&self) -> Result<Vec<String>, StoreError> {

@@ -104,6 +104,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this error is a broken enrollment, which `replace_broken`
+    /// may replace or remove: a record (at `record`) that does not parse,
+    /// open or pass its mode check, or a login state that does not read.
+    /// An unsafe lock file or any other path is for the admin to look at.
+    pub fn breaks_enrollment(&self, record: &Path) -> bool {
+        match self {
+            StoreError::Corrupt { .. } | StoreError::State { .. } => true,
+            StoreError::Unsafe { path, .. } => path == record,
+            _ => false,
+        }
+    }
+
     /// Whether the change is in force although the call failed (see
     /// [`StoreError::NotDurable`]).
     pub fn change_in_force(&self) -> bool {
@@ -435,21 +447,37 @@ impl Store {
         Ok(Ok(result))
     }
 
-    /// Replaces (`Put`) or removes (`Remove`) `user`'s record whether or not
-    /// it or its login state reads: how an admin repairs a record that does
-    /// not parse or has a bad mode, or a login state that does not read
-    /// (`enroll --force`, `disable --yes`). Under the user's lock
-    /// like [`Store::update`]; the old record is never edited in place (a new
-    /// one is renamed over it, or it is unlinked). Still refused, with the
+    /// Replaces (`Put`) or removes (`Remove`) `user`'s broken enrollment: a
+    /// record that does not parse or has a bad mode, or a login state that
+    /// does not read (`enroll --force`, `disable --yes`). Under the user's
+    /// lock like [`Store::update`]: only if it is still broken there, and
+    /// only once `before` (the command's last output) has succeeded. The
+    /// old record is never edited in place (a new one is renamed over it,
+    /// or it is unlinked). `Ok(Ok(false))`, nothing changed: the enrollment
+    /// reads now or is gone (another run repaired, replaced or removed it
+    /// meanwhile, and that one must not be lost). Still refused, with the
     /// reason and "not replaced": a record path that is a symbolic link, a
     /// FIFO, a directory or any other non-regular file, has hard links, or
-    /// has an untrusted owner. Returns whether a record was there.
-    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+    /// has an untrusted owner.
+    pub fn replace_broken<E>(
+        &self,
+        user: &str,
+        change: Change,
+        before: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<bool, E>, StoreError> {
         validate_user(user)?;
         let lock = self.lock(user)?;
-        let existed = self.replaceable(user)?;
+        self.replaceable(user)?;
+        match self.load(user) {
+            Err(e) if e.breaks_enrollment(&self.record_path(user)) => {}
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(Ok(false)),
+        }
+        if let Err(e) = before() {
+            return Ok(Err(e));
+        }
         if matches!(change, Change::Keep) {
-            return Ok(existed);
+            return Ok(Ok(true));
         }
         // A login state that does not read refuses every login of any
         // record, so it goes with the one it belonged to; one that reads no
@@ -487,7 +515,7 @@ impl Store {
         }
         result?;
         drop(lock);
-        Ok(existed)
+        Ok(Ok(true))
     }
 
     /// Whether there is a record that [`Store::replace_broken`] may replace.

@@ -714,9 +714,17 @@ impl PgStore {
         self.key.seal(user, text.as_bytes())
     }
 
-    /// Replaces or removes a row without reading it (a row that does not
-    /// open or parse). Returns whether one was there.
-    pub fn replace_broken(&self, user: &str, change: Change) -> Result<bool, StoreError> {
+    /// Replaces or removes a broken row (one whose record does not open or
+    /// parse, or whose state does not read), as `Store::replace_broken`
+    /// does a file: only if the row, locked, is still broken, and only once
+    /// `before` has succeeded; `Ok(Ok(false))`, nothing changed, when it
+    /// reads now or is gone.
+    pub fn replace_broken<E>(
+        &self,
+        user: &str,
+        change: Change,
+        before: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<bool, E>, StoreError> {
         validate_user(user)?;
         // A transaction, not one auto-committed statement: a lost answer is
         // then a lost COMMIT answer, reported as such (the change may be in
@@ -724,16 +732,27 @@ impl PgStore {
         let deadline = Instant::now() + self.timeout;
         let mut client = self.client()?;
         let tx = self.wait_by(deadline, "begin", client.transaction())?;
-        let existed = self
-            .wait_by(
-                deadline,
-                "read",
-                tx.query_typed_opt(
-                    "SELECT 1 FROM otpgate_users WHERE name = $1 FOR UPDATE",
-                    &[(&user, Type::TEXT)],
-                ),
-            )?
-            .is_some();
+        let row = self.wait_by(
+            deadline,
+            "read",
+            tx.query_typed_opt(
+                "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
+                &[(&user, Type::TEXT)],
+            ),
+        )?;
+        let Some(row) = row else {
+            return Ok(Ok(false));
+        };
+        let sealed: Vec<u8> = row.get(0);
+        let state: Option<Vec<u8>> = row.get(1);
+        match self.decode(user, &sealed, state.as_deref()) {
+            Err(e) if e.breaks_enrollment(&self.row_path(user)) => {}
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(Ok(false)),
+        }
+        if let Err(e) = before() {
+            return Ok(Err(e));
+        }
         match change {
             Change::Keep => {}
             Change::Put(mut record) => {
@@ -761,7 +780,7 @@ impl PgStore {
             }
         }
         self.wait_by(deadline, "commit", tx.commit())?;
-        Ok(existed)
+        Ok(Ok(true))
     }
 
     pub fn users(&self) -> Result<Vec<String>, StoreError> {

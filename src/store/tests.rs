@@ -325,6 +325,11 @@ fn inode(path: &Path) -> u64 {
     fs::symlink_metadata(path).unwrap().ino()
 }
 
+/// `before` of a `replace_broken` whose output went out.
+fn shown() -> Result<(), ()> {
+    Ok(())
+}
+
 #[test]
 fn a_corrupt_record_is_replaced_or_removed_never_edited_in_place() {
     let dir = private_dir();
@@ -337,15 +342,26 @@ fn a_corrupt_record_is_replaced_or_removed_never_edited_in_place() {
         Err(StoreError::Corrupt { .. })
     ));
     let broken = inode(&record);
-    let r = store.replace_broken("alice", Change::Put(sample_record()));
-    assert!(r.unwrap(), "there was a record");
+    let r = store.replace_broken("alice", Change::Put(sample_record()), shown);
+    assert_eq!(r.unwrap(), Ok(true), "it was broken");
     assert_ne!(inode(&record), broken, "replaced by rename, not rewritten");
     assert!(store.load("alice").unwrap().is_some());
 
     fs::write(&record, "\u{0}garbage").unwrap();
-    assert!(store.replace_broken("alice", Change::Remove).unwrap());
+    assert_eq!(
+        store
+            .replace_broken("alice", Change::Remove, shown)
+            .unwrap(),
+        Ok(true)
+    );
     assert!(store.load("alice").unwrap().is_none());
-    assert!(!store.replace_broken("alice", Change::Remove).unwrap());
+    assert_eq!(
+        store
+            .replace_broken("alice", Change::Remove, shown)
+            .unwrap(),
+        Ok(false),
+        "nothing broken there"
+    );
     assert_eq!(entries(dir.path()), [".alice.lock"]);
 }
 
@@ -358,10 +374,11 @@ fn a_record_with_a_bad_mode_can_be_replaced() {
         store.load("alice"),
         Err(StoreError::Unsafe { .. })
     ));
-    assert!(
+    assert_eq!(
         store
-            .replace_broken("alice", Change::Put(sample_record()))
-            .unwrap()
+            .replace_broken("alice", Change::Put(sample_record()), shown)
+            .unwrap(),
+        Ok(true)
     );
     let mode = fs::metadata(&record).unwrap().permissions().mode();
     assert_eq!(mode & 0o7777, 0o600);
@@ -406,7 +423,7 @@ fn replacing_still_refuses_links_fifos_directories_and_foreign_owners() {
             .unwrap()
             .file_type();
         for change in [Change::Put(sample_record()), Change::Remove] {
-            let r = store.replace_broken("alice", change);
+            let r = store.replace_broken("alice", change, shown);
             assert!(
                 matches!(&r, Err(StoreError::Unsafe { why: w, .. }) if w.contains(why) && w.contains("not replaced")),
                 "{why}: {r:?}"
