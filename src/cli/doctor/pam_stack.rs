@@ -60,15 +60,36 @@ pub fn check_pam(stacks: &BTreeMap<String, Chain>, dir: &Path) -> Vec<Finding> {
         .collect()
 }
 
-/// What a line may return. Lines other than the module may return
-/// anything (a password module succeeds for whoever knows the password);
-/// pam_permit and pam_deny return what they always return; pam_rootok
-/// succeeds only for a caller who is root already, so it is not a way
-/// around anyone's code.
-fn outcomes_of(h: &Handler) -> Vec<usize> {
+/// Services whose program runs PAM for the user who started it (a setuid
+/// program, or one only root may run): there pam_rootok succeeds only for a
+/// caller who is root already, so it is not a way around anyone's code.
+/// Anywhere else (sshd, login, display managers, services unknown to us)
+/// the process calling PAM is root for every user, and pam_rootok succeeds
+/// for all of them.
+const ROOTOK_MEANS_ROOT_CALLER: [&str; 12] = [
+    "su",
+    "su-l",
+    "sudo",
+    "sudo-i",
+    "runuser",
+    "runuser-l",
+    "chfn",
+    "chsh",
+    "chage",
+    "passwd",
+    "newgrp",
+    "polkit-1",
+];
+
+/// What a line of `service` may return. Lines other than the module may
+/// return anything (a password module succeeds for whoever knows the
+/// password); pam_permit and pam_deny return what they always return;
+/// pam_rootok see [`ROOTOK_MEANS_ROOT_CALLER`].
+fn outcomes_of(service: &str, h: &Handler) -> Vec<usize> {
     match h.module_name() {
         "pam_permit.so" => vec![SUCCESS],
-        "pam_deny.so" | "pam_rootok.so" => vec![AUTH_ERR],
+        "pam_deny.so" => vec![AUTH_ERR],
+        "pam_rootok.so" if ROOTOK_MEANS_ROOT_CALLER.contains(&service) => vec![AUTH_ERR],
         _ => (0..RETURN_NAMES.len())
             .filter(|&c| c != INCOMPLETE)
             .collect(),
@@ -88,13 +109,19 @@ fn failure_codes() -> Vec<usize> {
 
 /// A run of the chain ending in success where line `t` returns one of `codes`
 /// (none: runs that reach it stop there); with `must_run`, one in which it ran.
-fn run_with(chain: &Chain, t: usize, codes: &[usize], must_run: bool) -> Option<Vec<Step>> {
+fn run_with(
+    service: &str,
+    chain: &Chain,
+    t: usize,
+    codes: &[usize],
+    must_run: bool,
+) -> Option<Vec<Step>> {
     let h = &chain.handlers;
     let outcomes = |i: usize| {
         if i == t {
             codes.to_vec()
         } else {
-            outcomes_of(&h[i])
+            outcomes_of(service, &h[i])
         }
     };
     find_success(h, &outcomes, must_run.then_some(t))
@@ -200,15 +227,15 @@ fn analyse_module_line(service: &str, chain: &Chain, t: usize, out: &mut Vec<Fin
             .at(&at),
         );
     }
-    if let Some(run) = run_with(chain, t, &[], false) {
+    if let Some(run) = run_with(service, chain, t, &[], false) {
         out.push(skipped(service, chain, t, &run));
     }
-    if let Some(run) = run_with(chain, t, &failure_codes(), true) {
+    if let Some(run) = run_with(service, chain, t, &failure_codes(), true) {
         out.push(failure_passes(service, chain, t, &run, &write));
     }
     // A broken line is reported on its own; it would make these two say the same.
     let intact = chain.problems.is_empty();
-    if intact && run_with(chain, t, &[SUCCESS], false).is_none() {
+    if intact && run_with(service, chain, t, &[SUCCESS], false).is_none() {
         out.push(
             error(
                 "pam.never_succeeds",
@@ -220,7 +247,7 @@ fn analyse_module_line(service: &str, chain: &Chain, t: usize, out: &mut Vec<Fin
     }
     if intact
         && h.args.iter().any(|a| a == "nullok")
-        && run_with(chain, t, &[IGNORE], false).is_none()
+        && run_with(service, chain, t, &[IGNORE], false).is_none()
     {
         out.push(
             warn(
@@ -277,10 +304,15 @@ fn skipped(service: &str, chain: &Chain, t: usize, run: &[Step]) -> Finding {
             ),
         ),
     };
+    let why = if by.module_name() == "pam_rootok.so" {
+        " (it succeeds whenever the process calling PAM runs as root, as sshd, login and display managers do for every user)"
+    } else {
+        ""
+    };
     error(
         "pam.module_skippable",
         format!(
-            "{service}: {} {what} the code line ({}) when {} {}: the login succeeds without a code",
+            "{service}: {} {what} the code line ({}) when {} {}{why}: the login succeeds without a code",
             by.describe(),
             code_line.location(),
             by.module_name(),
@@ -487,11 +519,24 @@ mod tests {
             ),
         );
         assert_eq!(ids(&f), Vec::<&str>::new());
-        let f = analyse_stack(
-            "s",
-            &stack("auth sufficient pam_rootok.so\nauth required pam_otpgate.so"),
-        );
-        assert_eq!(ids(&f), Vec::<&str>::new());
+        // pam_rootok: root already where the program runs PAM for whoever
+        // started it; everyone where the caller is a root daemon.
+        let rootok = stack("auth sufficient pam_rootok.so\nauth required pam_otpgate.so");
+        for service in ["su", "sudo", "runuser", "passwd"] {
+            assert_eq!(ids(&analyse_stack(service, &rootok)), Vec::<&str>::new());
+        }
+        for service in ["sshd", "login", "gdm-password", "s"] {
+            let f = analyse_stack(service, &rootok);
+            assert_eq!(ids(&f), ["pam.module_skippable"], "{service}");
+            assert!(
+                f[0].message.contains("pam_rootok.so succeeds")
+                    && f[0]
+                        .message
+                        .contains("as sshd, login and display managers do"),
+                "{}",
+                f[0].message
+            );
+        }
         let f = analyse_stack(
             "s",
             &stack("auth [success=done default=ignore] pam_unix.so\nauth required pam_otpgate.so"),
