@@ -1285,6 +1285,55 @@ fn force_replacing_a_broken_record_keeps_an_enrollment_made_meanwhile() {
     assert_eq!(f.login("daemon", recovery).code, PAM_SUCCESS);
 }
 
+/// A secret and recovery codes printed to /dev/null, or to a closed stdout
+/// (the Rust runtime puts /dev/null there), are shown to nobody: `enroll`
+/// and `recovery` refuse before making anything, and nothing changes.
+/// (`recovery >&-` used to void every earlier code for new ones nobody saw.)
+#[test]
+fn codes_are_never_saved_unseen_when_stdout_is_null_or_closed() {
+    let f = Fixture::new("cli-null-out", "");
+    f.enroll("daemon", OtpParams::default(), 2);
+    let before = f.record("daemon");
+    let null = |args: &[&str]| {
+        let mut c = f.otpgate_command(args);
+        c.stdout(Stdio::null());
+        c.output().unwrap()
+    };
+    let closed = |args: &[&str]| {
+        Command::new("sh")
+            .args(["-c", "exec \"$@\" >&-", "sh", OTPGATE, "--store"])
+            .arg(&f.store)
+            .arg("--config")
+            .arg(f.tmp.path().join("no-site-config.toml"))
+            .args(args)
+            .env_remove("SUDO_USER")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let refused = |o: &Output, unchanged: &str| {
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+        assert!(
+            stderr(o).contains("standard output is /dev/null") && stderr(o).contains(unchanged),
+            "{}",
+            stderr(o)
+        );
+    };
+    for args in [&["recovery", "daemon"][..], &["recovery", "daemon", "--json"]] {
+        refused(&null(args), "nothing was changed");
+        refused(&closed(args), "nothing was changed");
+    }
+    assert!(f.record("daemon") == before, "the record is as it was");
+    let enroll = ["enroll", "bin", "--no-verify", "--json", "--secret", SECRET];
+    refused(&null(&enroll), "nothing was saved");
+    refused(&closed(&enroll), "nothing was saved");
+    assert!(!f.record_path("bin").exists());
+    // Into a pipe (or a file) they are shown, and saved.
+    let o = otpgate(&f, &["recovery", "daemon", "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(f.record("daemon") != before);
+}
+
 #[test]
 fn a_broken_record_can_be_replaced_or_removed_but_never_edited() {
     let f = Fixture::new("cli-broken", "");

@@ -10,7 +10,7 @@ use super::self_service::Proof;
 use super::text::utc;
 use super::{
     CliError, CliResult, Context, EXIT_OK, EXIT_REFUSED, ask, audit, broken_part, emit,
-    emit_before, same_enrollment, store_words, unix_now,
+    emit_before, same_enrollment, stdout_is_read, store_words, unix_now,
 };
 use crate::core::Policy;
 use crate::core::decide::{Lock, lock_state};
@@ -43,6 +43,7 @@ pub fn recovery(
             format!("use at most {}", recovery::MAX_COUNT),
         ));
     }
+    stdout_is_read("nothing was changed")?;
     let store = ctx.open_store()?;
     let policy = ctx.policy();
     let Some(base) = store.load(user)? else {

@@ -41,6 +41,32 @@ pub fn emit(text: &str) -> Result<(), CliError> {
     written.map_err(|e| CliError::usage("cannot write the output", words(&e)))
 }
 
+/// Refuses, before anything is made or saved, to print a secret or
+/// recovery codes where nobody reads them: stdout on /dev/null. (A closed
+/// stdout is the same: the Rust runtime opens /dev/null in its place, so
+/// writes succeed and the codes would be saved unseen.)
+pub fn stdout_is_read(unchanged: &str) -> Result<(), CliError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let out = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .and_then(|f| f.metadata());
+    let null = std::fs::metadata("/dev/null");
+    if let (Ok(out), Ok(null)) = (out, null)
+        && out.file_type().is_char_device()
+        && out.rdev() == null.rdev()
+    {
+        return Err(CliError::usage(
+            "standard output is /dev/null (or was closed)",
+            format!(
+                "the codes would be shown to nobody; {unchanged}: send the output to a terminal or a file"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// [`emit`] for output shown before a change is committed: its error says
 /// what did not happen (`nothing was saved`).
 pub fn emit_before(text: &str, unchanged: &str) -> Result<(), CliError> {

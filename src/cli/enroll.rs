@@ -15,7 +15,7 @@ use super::self_service::{Proof, prove_current_factor, sudo_user};
 use super::text::{group, percent_encode};
 use super::{
     CliError, CliResult, Context, EXIT_OK, ask, audit, broken_part, emit, emit_before, note,
-    resolve_user, same_enrollment, store_words, unix_now,
+    resolve_user, same_enrollment, stdout_is_read, store_words, unix_now,
 };
 use crate::config::bad_issuer;
 use crate::core::otp::{self, Algorithm, Generator, Kind, OtpParams};
@@ -199,6 +199,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         resolve_user(args.user.clone())?
     };
     let params = code_params(ctx, &args)?;
+    stdout_is_read("nothing was saved")?;
     let count = args
         .recovery_codes
         .or(ctx.site.recovery_codes)

@@ -16,7 +16,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use std::fmt;
 use std::path::PathBuf;
 
-pub use console::{ask, ask_hidden, emit, emit_before, note};
+pub use console::{ask, ask_hidden, emit, emit_before, note, stdout_is_read};
 
 use crate::config::StoreLocation;
 use crate::config::{self, SiteConfig};
