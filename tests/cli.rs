@@ -1319,7 +1319,10 @@ fn codes_are_never_saved_unseen_when_stdout_is_null_or_closed() {
             stderr(o)
         );
     };
-    for args in [&["recovery", "daemon"][..], &["recovery", "daemon", "--json"]] {
+    for args in [
+        &["recovery", "daemon"][..],
+        &["recovery", "daemon", "--json"],
+    ] {
         refused(&null(args), "nothing was changed");
         refused(&closed(args), "nothing was changed");
     }

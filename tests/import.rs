@@ -341,6 +341,84 @@ fn google_time_based_without_disallow_reuse_counts_codes_up_to_the_import_as_use
     assert!(otpgate_at(&f, "sys", later, &scratch[0]).0);
 }
 
+/// google-authenticator with a wide window (`-w 17`: codes up to 8 steps
+/// ahead) and no DISALLOW_REUSE: every code it could have accepted counts
+/// as used, so the app's codes are refused for minutes after the import.
+/// The import says until when, `status` and `unlock` say why (they used to
+/// say "may wait for the next code", "was the clock set back?" and
+/// "unlocked"), and at that time the codes work.
+#[test]
+fn a_wide_google_window_says_how_long_the_imported_codes_wait() {
+    if !runs_as_root("a_wide_google_window_says_how_long_the_imported_codes_wait") {
+        return;
+    }
+    let f = Fixture::new("import-ga-wide", "");
+    let file = f.tmp.path().join("ga-wide");
+    let (secret, _) = google_authenticator(&file, &["-t", "-D", "-u", "-w", "17", "-e", "1"]);
+    let body = fs::read_to_string(&file).unwrap();
+    assert!(
+        body.contains("WINDOW_SIZE 17") && !body.contains("DISALLOW_REUSE"),
+        "{body}"
+    );
+    let t = unix_now();
+    let o = otpgate(
+        &f,
+        &[
+            "import",
+            "google-authenticator",
+            "--user",
+            "sys",
+            "--file",
+            &file.display().to_string(),
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let guard = f.record("sys").last_step;
+    assert!(
+        guard >= t / 30 + 8,
+        "codes up to 8 steps ahead count as used: {guard}"
+    );
+    let ready = (guard + 1) * 30;
+    assert!(
+        out.contains(&format!(
+            "the app's codes are refused until about {}",
+            utc_string(ready)
+        )) && out.contains("min from now")
+            && out.contains("recovery codes work meanwhile"),
+        "{out}"
+    );
+    let now_code = code(&secret, OtpParams::default(), t);
+    let (ok, logs) = otpgate_at(&f, "sys", t, &now_code);
+    assert!(
+        !ok && logs.iter().any(|l| l.contains("reason=clock_behind")),
+        "{logs:?}"
+    );
+
+    let o = otpgate(&f, &["status", "sys"]);
+    assert!(
+        text(&o).contains("accepted early, here or by the source of an import"),
+        "{}",
+        text(&o)
+    );
+    let o = otpgate(&f, &["unlock", "sys"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("codes are still refused for"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        f.record("sys").last_step,
+        guard,
+        "unlock keeps codes accepted early used"
+    );
+    assert!(!otpgate_at(&f, "sys", t, &now_code).0);
+
+    let at = ready + 1;
+    assert!(otpgate_at(&f, "sys", at, &code(&secret, OtpParams::default(), at)).0);
+}
+
 /// A 20-byte key as hex, distinct per `n`.
 fn hex_key(n: u8) -> String {
     (0..20u8)

@@ -13,7 +13,7 @@ use super::{
     emit_before, same_enrollment, stdout_is_read, store_words, unix_now,
 };
 use crate::core::Policy;
-use crate::core::decide::{Lock, lock_state};
+use crate::core::decide::{Lock, MAX_WINDOW, lock_state};
 use crate::core::recovery::{self, KdfParams, RecoveryCodes, RecoveryHashes};
 use crate::core::{Kind, Record};
 use crate::store::{AnyStore, Change};
@@ -203,7 +203,7 @@ fn status_text(out: &mut String, user: &str, r: &Record, policy: &Policy, now: u
     if let Some(ahead) = clock_behind(r, policy, now) {
         let _ = writeln!(
             out,
-            "  clock:          the last accepted code is {ahead} s ahead of this clock (was it set back?); every code is refused until then; otpgate unlock pulls a far-future one back"
+            "  clock:          the last accepted code is {ahead} s ahead of this clock (the clock was set back, or a code was accepted early, here or by the source of an import); every code is refused until then; otpgate unlock pulls back one more than {MAX_WINDOW} steps ahead"
         );
     }
     if let Some(d) = r.last_drift {
@@ -320,6 +320,7 @@ fn change_enrolled(
 
 pub fn unlock(ctx: &Context, user: &str) -> CliResult {
     let store = ctx.open_store()?;
+    let policy = ctx.policy();
     let now = unix_now();
     let mut pulled_back = false;
     if !store.is_enrolled(user)? {
@@ -333,6 +334,12 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
         if pulled_back {
             message.push_str(&format!(
                 "{user}: the last accepted code was from the future (the clock was set back); reset to now.\n"
+            ));
+        } else if let Some(ahead) = clock_behind(&next, &policy, now) {
+            // Within every window's reach: a code accepted early, which must
+            // stay used; unlock does not make the codes before it work.
+            message.push_str(&format!(
+                "{user}: codes are still refused for {ahead} s: the last accepted code is for a time that far ahead (accepted early, here or by the source of an import); that passes by itself, and recovery codes work meanwhile.\n"
             ));
         }
         emit_before(&message, "nothing was changed")?;

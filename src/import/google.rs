@@ -258,11 +258,22 @@ fn totp_guard(file: &GoogleFile, p: &mut Plan, now: u64, window: u32) -> Result<
         }
         None => {
             p.mapped.push(format!(
-                "no DISALLOW_REUSE -> every code google-authenticator could have accepted up to the import (time step {reach}) counts as used; the first login may wait for the next code"
+                "no DISALLOW_REUSE -> every code google-authenticator could have accepted up to the import (time step {reach}) counts as used"
             ));
             reach
         }
     };
+    // Beyond the default window (one step either side), the app's codes are
+    // all refused until the clock passes the guard: say for how long.
+    if p.replay_guard > now_step.saturating_add(1) {
+        let ready = p.replay_guard.saturating_add(1).saturating_mul(period);
+        p.mapped.push(format!(
+            "the app's codes are refused until about {} ({} min from now, with the default window): codes up to time step {} count as used; recovery codes work meanwhile",
+            crate::cli::text::utc(ready),
+            ready.saturating_sub(now).div_ceil(60),
+            p.replay_guard
+        ));
+    }
     if p.replay_guard > reach.saturating_add(skew.unsigned_abs()) {
         return Err(format!(
             "a used time step lies {} steps ahead of this clock (was the clock set back?); fix the clock, then import",
