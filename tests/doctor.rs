@@ -373,6 +373,33 @@ fn doctor_exit_codes_locations_and_did_you_mean() {
     );
 }
 
+/// A reader that went away (`otpgate doctor | head -2`): an error message
+/// and exit 2, never a panic (exit 101).
+#[test]
+fn doctor_into_a_closed_pipe_says_so_and_does_not_panic() {
+    let s = Setup::new("doc-epipe");
+    for json in [false, true] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--store")
+            .arg(&s.f.store)
+            .args(["doctor", "--check", "clock"])
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped());
+        if json {
+            cmd.arg("--json");
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("cannot write the output") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn doctor_warns_when_nothing_receives_syslog() {
     let s = Setup::new("doc-syslog");

@@ -18,7 +18,7 @@ mod syslog;
 use serde::Serialize;
 use std::path::PathBuf;
 
-use super::{CliResult, Context, EXIT_OK, EXIT_REFUSED};
+use super::{CliResult, Context, EXIT_OK, EXIT_REFUSED, emit};
 use crate::config::bad_issuer;
 use crate::pam::sys::clock_state;
 
@@ -161,9 +161,11 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CliResult {
     }
     let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
     let (errors, warnings) = (count(Level::Error), count(Level::Warn));
-    if args.json {
-        println!(
-            "{}",
+    // Written whole and checked (a reader that went away, `doctor | head`,
+    // is an error message, not a panic).
+    let report = if args.json {
+        format!(
+            "{}\n",
             serde_json::json!({
                 "schema": JSON_SCHEMA,
                 "healthy": errors == 0 && warnings == 0,
@@ -171,10 +173,11 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CliResult {
                 "warnings": warnings,
                 "findings": findings,
             })
-        );
+        )
     } else {
-        print_text(&findings, errors, warnings, args.strict);
-    }
+        report_text(&findings, errors, warnings, args.strict)
+    };
+    emit(&report)?;
     let failed = errors > 0 || (args.strict && warnings > 0);
     Ok(if failed { EXIT_REFUSED } else { EXIT_OK })
 }
@@ -195,7 +198,9 @@ fn site_issuer(ctx: &Context) -> Option<Finding> {
     )
 }
 
-fn print_text(findings: &[Finding], errors: usize, warnings: usize, strict: bool) {
+fn report_text(findings: &[Finding], errors: usize, warnings: usize, strict: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     for f in findings {
         let tag = match f.level {
             Level::Ok => "ok   ",
@@ -204,12 +209,14 @@ fn print_text(findings: &[Finding], errors: usize, warnings: usize, strict: bool
         };
         match &f.location {
             Some(at) if f.level != Level::Ok => {
-                println!("{tag} {:<6} {at}: {}", f.check, f.message)
+                let _ = writeln!(out, "{tag} {:<6} {at}: {}", f.check, f.message);
             }
-            _ => println!("{tag} {:<6} {}", f.check, f.message),
+            _ => {
+                let _ = writeln!(out, "{tag} {:<6} {}", f.check, f.message);
+            }
         }
         if let Some(fix) = &f.fix {
-            println!("      {:<6} fix: {fix}", "");
+            let _ = writeln!(out, "      {:<6} fix: {fix}", "");
         }
     }
     let summary = match (errors, warnings) {
@@ -218,5 +225,6 @@ fn print_text(findings: &[Finding], errors: usize, warnings: usize, strict: bool
         (0, w) => format!("No errors, {w} warning(s)."),
         (e, w) => format!("Problems found: {e} error(s), {w} warning(s)."),
     };
-    println!("{summary}");
+    let _ = writeln!(out, "{summary}");
+    out
 }
