@@ -490,6 +490,21 @@ fn doctor_and_the_module_agree_on_a_lock_files_mode() {
     assert_eq!(rc, Some(0));
     chmod(0o600);
     assert_eq!(s.f.login("daemon", &code).code, PAM_SUCCESS);
+
+    // A login state that does not read: no mode change mends it, so the
+    // fix is to replace or remove the enrollment.
+    fs::write(&lock, [0x5a; 1024]).unwrap();
+    let (rc, v) = store_check(&s);
+    assert_eq!(problems(&v), ["store.record_unreadable"], "{v:#}");
+    assert_eq!(rc, Some(1));
+    let fix = with_id(&v, "store.record_unreadable")[0]["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        fix.contains("otpgate enroll daemon --force") && !fix.contains("chmod"),
+        "{fix}"
+    );
 }
 
 #[test]

@@ -172,6 +172,13 @@ pub fn check_store(ctx: &Context) -> Vec<Finding> {
         match store.load(user) {
             // A broken lock/state path is reported once, by check_user_paths.
             Err(StoreError::Unsafe { path, .. }) if path != store.record_path(user) => {}
+            // A login state that does not read is never reset (that would
+            // bring back used recovery codes): no mode change mends it.
+            Err(e @ StoreError::State { .. }) => out.push(error(
+                "store.record_unreadable",
+                format!("{e}; every login of {user} fails"),
+                format!("replace the enrollment: otpgate enroll {user} --force (or remove it: otpgate disable {user} --yes)"),
+            ).at(p)),
             Err(e) => out.push(error(
                 "store.record_unreadable",
                 format!("{e}; every login of {user} fails"),
