@@ -34,6 +34,25 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
 }
 
+/// `otpgate import google-authenticator --user USER --file FILE`, which
+/// must succeed; its report.
+fn import_file(f: &Fixture, user: &str, file: &Path) -> String {
+    let o = otpgate(
+        f,
+        &[
+            "import",
+            "google-authenticator",
+            "--user",
+            user,
+            "--file",
+            &file.display().to_string(),
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    out
+}
+
 /// A login through `service` in the fixture's PAM directory (another
 /// module's stack, or otpgate's) with the clock frozen at `at`.
 fn login_at(f: &Fixture, service: &str, user: &str, at: u64, answer: &str) -> (bool, Vec<String>) {
@@ -254,19 +273,7 @@ fn google_counter_based_keeps_its_counter() {
             .contains("\" HOTP_COUNTER 4")
     );
 
-    let o = otpgate(
-        &f,
-        &[
-            "import",
-            "google-authenticator",
-            "--user",
-            "bin",
-            "--file",
-            &file.display().to_string(),
-        ],
-    );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let out = import_file(&f, "bin", &file);
     assert!(out.contains("HOTP_COUNTER 4 -> next counter 4"), "{out}");
     assert!(out.contains("counter-based"), "{out}");
     for used in [1, 3] {
@@ -310,19 +317,7 @@ fn google_time_based_without_disallow_reuse_counts_codes_up_to_the_import_as_use
     let t = unix_now();
     let app = code(&secret, OtpParams::default(), t);
     assert!(login_at(&f, &ga, "sys", t, &app).0);
-    let o = otpgate(
-        &f,
-        &[
-            "import",
-            "google-authenticator",
-            "--user",
-            "sys",
-            "--file",
-            &file.display().to_string(),
-        ],
-    );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let out = import_file(&f, "sys", &file);
     assert!(out.contains("no DISALLOW_REUSE"), "{out}");
     assert!(
         !otpgate_at(&f, "sys", t, &app).0,
@@ -361,19 +356,7 @@ fn a_wide_google_window_says_how_long_the_imported_codes_wait() {
         "{body}"
     );
     let t = unix_now();
-    let o = otpgate(
-        &f,
-        &[
-            "import",
-            "google-authenticator",
-            "--user",
-            "sys",
-            "--file",
-            &file.display().to_string(),
-        ],
-    );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let out = import_file(&f, "sys", &file);
     let guard = f.record("sys").last_step;
     assert!(
         guard >= t / 30 + 8,

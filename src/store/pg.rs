@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Transaction};
 use zeroize::Zeroizing;
 
 use super::{Change, StoreError, validate_user};
@@ -371,6 +371,10 @@ fn all_sockets(config: &tokio_postgres::Config) -> bool {
             .all(|h| matches!(h, Host::Unix(_)))
 }
 
+/// A row as stored: the sealed record and the login state (NULL before
+/// the first login after the record was written).
+type RawRow = (Vec<u8>, Option<Vec<u8>>);
+
 impl PgStore {
     /// Connects (bounded by `connect_timeout`), checks the schema version.
     pub fn connect(
@@ -637,18 +641,8 @@ impl PgStore {
         let deadline = Instant::now() + self.timeout;
         let mut client = self.client()?;
         let tx = self.wait_by(deadline, "begin", client.transaction())?;
-        let row = self.wait_by(
-            deadline,
-            "read",
-            tx.query_typed_opt(
-                "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
-                &[(&user, Type::TEXT)],
-            ),
-        )?;
-        let (stored, state) = match &row {
-            Some(r) => {
-                let sealed: Vec<u8> = r.get(0);
-                let state: Option<Vec<u8>> = r.get(1);
+        let (stored, state) = match self.locked_row(&tx, deadline, user)? {
+            Some((sealed, state)) => {
                 let (record, st) = self.decode_parts(user, &sealed, state.as_deref())?;
                 (Some(record), st)
             }
@@ -706,6 +700,25 @@ impl PgStore {
         Ok(Ok(result))
     }
 
+    /// `user`'s row, locked until `tx` ends (`FOR UPDATE`), `None` when
+    /// there is no row.
+    fn locked_row(
+        &self,
+        tx: &Transaction<'_>,
+        deadline: Instant,
+        user: &str,
+    ) -> Result<Option<RawRow>, StoreError> {
+        let row = self.wait_by(
+            deadline,
+            "read",
+            tx.query_typed_opt(
+                "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
+                &[(&user, Type::TEXT)],
+            ),
+        )?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     fn seal_record(&self, user: &str, record: &Record) -> Result<Vec<u8>, StoreError> {
         let text = record.to_toml().map_err(|err| StoreError::Corrupt {
             path: self.row_path(user),
@@ -732,19 +745,9 @@ impl PgStore {
         let deadline = Instant::now() + self.timeout;
         let mut client = self.client()?;
         let tx = self.wait_by(deadline, "begin", client.transaction())?;
-        let row = self.wait_by(
-            deadline,
-            "read",
-            tx.query_typed_opt(
-                "SELECT record, state FROM otpgate_users WHERE name = $1 FOR UPDATE",
-                &[(&user, Type::TEXT)],
-            ),
-        )?;
-        let Some(row) = row else {
+        let Some((sealed, state)) = self.locked_row(&tx, deadline, user)? else {
             return Ok(Ok(false));
         };
-        let sealed: Vec<u8> = row.get(0);
-        let state: Option<Vec<u8>> = row.get(1);
         match self.decode(user, &sealed, state.as_deref()) {
             Err(e) if e.breaks_enrollment(&self.row_path(user)) => {}
             Err(e) => return Err(e),
