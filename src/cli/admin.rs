@@ -43,7 +43,10 @@ pub fn recovery(
             format!("use at most {}", recovery::MAX_COUNT),
         ));
     }
-    stdout_is_read("nothing was changed")?;
+    // No codes (--count 0, voiding them all) shows nothing that could be lost.
+    if count > 0 {
+        stdout_is_read("nothing was changed")?;
+    }
     let store = ctx.open_store()?;
     let policy = ctx.policy();
     let Some(base) = store.load(user)? else {
@@ -163,6 +166,15 @@ fn status_json(user: &str, r: &Record, policy: &Policy, now: u64) -> serde_json:
 
 /// Seconds the newest accepted step is ahead of this clock, when that is
 /// beyond the window: every code is then refused as `clock_behind`.
+/// Seconds until the app's codes work again when the last accepted step is
+/// ahead of the clock: a code is taken once its step is past that one.
+fn refused_for(r: &Record, now: u64) -> u64 {
+    r.last_step
+        .saturating_add(1)
+        .saturating_mul(u64::from(r.period))
+        .saturating_sub(now)
+}
+
 fn clock_behind(r: &Record, policy: &Policy, now: u64) -> Option<u64> {
     crate::core::decide::seconds_ahead(r, policy.window, now)
 }
@@ -203,7 +215,8 @@ fn status_text(out: &mut String, user: &str, r: &Record, policy: &Policy, now: u
     if let Some(ahead) = clock_behind(r, policy, now) {
         let _ = writeln!(
             out,
-            "  clock:          the last accepted code is {ahead} s ahead of this clock (the clock was set back, or a code was accepted early, here or by the source of an import); every code is refused until then; otpgate unlock pulls back one more than {MAX_WINDOW} steps ahead"
+            "  clock:          the last accepted code is {ahead} s ahead of this clock (the clock was set back, or a code was accepted early, here or by the source of an import); every code is refused for {} s more; otpgate unlock pulls back one more than {MAX_WINDOW} steps ahead",
+            refused_for(r, now)
         );
     }
     if let Some(d) = r.last_drift {
@@ -335,11 +348,17 @@ pub fn unlock(ctx: &Context, user: &str) -> CliResult {
             message.push_str(&format!(
                 "{user}: the last accepted code was from the future (the clock was set back); reset to now.\n"
             ));
-        } else if let Some(ahead) = clock_behind(&next, &policy, now) {
+        } else if clock_behind(&next, &policy, now).is_some() {
             // Within every window's reach: a code accepted early, which must
             // stay used; unlock does not make the codes before it work.
+            let meanwhile = if next.recovery.remaining() > 0 {
+                "recovery codes work meanwhile"
+            } else {
+                "there are no recovery codes to use meanwhile"
+            };
             message.push_str(&format!(
-                "{user}: codes are still refused for {ahead} s: the last accepted code is for a time that far ahead (accepted early, here or by the source of an import); that passes by itself, and recovery codes work meanwhile.\n"
+                "{user}: codes are still refused for {} s: the last accepted code is for a time ahead of this clock (accepted early, here or by the source of an import); that passes by itself, and {meanwhile}.\n",
+                refused_for(&next, now)
             ));
         }
         emit_before(&message, "nothing was changed")?;

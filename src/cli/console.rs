@@ -42,23 +42,31 @@ pub fn emit(text: &str) -> Result<(), CliError> {
 }
 
 /// Refuses, before anything is made or saved, to print a secret or
-/// recovery codes where nobody reads them: stdout on /dev/null. (A closed
-/// stdout is the same: the Rust runtime opens /dev/null in its place, so
-/// writes succeed and the codes would be saved unseen.)
+/// recovery codes where nobody reads them: stdout on /dev/null or another
+/// of the kernel's memory devices (major 1: /dev/zero, /dev/random and
+/// /dev/urandom take writes and drop them, /dev/kmsg would put the codes in
+/// the kernel log). A closed stdout is the same: the Rust runtime opens
+/// /dev/null in its place, so writes succeed and the codes would be saved
+/// unseen.
 pub fn stdout_is_read(unchanged: &str) -> Result<(), CliError> {
+    use nix::sys::stat::{major, minor};
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    // /dev/full (1, 7) is left to the writer: every write there fails, and
+    // the failure says "nothing was saved".
+    const MEMORY_DEVICES: u64 = 1;
+    const FULL: u64 = 7;
     let out = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .map(File::from)
         .and_then(|f| f.metadata());
-    let null = std::fs::metadata("/dev/null");
-    if let (Ok(out), Ok(null)) = (out, null)
+    if let Ok(out) = out
         && out.file_type().is_char_device()
-        && out.rdev() == null.rdev()
+        && major(out.rdev()) == MEMORY_DEVICES
+        && minor(out.rdev()) != FULL
     {
         return Err(CliError::usage(
-            "standard output is /dev/null (or was closed)",
+            "standard output is /dev/null or another device that keeps nothing (or it was closed)",
             format!(
                 "the codes would be shown to nobody; {unchanged}: send the output to a terminal or a file"
             ),

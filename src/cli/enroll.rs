@@ -199,11 +199,15 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
         resolve_user(args.user.clone())?
     };
     let params = code_params(ctx, &args)?;
-    stdout_is_read("nothing was saved")?;
     let count = args
         .recovery_codes
         .or(ctx.site.recovery_codes)
         .unwrap_or(recovery::DEFAULT_COUNT);
+    // A new secret or recovery codes shown to nobody would be lost; a secret
+    // the admin gave (--secret) with no codes loses nothing.
+    if count > 0 || args.secret.is_none() {
+        stdout_is_read("nothing was saved")?;
+    }
     if count > recovery::MAX_COUNT {
         return Err(CliError::usage(
             format!("{count} recovery codes are too many"),

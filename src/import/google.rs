@@ -263,14 +263,24 @@ fn totp_guard(file: &GoogleFile, p: &mut Plan, now: u64, window: u32) -> Result<
             reach
         }
     };
-    // Beyond the default window (one step either side), the app's codes are
-    // all refused until the clock passes the guard: say for how long.
-    if p.replay_guard > now_step.saturating_add(1) {
+    // A code is taken again once the clock passes the guard's step: until
+    // then the app's codes are refused. Say for how long.
+    if p.replay_guard >= now_step {
         let ready = p.replay_guard.saturating_add(1).saturating_mul(period);
+        let wait = ready.saturating_sub(now);
+        let wait = if wait < 120 {
+            format!("{wait} s")
+        } else {
+            format!("{} min", wait.div_ceil(60))
+        };
+        let meanwhile = if file.scratch_codes.is_empty() {
+            "there are no recovery codes to use meanwhile"
+        } else {
+            "recovery codes work meanwhile"
+        };
         p.mapped.push(format!(
-            "the app's codes are refused until about {} ({} min from now, with the default window): codes up to time step {} count as used; recovery codes work meanwhile",
+            "the app's codes are refused until about {} ({wait} from now): codes up to time step {} count as used; {meanwhile}",
             crate::cli::text::utc(ready),
-            ready.saturating_sub(now).div_ceil(60),
             p.replay_guard
         ));
     }

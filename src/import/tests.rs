@@ -59,6 +59,27 @@ fn without_disallow_reuse_every_code_up_to_the_import_counts_as_used() {
     // WINDOW_SIZE 5 accepts up to two steps ahead of the clock.
     assert_eq!(plan.replay_guard, NOW / 30 + 2);
     assert!(plan.scratch.is_empty());
+    // The report says until when the app's codes are refused: from step
+    // guard + 1 (NOW is 5 s into its step), and that there are no
+    // recovery codes to fall back on.
+    let said = format!("{:?}", plan.mapped);
+    assert!(
+        said.contains("refused until about 2023-11-14 22:15:00 UTC (85 s from now)")
+            && said.contains("no recovery codes to use meanwhile"),
+        "{said}"
+    );
+    let wide = ga(&format!(
+        "{B32}\n\" WINDOW_SIZE 17\n\" TOTP_AUTH\n92160603\n"
+    ));
+    let said = format!("{:?}", google::plan(&wide, NOW).unwrap().mapped);
+    assert!(
+        said.contains("(5 min from now)") && said.contains("recovery codes work meanwhile"),
+        "{said}"
+    );
+    // The default window: the current step counts as used, so up to a step.
+    let default = ga(&format!("{B32}\n\" TOTP_AUTH\n"));
+    let said = format!("{:?}", google::plan(&default, NOW).unwrap().mapped);
+    assert!(said.contains("(55 s from now)"), "{said}");
     let skew = ga(&format!("{B32}\n\" TIME_SKEW 3\n\" TOTP_AUTH\n"));
     let plan = google::plan(&skew, NOW).unwrap();
     assert_eq!(plan.replay_guard, NOW / 30 + 1 + 3);

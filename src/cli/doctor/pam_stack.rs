@@ -66,7 +66,9 @@ pub fn check_pam(stacks: &BTreeMap<String, Chain>, dir: &Path) -> Vec<Finding> {
 /// Anywhere else (sshd, login, display managers, services unknown to us)
 /// the process calling PAM is root for every user, and pam_rootok succeeds
 /// for all of them.
-const ROOTOK_MEANS_ROOT_CALLER: [&str; 12] = [
+/// (Not polkit-1: since polkit 127 its agent helper runs as root, started
+/// by systemd, for every user.)
+const ROOTOK_MEANS_ROOT_CALLER: [&str; 14] = [
     "su",
     "su-l",
     "sudo",
@@ -78,7 +80,9 @@ const ROOTOK_MEANS_ROOT_CALLER: [&str; 12] = [
     "chage",
     "passwd",
     "newgrp",
-    "polkit-1",
+    "schroot",
+    "newrole",
+    "run_init",
 ];
 
 /// What a line of `service` may return. Lines other than the module may
@@ -522,10 +526,10 @@ mod tests {
         // pam_rootok: root already where the program runs PAM for whoever
         // started it; everyone where the caller is a root daemon.
         let rootok = stack("auth sufficient pam_rootok.so\nauth required pam_otpgate.so");
-        for service in ["su", "sudo", "runuser", "passwd"] {
+        for service in ["su", "sudo", "runuser", "passwd", "schroot"] {
             assert_eq!(ids(&analyse_stack(service, &rootok)), Vec::<&str>::new());
         }
-        for service in ["sshd", "login", "gdm-password", "s"] {
+        for service in ["sshd", "login", "gdm-password", "polkit-1", "s"] {
             let f = analyse_stack(service, &rootok);
             assert_eq!(ids(&f), ["pam.module_skippable"], "{service}");
             assert!(
