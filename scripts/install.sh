@@ -16,14 +16,8 @@ STORE=/var/lib/otpgate
 die() { echo "install.sh: $*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo scripts/install.sh)"
 
-module_dir() {
-    local d
-    for d in /lib/*/security /usr/lib/*/security /lib/security /usr/lib/security /lib64/security /usr/lib64/security; do
-        if [ -e "$d/pam_unix.so" ]; then echo "$d"; return 0; fi
-    done
-    return 1
-}
-MODDIR=$(module_dir) || die "cannot find the PAM module directory (no pam_unix.so)"
+. scripts/lib/pam-dir.sh
+MODDIR=$(pam_module_dir) || die "cannot find the PAM module directory (no pam_unix.so)"
 
 # The Debian package (scripts/package.sh) owns the same module path: never
 # overwrite or delete its files behind dpkg's back.

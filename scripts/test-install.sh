@@ -16,27 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "test-install.sh: $*" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || die "run as root: it runs scripts/install.sh"
-for tool in pamtester oathtool sudo flock; do
-    command -v "$tool" >/dev/null || die "$tool is missing (scripts/test.sh installs it)"
-done
-
-# The package test uses the same paths: one of the two at a time.
-exec 9>/run/lock/otpgate-test-package.lock
-flock 9
-
-state=$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null || true)
-case "$state" in
-    "" | not-installed) ;;
-    *) die "the otpgate package is on this machine ($state): install.sh refuses to run beside it" ;;
-esac
-
-# Where install.sh puts the module: the directory holding pam_unix.so.
-MODDIR=
-for d in /lib/*/security /usr/lib/*/security /lib/security /usr/lib/security /lib64/security /usr/lib64/security; do
-    if [ -e "$d/pam_unix.so" ]; then MODDIR=$d; break; fi
-done
-[ -n "$MODDIR" ] || die "no PAM module directory (pam_unix.so not found)"
+. scripts/lib/checks.sh
+. scripts/lib/pam-dir.sh
+system_test_start test-install.sh "it runs scripts/install.sh" pamtester oathtool sudo flock
+MODDIR=$(pam_module_dir) || die "no PAM module directory (pam_unix.so not found)"
 MODULE=$MODDIR/pam_otpgate.so
 FLEET=$MODDIR/pam_otpgate_fleet.so
 COMMAND=/usr/local/sbin/otpgate
@@ -52,25 +35,15 @@ TMP=$(mktemp -d /tmp/otpgate-test-install.XXXXXX)
 store_existed=0
 if [ -e "$STORE" ] || [ -L "$STORE" ]; then store_existed=1; fi
 # What was there before (an earlier install.sh): restored afterwards.
-for f in "$MODULE" "$FLEET" "$COMMAND" "$SHARE"; do
-    if [ -e "$f" ]; then
-        mkdir -p "$TMP/saved$(dirname "$f")"
-        cp -a "$f" "$TMP/saved$f"
-    fi
-done
+save_paths "$MODULE" "$FLEET" "$COMMAND" "$SHARE"
 
 cleanup() {
     rm -f "$SERVICE_FILE"
-    rm -rf "$MODULE" "$FLEET" "$COMMAND" "$SHARE"
-    for f in "$MODULE" "$FLEET" "$COMMAND" "$SHARE"; do
-        if [ -e "$TMP/saved$f" ]; then cp -a "$TMP/saved$f" "$f"; fi
-    done
+    restore_paths "$MODULE" "$FLEET" "$COMMAND" "$SHARE"
     [ "$store_existed" -eq 1 ] || rm -rf "$STORE"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-. scripts/lib/checks.sh
 files_as() { # files_as OWNER:GROUP MODE FILE...: each file is a regular file with these
     local want="$1 $2" f
     shift 2

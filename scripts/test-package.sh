@@ -14,20 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "test-package.sh: $*" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || die "run as root: it installs and removes the package"
-for tool in pamtester oathtool man dpkg-deb flock; do
-    command -v "$tool" >/dev/null || die "$tool is missing (scripts/test.sh installs it)"
-done
-
+. scripts/lib/checks.sh
 # One run at a time on this machine (other checkouts may run it too).
-exec 9>/run/lock/otpgate-test-package.lock
-flock 9
-
-state=$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null || true)
-case "$state" in
-    "" | not-installed) ;;
-    *) die "the otpgate package is on this machine ($state); this test would remove it: dpkg -P otpgate first" ;;
-esac
+system_test_start test-package.sh "it installs and removes the package" pamtester oathtool man dpkg-deb flock
 
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 MODULE=/usr/lib/$MULTIARCH/security/pam_otpgate.so
@@ -48,27 +37,18 @@ if [ -e "$STORE" ] || [ -L "$STORE" ]; then
     store_before=$(stat -c '%U:%G %a %i' "$STORE")
 fi
 # What was there before the package: restored afterwards.
-for f in "$MODULE" "$FLEET" "$COMMAND"; do
-    if [ -e "$f" ]; then
-        mkdir -p "$TMP/saved$(dirname "$f")"
-        cp -a "$f" "$TMP/saved$f"
-    fi
-done
+save_paths "$MODULE" "$FLEET" "$COMMAND"
 
 cleanup() {
     rm -f "$SERVICE_FILE"
     if [ -n "$(dpkg-query -W -f='${db:Status-Status}' otpgate 2>/dev/null | grep -v not-installed)" ]; then
         dpkg -P otpgate >/dev/null 2>&1 || echo "test-package.sh: could not purge otpgate" >&2
     fi
-    for f in "$MODULE" "$FLEET" "$COMMAND"; do
-        [ -e "$TMP/saved$f" ] && cp -a "$TMP/saved$f" "$f"
-    done
+    restore_paths "$MODULE" "$FLEET" "$COMMAND"
     [ "$store_existed" -eq 1 ] || rm -rf "$STORE"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-. scripts/lib/checks.sh
 
 # Build (scripts/package.sh prints the .deb's path last).
 scripts/package.sh | tee "$TMP/package.log"
