@@ -396,7 +396,7 @@ pub fn disable(ctx: &Context, user: &str, yes: bool) -> CliResult {
     // read) is removed without being read; a symlink, FIFO or foreign owner
     // is still refused.
     if let Err(e) = store.load(user)
-        && let Some(part) = broken_part(&e)
+        && let Some(part) = broken_part(&e, &store.record_path(user))
     {
         // Removed under the user's lock only if it is still broken there: an
         // enrollment repaired or made meanwhile is not removed unseen.

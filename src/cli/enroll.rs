@@ -236,7 +236,7 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> CliResult {
     // edited, a new record is renamed over the old one.
     let (base, broken) = match store.load(&user) {
         Ok(b) => (b, None),
-        Err(e) => match broken_part(&e) {
+        Err(e) => match broken_part(&e, &store.record_path(&user)) {
             Some(part) if args.force && !args.self_service => {
                 note(&format!(
                     "otpgate: note: replacing {user}'s broken {part} ({e})"

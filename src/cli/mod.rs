@@ -154,24 +154,18 @@ impl From<StoreError> for CliError {
 
 /// What of an enrollment a store error says is broken, so that an admin
 /// may replace (`enroll --force`) or remove (`disable --yes`) it: the
-/// record (does not parse, bad mode) or the login state (does not read).
-/// An unsafe lock file is for the admin to look at: replacing the record
-/// would not get past it. (A fleet store row that does not open with the
-/// key is an unsafe record.)
-pub fn broken_part(e: &StoreError) -> Option<&'static str> {
+/// record at `record` (does not parse, bad mode) or the login state (does
+/// not read). The store's own rule ([`StoreError::breaks_enrollment`], the
+/// one `replace_broken` checks again under the lock): an unsafe lock file
+/// is for the admin to look at, as replacing the record would not get past
+/// it. (A fleet store row that does not open with the key is an unsafe
+/// record.)
+pub fn broken_part(e: &StoreError, record: &std::path::Path) -> Option<&'static str> {
     match e {
-        StoreError::Corrupt { .. } => Some("record"),
-        StoreError::Unsafe { path, .. } if !is_lock_file(path) => Some("record"),
+        _ if !e.breaks_enrollment(record) => None,
         StoreError::State { .. } => Some("login state"),
-        _ => None,
+        _ => Some("record"),
     }
-}
-
-/// The file store's `.USER.lock` (it holds the login state).
-fn is_lock_file(path: &std::path::Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') && n.ends_with(".lock"))
 }
 
 /// A store error in words (no `os error N`).
