@@ -31,8 +31,8 @@ if [ -z "$nss_wrapper" ] || [ ! -e "$nss_wrapper" ]; then
     echo "bench.sh: libnss_wrapper.so not found (apt-get install libnss-wrapper, or set NSS_WRAPPER_LIB)" >&2
     exit 2
 fi
-# Build the bench and the module (target/release/deps/libotpgate.so), then
-# run the bench binary itself: it writes the passwd and group files in its
+# Build the bench, and the module as install.sh and package.sh build it
+# (scripts/lib/module.sh), then run the bench binary itself: it writes the passwd and group files in its
 # temp dir and runs itself again under LD_PRELOAD=$nss_wrapper with
 # NSS_WRAPPER_PASSWD/NSS_WRAPPER_GROUP pointing at them, once per user count.
 if [ "${1:-}" = "--fleet" ]; then
@@ -46,4 +46,10 @@ if [ -z "$bench_bin" ] || [ ! -x "$bench_bin" ]; then
     echo "bench.sh: could not find the bench binary in cargo's output" >&2
     exit 2
 fi
-NSS_WRAPPER_LIB="$nss_wrapper" "$bench_bin" --bench
+. scripts/lib/module.sh
+module="$(build_module)"
+echo "bench: pam_otpgate is $module" >&2
+# BENCH_WRAPPER: a command to run the bench under (scripts/login-functions.sh
+# runs it under valgrind's callgrind).
+# shellcheck disable=SC2086
+OTPGATE_MODULE="$module" NSS_WRAPPER_LIB="$nss_wrapper" ${BENCH_WRAPPER:-} "$bench_bin" --bench

@@ -45,6 +45,8 @@ command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first
 
 cargo build --release --locked --workspace
 RELEASE=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release
+. scripts/lib/module.sh
+MODULE=$(build_module)
 # Each file goes in under a temporary name and is renamed over the old one:
 # a login (sshd, sudo) that loads it meanwhile maps either the old file or
 # the new one, never one half written (`install` alone truncates the file
@@ -58,7 +60,7 @@ put() { # put SOURCE TARGET MODE
     mv -f "$tmp" "$2"
 }
 put "$RELEASE/libotpgate_fleet.so" "$MODDIR/pam_otpgate_fleet.so" 0644
-put "$RELEASE/libotpgate.so" "$MODDIR/pam_otpgate.so" 0644
+put "$MODULE" "$MODDIR/pam_otpgate.so" 0644
 put "$RELEASE/otpgate" "$SBIN/otpgate" 0755
 install -d -o root -g root -m 0700 "$STORE"
 chown root:root "$STORE"; chmod 0700 "$STORE"

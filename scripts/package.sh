@@ -51,6 +51,8 @@ MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 MAINTAINER=${OTPGATE_MAINTAINER:-$(dpkg-parsechangelog -l "$CHANGELOG" -S Maintainer)}
 
 cargo build --release --locked --workspace
+. scripts/lib/module.sh
+BUILT_MODULE=$(build_module)
 TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 RELEASE=$TARGET/release
 OUT=$TARGET/debian
@@ -65,7 +67,7 @@ mkdir -p "$ROOT/DEBIAN"
 # Binaries, stripped (the symbols PAM looks up are dynamic and stay).
 MODULE=$ROOT/usr/lib/$MULTIARCH/security/pam_otpgate.so
 FLEET=$ROOT/usr/lib/$MULTIARCH/security/pam_otpgate_fleet.so
-install -D -m 0644 "$RELEASE/libotpgate.so" "$MODULE"
+install -D -m 0644 "$BUILT_MODULE" "$MODULE"
 install -D -m 0644 "$RELEASE/libotpgate_fleet.so" "$FLEET"
 install -D -m 0755 "$RELEASE/otpgate" "$ROOT/usr/sbin/otpgate"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$MODULE" "$FLEET" "$ROOT/usr/sbin/otpgate"

@@ -141,12 +141,20 @@ fn pam_module(name: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// The module measured: `OTPGATE_MODULE` (bench.sh sets it to the module
+/// built as it is shipped, scripts/lib/module.sh), else the one cargo bench
+/// built beside this binary.
 fn otpgate_so() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let so = exe.parent().unwrap().join("libotpgate.so");
+    let so = std::env::var_os("OTPGATE_MODULE").map_or_else(
+        || {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().join("libotpgate.so")
+        },
+        PathBuf::from,
+    );
     if !so.exists() {
         fail(&format!(
-            "{} not found: build with cargo bench",
+            "{} not found: run scripts/bench.sh, or build with cargo bench",
             so.display()
         ));
     }
