@@ -54,7 +54,8 @@ files_as() { # files_as OWNER:GROUP MODE FILE...: each file is a regular file wi
 }
 no_temp_left() { ! ls -A "$MODDIR" /usr/local/sbin | grep -F '.new'; }
 
-# First install (the build is the package test's: cargo finds nothing to do).
+# First install. It builds again after the package test: package.sh sets
+# SOURCE_DATE_EPOCH, which ring's build script watches.
 check "install.sh installs" bash scripts/install.sh
 check "module and fleet object in $MODDIR, root's, 0644" files_as root:root 644 "$MODULE" "$FLEET"
 check "command in /usr/local/sbin, root's, 0755" files_as root:root 755 "$COMMAND"

@@ -1,6 +1,8 @@
 # Sourced by scripts/install.sh, scripts/package.sh, scripts/bench.sh and
 # scripts/login-functions.sh: builds the PAM module the way it is shipped and
-# prints its path (cargo's output goes to stderr).
+# prints its path (cargo's output goes to stderr). Returns non-zero, printing
+# nothing, when the build fails: callers write `M=$(build_module)` under
+# `set -e`, and a failure inside `$(...)` does not stop the function itself.
 #
 # Why not target/release/libotpgate.so: the library is a cdylib and an rlib
 # (the command and the tests link the rlib), and cargo leaves out
@@ -12,9 +14,40 @@
 # around each page fault, so code the login never runs costs page faults
 # and unmapping when it sits among code it does run.
 build_module() {
-    local target
-    target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    cargo rustc --locked --profile module -p otpgate --lib --crate-type cdylib -- \
-        -C link-arg=-Wl,-T,"$PWD/src/pam/login-functions.ld" >&2
+    local root target
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)" || return 1
+    target=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || return 1
+    if [ -z "$target" ]; then
+        echo "build_module: cargo metadata named no target directory" >&2
+        return 1
+    fi
+    # -T and the path as two arguments: `-Wl,` would split a path at commas.
+    (cd "$root" && cargo rustc --locked --profile module -p otpgate --lib --crate-type cdylib -- \
+        -C link-arg=-Xlinker -C link-arg=-T -C link-arg=-Xlinker \
+        -C link-arg="$root/src/pam/login-functions.ld") >&2 || return 1
+    if [ ! -f "$target/module/libotpgate.so" ]; then
+        echo "build_module: no $target/module/libotpgate.so after the build" >&2
+        return 1
+    fi
     echo "$target/module/libotpgate.so"
+}
+
+# login_code_kib MODULE: the size in KiB of the module's gathered login code
+# (0 when there is none).
+login_code_kib() {
+    local size
+    size=$(readelf -SW "$1" | sed -n 's/.*\.text\.otpgate_login *PROGBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p')
+    if [ -n "$size" ]; then echo $((16#$size / 1024)); else echo 0; fi
+}
+
+# entry_is_gathered MODULE: whether pam_sm_authenticate, the login's entry
+# (a dynamic symbol: it survives strip), lies in the gathered login code.
+entry_is_gathered() {
+    local sec entry
+    sec=$(readelf -SW "$1" | sed -n 's/.*\.text\.otpgate_login *PROGBITS *\([0-9a-f]*\) [0-9a-f]* \([0-9a-f]*\) .*/\1 \2/p')
+    entry=$(readelf --dyn-syms -W "$1" | awk '$8 == "pam_sm_authenticate" { print $2 }')
+    [ -n "$sec" ] && [ -n "$entry" ] || return 1
+    set -- $sec
+    [ $((16#$entry)) -ge $((16#$1)) ] && [ $((16#$entry)) -lt $((16#$1 + 16#$2)) ]
 }
