@@ -63,16 +63,14 @@ check "dpkg -i installs the package" dpkg -i "$DEB"
 dpkg -L otpgate | sort > "$TMP/files"
 check "module installed in the multiarch PAM directory" test -f "$MODULE"
 # The module is linked with the functions logins run gathered at the start
-# of its code (scripts/lib/module.sh). The section shrinks when the list in
-# src/pam/login-functions.ld stops matching (renamed functions, a new
-# compiler's names): then run scripts/login-functions.sh again.
-login_code_kib() {
-    local size
-    size=$(readelf -SW "$1" | sed -n 's/.*\.text\.otpgate_login *PROGBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p')
-    if [ -n "$size" ]; then echo $((16#$size / 1024)); else echo 0; fi
-}
+# of its code (scripts/lib/module.sh). The section shrinks, or loses the
+# login's entry, when the list in src/pam/login-functions.ld stops matching
+# (renamed functions, a new compiler's names): then run
+# scripts/login-functions.sh again.
+. scripts/lib/module.sh
 check "module gathers the login's code (.text.otpgate_login of $(login_code_kib "$MODULE") KiB, at least 128)" \
     test "$(login_code_kib "$MODULE")" -ge 128
+check "module's pam_sm_authenticate lies in the gathered code" entry_is_gathered "$MODULE"
 check "fleet object installed beside it, root's and 0644" test "$(stat -c '%U:%G %a' "$FLEET")" = "root:root 644"
 check "command installed in /usr/sbin" test -x "$COMMAND"
 check "otpgate --version runs" "$COMMAND" --version
