@@ -90,6 +90,8 @@ for f in /usr/share/bash-completion/completions/otpgate /usr/share/zsh/vendor-co
     /usr/share/doc/otpgate/examples/pam.d/sudo; do
     check "installed: $f" test -f "$f"
 done
+check "copyright names the crates, the standard library and GCC's unwinder" \
+    bash -c "grep -q 'zeroize v' /usr/share/doc/otpgate/copyright && grep -q 'Rust standard library' /usr/share/doc/otpgate/copyright && grep -q 'libgcc_eh.a' /usr/share/doc/otpgate/copyright"
 check "bash completion loads and completes subcommands" \
     bash -c 'source /usr/share/bash-completion/completions/otpgate && COMP_WORDS=(otpgate en) COMP_CWORD=1 && _otpgate otpgate en otpgate && [[ " ${COMPREPLY[*]} " == *" enroll "* ]]'
 if [ "$store_existed" -eq 0 ]; then
