@@ -44,8 +44,8 @@ fi
 command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
 
 cargo build --release --locked --workspace
-RELEASE=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release
 . scripts/lib/module.sh
+RELEASE=$(target_dir)/release
 MODULE=$(build_module)
 # Each file goes in under a temporary name and is renamed over the old one:
 # a login (sshd, sudo) that loads it meanwhile maps either the old file or

@@ -53,7 +53,7 @@ MAINTAINER=${OTPGATE_MAINTAINER:-$(dpkg-parsechangelog -l "$CHANGELOG" -S Mainta
 cargo build --release --locked --workspace
 . scripts/lib/module.sh
 BUILT_MODULE=$(build_module)
-TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+TARGET=$(target_dir)
 RELEASE=$TARGET/release
 OUT=$TARGET/debian
 NAME=otpgate_${VERSION}_${ARCH}
