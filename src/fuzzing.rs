@@ -88,6 +88,16 @@ pub fn record(data: &[u8]) {
         parsed.as_ref().ok() == through_table.as_ref().ok(),
         "the one-pass parse and the table parse disagree"
     );
+    // What the line reader takes (every login's path for our own form),
+    // the TOML parser takes to the same record.
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(fast) = crate::core::record_text::parse(text)
+    {
+        assert!(
+            toml::from_str::<Record>(text).ok().as_ref() == Some(&fast),
+            "the line reader and the TOML parser disagree"
+        );
+    }
     let Ok(r) = parsed else {
         return;
     };

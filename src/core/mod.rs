@@ -8,6 +8,7 @@ pub mod grace;
 pub mod input;
 pub mod otp;
 pub mod record;
+pub mod record_text;
 pub mod recovery;
 pub mod state;
 

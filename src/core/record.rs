@@ -209,10 +209,15 @@ impl Record {
                     .into(),
             ));
         }
-        // Every login reads the record: straight into the struct when it
-        // is one of ours (one pass, and for a record in our format no
-        // second copy of the secret in a table). Anything else takes the
-        // path below, for its error.
+        // Every login reads the record twice: line by line when it is in
+        // the form we write (see `record_text`), else straight into the
+        // struct when it is one of ours (one pass, and for a record in our
+        // format no second copy of the secret in a table). Anything else
+        // takes the path below, for its error.
+        if one_pass && let Some(record) = super::record_text::parse(text) {
+            record.validate()?;
+            return Ok(record);
+        }
         if one_pass && let Ok(record) = toml::from_str::<Record>(text) {
             // validate() refuses another version first, as below.
             record.validate()?;
