@@ -312,6 +312,9 @@ fn slots(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
     // A file cut short (a crash while it first grew) reads as zeros.
     let mut full = [0u8; STATE_BYTES];
     full[..bytes.len()].copy_from_slice(bytes);
+    if let Some(s) = newer_alone(&full) {
+        return Ok(Some(s));
+    }
     let slots = [
         LoginState::decode(&full[..SLOT_BYTES]),
         LoginState::decode(&full[SLOT_BYTES..]),
@@ -336,6 +339,36 @@ fn slots(bytes: &[u8]) -> Result<Option<LoginState>, StateError> {
         Some(s) => Ok(Some(s)),
         None if empty => Ok(None),
         None => Err(StateError::BothSlotsInvalid),
+    }
+}
+
+/// The usual case with one checksum instead of two: the slot that claims
+/// the higher sequence number is valid and in its place, and the other
+/// is empty or claims a number that belongs in its place. Whether that
+/// other is valid cannot change the answer then (its number is lower, and
+/// being in its place it is no `Misplaced`), so it is not checked.
+/// `None`: decide with both checked.
+fn newer_alone(full: &[u8; STATE_BYTES]) -> Option<LoginState> {
+    let slot = |i: usize| &full[i * SLOT_BYTES..(i + 1) * SLOT_BYTES];
+    let claimed = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&slot(i)[8..16]);
+        u64::from_le_bytes(a)
+    };
+    let in_place = |i: usize, seq: u64| slot_offset(seq) == (i * SLOT_BYTES) as u64;
+    let (newer, other) = if claimed(1) > claimed(0) {
+        (1, 0)
+    } else {
+        (0, 1)
+    };
+    match LoginState::decode(slot(newer)) {
+        Slot::Valid(s)
+            if in_place(newer, s.seq)
+                && (slot(other).iter().all(|&b| b == 0) || in_place(other, claimed(other))) =>
+        {
+            Some(s)
+        }
+        _ => None,
     }
 }
 
@@ -477,6 +510,20 @@ mod tests {
         let mut misplaced = vec![0u8; STATE_BYTES];
         misplaced[..SLOT_BYTES].copy_from_slice(&state(3, 3).encode());
         assert_eq!(current(&misplaced), Err(StateError::Misplaced));
+        // ...also next to a valid newer state in its place (the older slot
+        // is then checked too, as its number does not fit its place).
+        let mut both = file(&state(3, 3), &state(4, 4));
+        let (first, second) = both.split_at_mut(SLOT_BYTES);
+        first.swap_with_slice(second);
+        assert_eq!(current(&both), Err(StateError::Misplaced));
+        let mut older_out = vec![0u8; STATE_BYTES];
+        older_out[..SLOT_BYTES].copy_from_slice(&state(4, 4).encode());
+        older_out[SLOT_BYTES..].copy_from_slice(&state(2, 2).encode());
+        assert_eq!(current(&older_out), Err(StateError::Misplaced));
+        // A newer slot that claims more than it can show is passed over.
+        let mut torn = file(&state(4, 4), &state(5, 5));
+        torn[SLOT_BYTES + 100] ^= 1;
+        assert_eq!(current(&torn).unwrap().unwrap(), state(4, 4));
         // The fleet store's single slot has no place.
         assert_eq!(one_slot(&misplaced[..SLOT_BYTES]).unwrap(), state(3, 3));
         // ...but it must be one valid slot: garbage or zeros are corrupt,
