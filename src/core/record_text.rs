@@ -36,7 +36,7 @@ pub fn parse(text: &str) -> Option<Record> {
         }
         if let Some(comment) = line.strip_prefix('#') {
             // TOML allows no control character but tab in a comment.
-            if comment.chars().any(|c| c.is_control() && c != '\t') {
+            if any_char(comment, |c| c.is_control() && c != '\t') {
                 return None;
             }
             continue;
@@ -54,7 +54,10 @@ pub fn parse(text: &str) -> Option<Record> {
             }
             _ => {}
         }
-        let (key, value) = line.split_once(" = ")?;
+        // `key = value`: the key has no `=`, so its first `=` is the one.
+        let eq = line.find('=')?;
+        let key = line[..eq].strip_suffix(' ')?;
+        let value = line[eq + 1..].strip_prefix(' ')?;
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return None;
         }
@@ -105,11 +108,17 @@ impl<'a> Value<'a> {
             if inner.is_empty() {
                 return Some(Value::Strs(Vec::new()));
             }
-            return inner
-                .split(", ")
-                .map(string)
-                .collect::<Option<Vec<_>>>()
-                .map(Value::Strs);
+            // Elements `"..."` joined by `, ` exactly.
+            let mut items = Vec::new();
+            for (i, item) in inner.split(',').enumerate() {
+                let item = if i == 0 {
+                    item
+                } else {
+                    item.strip_prefix(' ')?
+                };
+                items.push(string(item)?);
+            }
+            return Some(Value::Strs(items));
         }
         let (negative, digits) = match v.strip_prefix('-') {
             Some(d) => (true, d),
@@ -161,13 +170,20 @@ impl<'a> Value<'a> {
 /// no quote, no control character (tab included, to keep it simple).
 fn string(v: &str) -> Option<&str> {
     let inner = v.strip_prefix('"')?.strip_suffix('"')?;
-    if inner
-        .chars()
-        .any(|c| c == '"' || c == '\\' || c.is_control())
-    {
+    if any_char(inner, |c| c == '"' || c == '\\' || c.is_control()) {
         return None;
     }
     Some(inner)
+}
+
+/// Whether any character of `s` is `bad`: by bytes when `s` is ASCII (a
+/// record's strings are), as decoding characters took most of the time.
+fn any_char(s: &str, bad: impl Fn(char) -> bool) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| bad(char::from(b)))
+    } else {
+        s.chars().any(bad)
+    }
 }
 
 /// Sets `slot` once: a key given twice is a TOML error (the parser's).
