@@ -414,9 +414,15 @@ fn setup(dir: &Path, confdir: &Path, users: usize) -> (Vec<Module>, Store) {
     for i in 0..users {
         enroll(&store, i, cheap);
     }
-    // Default policy; a site config of our own so /etc/otpgate.toml is not read.
+    // A site config of our own so /etc/otpgate.toml is not read: the
+    // example the package installs there (comments, an empty [policy]:
+    // the default policy), which every login reads and parses.
     let config = dir.join("otpgate.toml");
-    fs::write(&config, "").unwrap();
+    fs::write(
+        &config,
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/otpgate.toml")),
+    )
+    .unwrap();
     service(
         confdir,
         Module::Otpgate,
