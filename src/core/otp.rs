@@ -192,16 +192,18 @@ impl Generator {
     }
 
     /// The code for `step` as ASCII digits in the first `len` bytes, without
-    /// an allocation (a refused code computes about 20).
-    fn digits_at(&self, step: u64) -> (Zeroizing<[u8; 8]>, usize) {
+    /// an allocation (a refused code computes about 20). At least one digit
+    /// whatever the parameters, so no code is ever empty.
+    fn digits_at(&self, step: u64) -> (Zeroizing<[u8; 10]>, usize) {
         let counter = step.to_be_bytes();
         let mut value = match &self.keyed {
             Keyed::Sha1(m) => value(m, &counter),
             Keyed::Sha256(m) => value(m, &counter),
             Keyed::Sha512(m) => value(m, &counter),
         };
-        let len = usize::from(self.params.digits).min(8);
-        let mut digits = Zeroizing::new([b'0'; 8]);
+        // 31 bits have at most 10 digits.
+        let len = usize::from(self.params.digits).clamp(1, 10);
+        let mut digits = Zeroizing::new([b'0'; 10]);
         for d in digits[..len].iter_mut().rev() {
             // The remainder is below 10: the cast keeps it whole.
             *d = b'0' + (value % 10) as u8;
@@ -248,8 +250,9 @@ fn keyed<D: EagerHash + Digest>(secret: &[u8]) -> Hmac<D> {
     if secret.len() <= key.len() {
         key[..secret.len()].copy_from_slice(secret);
     } else {
-        let hashed = D::digest(secret);
+        let mut hashed = D::digest(secret);
         key[..hashed.len()].copy_from_slice(&hashed);
+        hashed.zeroize();
     }
     let keyed = Hmac::<D>::new(&key);
     key.zeroize();
@@ -309,7 +312,8 @@ mod tests {
         ];
         let key: Vec<u8> = (0..=255u8).map(|i| i.wrapping_mul(151) ^ 0x5c).collect();
         for (ours, theirs) in algorithms {
-            for digits in DIGITS_ALLOWED {
+            // 9 digits: beyond what a record may hold, still RFC 4226's.
+            for digits in DIGITS_ALLOWED.into_iter().chain([9]) {
                 for len in (1..=140).chain([200, 256]) {
                     let secret = &key[..len];
                     let g = Generator::new(
@@ -335,6 +339,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn no_code_is_empty_whatever_the_parameters() {
+        for digits in [0, 10, 11, 255] {
+            let g = Generator::new(
+                b"12345678901234567890",
+                OtpParams {
+                    algorithm: Algorithm::Sha1,
+                    digits,
+                    period: 30,
+                },
+            );
+            let code = g.code_at_step(1);
+            assert_eq!(code.len(), usize::from(digits).clamp(1, 10));
+            assert!(!g.matches_step("", 1));
         }
     }
 

@@ -227,6 +227,8 @@ impl Top {
                     _ => None,
                 },
             ),
+            // Refused before the copy: a second secret is never copied.
+            "secret" if self.secret.is_some() => None,
             "secret" => once(&mut self.secret, v.text()),
             "algorithm" => once(
                 &mut self.algorithm,
@@ -259,7 +261,6 @@ impl Top {
         Some(Record {
             version: self.version?,
             kind: self.kind.unwrap_or_default(),
-            secret: self.secret.take()?,
             algorithm: self.algorithm?,
             digits: self.digits?,
             period: self.period?,
@@ -275,6 +276,9 @@ impl Top {
             recovery,
             grace,
             state_id: self.state_id.unwrap_or_default(),
+            // Last, after every `?`: taken, it is in the record (wiped on
+            // drop); a missing field above leaves it in `self` (wiped too).
+            secret: self.secret.take()?,
         })
     }
 }
