@@ -420,7 +420,10 @@ fn setup(dir: &Path, confdir: &Path, users: usize) -> (Vec<Module>, Store) {
     let config = dir.join("otpgate.toml");
     fs::write(
         &config,
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/otpgate.toml")),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/packaging/otpgate.toml"
+        )),
     )
     .unwrap();
     service(
