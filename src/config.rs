@@ -246,6 +246,35 @@ impl ModuleOptions {
     }
 }
 
+/// Whether the site file's `text` sets nothing: only blank lines, comment
+/// lines and the empty tables `[policy]` and `[postgres]` (each once), so
+/// that it reads as [`SiteConfig::default`], as the TOML parser reads it
+/// (the tests compare the two). Anything else, a line with spaces before
+/// its `#` or a CR included, is for the TOML parser.
+pub(crate) fn sets_nothing(text: &str) -> bool {
+    let (mut policy, mut postgres) = (false, false);
+    for line in text.split('\n') {
+        let seen = match line {
+            "" => continue,
+            "[policy]" => &mut policy,
+            "[postgres]" => &mut postgres,
+            // TOML allows no control character but tab in a comment.
+            _ if line.starts_with('#') => {
+                if line.chars().any(|c| c.is_control() && c != '\t') {
+                    return false;
+                }
+                continue;
+            }
+            _ => return false,
+        };
+        if *seen {
+            return false;
+        }
+        *seen = true;
+    }
+    true
+}
+
 /// `/etc/otpgate.toml`: where the store is and the site's enrollment defaults.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -353,12 +382,19 @@ impl SiteConfig {
     /// Parses the text of the site file; errors name `SITE_CONFIG` (see
     /// [`SiteConfig::load`] for the path actually read).
     pub fn parse(text: &str) -> Result<SiteConfig, ConfigError> {
-        let c: SiteConfig = toml::from_str(text).map_err(|e| {
-            ConfigError(format!(
-                "{SITE_CONFIG}: {}",
-                e.message().lines().next().unwrap_or("")
-            ))
-        })?;
+        // Every login reads this file. As installed it sets nothing (all
+        // comments): read that without the TOML parser, whose code a
+        // login would otherwise fault in for nothing.
+        let c: SiteConfig = if sets_nothing(text) {
+            SiteConfig::default()
+        } else {
+            toml::from_str(text).map_err(|e| {
+                ConfigError(format!(
+                    "{SITE_CONFIG}: {}",
+                    e.message().lines().next().unwrap_or("")
+                ))
+            })?
+        };
         c.policy
             .validate()
             .map_err(|ConfigError(e)| ConfigError(format!("{SITE_CONFIG}: [policy] {e}")))?;
@@ -483,6 +519,73 @@ impl SiteConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PACKAGED: &str = include_str!("../packaging/otpgate.toml");
+
+    /// What the TOML parser makes of a site file that `sets_nothing`.
+    fn by_toml(text: &str) -> Option<SiteConfig> {
+        toml::from_str::<SiteConfig>(text).ok()
+    }
+
+    #[test]
+    fn the_packaged_site_file_sets_nothing_and_reads_as_the_parser_reads_it() {
+        assert!(sets_nothing(PACKAGED));
+        assert_eq!(by_toml(PACKAGED), Some(SiteConfig::default()));
+        assert_eq!(SiteConfig::parse(PACKAGED).unwrap(), SiteConfig::default());
+        for text in ["", "\n", "[policy]\n[postgres]\n", "# only\n\n# comments"] {
+            assert!(sets_nothing(text), "{text:?}");
+            assert_eq!(by_toml(text), Some(SiteConfig::default()), "{text:?}");
+        }
+        // A key set, spaces, CRLF, a table twice or another table: the parser's.
+        for text in [
+            PACKAGED.replace("#deny = 10", "deny = 10"),
+            PACKAGED.replace("#store = ", "store = "),
+            PACKAGED.replace('\n', "\r\n"),
+            format!("{PACKAGED}[policy]\n"),
+            format!("{PACKAGED}[other]\n"),
+            format!("{PACKAGED}  # indented\n"),
+            format!("{PACKAGED}# a bell \u{7}\n"),
+        ] {
+            assert!(!sets_nothing(&text), "{text}");
+        }
+        assert!(
+            SiteConfig::parse(&PACKAGED.replace("#deny = 10", "deny = 3"))
+                .unwrap()
+                .policy
+                .deny
+                .is_some_and(|d| d == 3)
+        );
+    }
+
+    /// Every one-byte change of the packaged file: what `sets_nothing`
+    /// takes, the TOML parser reads as the defaults too.
+    #[test]
+    fn no_small_change_that_sets_nothing_reads_otherwise_than_by_the_parser() {
+        let bytes = PACKAGED.as_bytes();
+        let mut taken = 0;
+        let mut check = |t: &[u8]| {
+            if let Ok(t) = std::str::from_utf8(t)
+                && sets_nothing(t)
+            {
+                taken += 1;
+                assert_eq!(by_toml(t), Some(SiteConfig::default()), "{t}");
+            }
+        };
+        for i in 0..bytes.len() {
+            let mut cut = bytes.to_vec();
+            cut.remove(i);
+            check(&cut);
+            for c in b" #=[]\n\t\r\"'a0_" {
+                let mut t = bytes.to_vec();
+                t[i] = *c;
+                check(&t);
+                let mut t = bytes.to_vec();
+                t.insert(i, *c);
+                check(&t);
+            }
+        }
+        assert!(taken > 1000, "sets_nothing took only {taken} variants");
+    }
 
     fn policy_of(args: &[&str], site: &str) -> Policy {
         let o = ModuleOptions::parse(args).unwrap();

@@ -250,6 +250,13 @@ pub fn site_config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // What is read without the TOML parser reads as the parser reads it.
+    if crate::config::sets_nothing(text) {
+        assert!(
+            toml::from_str::<SiteConfig>(text).ok() == Some(SiteConfig::default()),
+            "a site file that sets nothing reads otherwise through the TOML parser"
+        );
+    }
     let Ok(c) = SiteConfig::parse(text) else {
         return;
     };
