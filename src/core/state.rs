@@ -520,6 +520,23 @@ mod tests {
         older_out[..SLOT_BYTES].copy_from_slice(&state(4, 4).encode());
         older_out[SLOT_BYTES..].copy_from_slice(&state(2, 2).encode());
         assert_eq!(current(&older_out), Err(StateError::Misplaced));
+        // The usual files take the one-checksum path (the others decide
+        // with both slots checked).
+        assert_eq!(
+            newer_alone(&file(&state(4, 4), &state(5, 5)).try_into().unwrap()),
+            Some(state(5, 5))
+        );
+        let mut one = [0u8; STATE_BYTES];
+        one[SLOT_BYTES..].copy_from_slice(&state(1, 1).encode());
+        assert_eq!(newer_alone(&one), Some(state(1, 1)));
+        // Beside zeros whose number (0) does not fit their place, and at
+        // sequence number 0 beside zeros that claim as much.
+        for seq in [2, 0] {
+            let mut first = [0u8; STATE_BYTES];
+            first[..SLOT_BYTES].copy_from_slice(&state(seq, 2).encode());
+            assert_eq!(newer_alone(&first), Some(state(seq, 2)));
+        }
+        assert_eq!(newer_alone(&older_out.clone().try_into().unwrap()), None);
         // A newer slot that claims more than it can show is passed over.
         let mut torn = file(&state(4, 4), &state(5, 5));
         torn[SLOT_BYTES + 100] ^= 1;
