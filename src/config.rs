@@ -571,19 +571,7 @@ mod tests {
                 assert_eq!(by_toml(t), Some(SiteConfig::default()), "{t}");
             }
         };
-        for i in 0..bytes.len() {
-            let mut cut = bytes.to_vec();
-            cut.remove(i);
-            check(&cut);
-            for c in b" #=[]\n\t\r\"'a0_" {
-                let mut t = bytes.to_vec();
-                t[i] = *c;
-                check(&t);
-                let mut t = bytes.to_vec();
-                t.insert(i, *c);
-                check(&t);
-            }
-        }
+        crate::core::record_text::tests::each_byte_change(bytes, b" #=[]\n\t\r\"'a0_", &mut check);
         assert!(taken > 1000, "sets_nothing took only {taken} variants");
     }
 

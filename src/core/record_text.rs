@@ -355,8 +355,26 @@ impl Grace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Calls `check` on `bytes` with each byte removed, and with each of
+    /// `chars` put in place of each byte and before it.
+    pub(crate) fn each_byte_change(bytes: &[u8], chars: &[u8], check: &mut impl FnMut(&[u8])) {
+        for i in 0..bytes.len() {
+            let mut cut = bytes.to_vec();
+            cut.remove(i);
+            check(&cut);
+            for c in chars {
+                let mut t = bytes.to_vec();
+                t[i] = *c;
+                check(&t);
+                let mut t = bytes.to_vec();
+                t.insert(i, *c);
+                check(&t);
+            }
+        }
+    }
     use crate::core::record::tests::sample;
 
     /// What the TOML parser and serde make of `text`, the reference.
@@ -482,19 +500,7 @@ mod tests {
                 assert_eq!(Some(fast), by_toml(t), "{t}");
             }
         };
-        for i in 0..bytes.len() {
-            let mut cut = bytes.to_vec();
-            cut.remove(i);
-            check(&cut);
-            for c in b" \"\\#=[]-,.019az_\n\t\r'+{" {
-                let mut t = bytes.to_vec();
-                t[i] = *c;
-                check(&t);
-                let mut t = bytes.to_vec();
-                t.insert(i, *c);
-                check(&t);
-            }
-        }
+        each_byte_change(bytes, b" \"\\#=[]-,.019az_\n\t\r'+{", &mut check);
         // Lines dropped, doubled and swapped.
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
         for i in 0..lines.len() {
