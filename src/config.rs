@@ -258,9 +258,8 @@ pub(crate) fn sets_nothing(text: &str) -> bool {
             "" => continue,
             "[policy]" => &mut policy,
             "[postgres]" => &mut postgres,
-            // TOML allows no control character but tab in a comment.
             _ if line.starts_with('#') => {
-                if line.chars().any(|c| c.is_control() && c != '\t') {
+                if !crate::core::record_text::valid_comment(line) {
                     return false;
                 }
                 continue;

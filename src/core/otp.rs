@@ -166,7 +166,6 @@ pub struct Generator {
     params: OtpParams,
 }
 
-#[derive(Clone)]
 enum Keyed {
     Sha1(Hmac<sha1::Sha1>),
     Sha256(Hmac<sha2::Sha256>),

@@ -34,9 +34,8 @@ pub fn parse(text: &str) -> Option<Record> {
         if line.is_empty() {
             continue;
         }
-        if let Some(comment) = line.strip_prefix('#') {
-            // TOML allows no control character but tab in a comment.
-            if any_char(comment, |c| c.is_control() && c != '\t') {
+        if line.starts_with('#') {
+            if !valid_comment(line) {
                 return None;
             }
             continue;
@@ -151,11 +150,15 @@ impl<'a> Value<'a> {
         }
     }
 
-    fn text(self) -> Option<String> {
+    fn str(self) -> Option<&'a str> {
         match self {
-            Value::Str(s) => Some(s.to_string()),
+            Value::Str(s) => Some(s),
             _ => None,
         }
+    }
+
+    fn text(self) -> Option<String> {
+        self.str().map(str::to_string)
     }
 
     fn texts(self) -> Option<Vec<String>> {
@@ -174,6 +177,12 @@ fn string(v: &str) -> Option<&str> {
         return None;
     }
     Some(inner)
+}
+
+/// Whether `line` (one that starts with `#`) is a comment TOML allows: no
+/// control character but tab. The site file's reader uses it too.
+pub(crate) fn valid_comment(line: &str) -> bool {
+    !any_char(line, |c| c.is_control() && c != '\t')
 }
 
 /// Whether any character of `s` is `bad`: by bytes when `s` is ASCII (a
@@ -221,7 +230,7 @@ impl Top {
             "version" => once(&mut self.version, v.int()),
             "kind" => once(
                 &mut self.kind,
-                match v.text()?.as_str() {
+                match v.str()? {
                     "totp" => Some(Kind::Totp),
                     "hotp" => Some(Kind::Hotp),
                     _ => None,
@@ -232,7 +241,7 @@ impl Top {
             "secret" => once(&mut self.secret, v.text()),
             "algorithm" => once(
                 &mut self.algorithm,
-                match v.text()?.as_str() {
+                match v.str()? {
                     "SHA1" | "sha1" => Some(Algorithm::Sha1),
                     "SHA256" | "sha256" => Some(Algorithm::Sha256),
                     "SHA512" | "sha512" => Some(Algorithm::Sha512),
